@@ -1,0 +1,660 @@
+r"""Exact dynamic programming: the ground truth every other solver is checked against.
+
+Operators, for a policy ``pi`` ``(S, A)`` and values ``v`` ``(S,)``:
+
+.. math::
+
+    q(s, a) = r(s, a) + \gamma \sum_{s'} P(s' | s, a)\, v(s'), \qquad
+    (T_\pi v)(s) = \sum_a \pi(a|s)\, q(s, a), \qquad (T v)(s) = \max_a q(s, a).
+
+``V^pi`` solves :math:`(I - \gamma P_\pi) v = r_\pi`; ``d_rho^pi`` is the normalised discounted
+occupancy :math:`(1-\gamma)\rho^\top (I - \gamma P_\pi)^{-1}`.
+
+Guarantees implemented here (Puterman, *Markov Decision Processes*, 1994):
+
+* ``T`` and ``T_pi`` are gamma-contractions in the sup norm (Thm 6.2.3), so value iteration
+  satisfies :math:`\|v_k - V^*\|_\infty \le \gamma^k \|v_0 - V^*\|_\infty`.
+* **Span stopping rule** (MacQueen 1966; Porteus 1971; Puterman §6.6.3).  For *any* ``v``, with
+  :math:`\Delta = Tv - v` and ``pi_v`` greedy with respect to ``v``,
+
+  .. math::
+
+      Tv + \tfrac{\gamma}{1-\gamma}\min_s \Delta(s) \;\le\; V^{\pi_v} \;\le\; V^*
+      \;\le\; Tv + \tfrac{\gamma}{1-\gamma}\max_s \Delta(s).
+
+  (Upper: ``u = v + max(Delta)/(1-gamma)`` has ``Tu <= u``, so ``V* <= Tu``.  Lower:
+  :math:`V^{\pi_v} - v = (I-\gamma P_{\pi_v})^{-1}\Delta \ge \Delta + \gamma\min\Delta/(1-\gamma)`.)
+  Value iteration and modified policy iteration stop at the first iteration where
+  :math:`\gamma\,\mathrm{sp}(\Delta)/(1-\gamma) \le` ``tol``; then the returned policy ``pi_v``
+  satisfies :math:`\|V^* - V^{\pi_v}\|_\infty \le` ``tol`` and the returned values (the midpoint
+  of the bracket) satisfy :math:`\|v - V^*\|_\infty \le` ``tol / 2``.  On mixing problems the span
+  of ``Delta`` shrinks much faster than its sup norm, so this rule needs far fewer sweeps than
+  the classical :math:`\|\Delta\|_\infty < \epsilon(1-\gamma)/(2\gamma)` (Puterman Thm 6.3.1).
+* Policy iteration improves monotonically, :math:`V^{\pi_{k+1}} \ge V^{\pi_k}` statewise, and
+  terminates after finitely many iterations (at most :math:`|A|^{|S|}`) with an optimal policy
+  (Thm 6.4.2).  Here it keeps the current action unless another is better by more than a
+  rounding threshold, so it cannot cycle on floating-point ties.
+* Modified policy iteration (Thm 6.5.5) with ``m`` partial-evaluation sweeps converges from
+  :math:`v_0 = \min r / (1-\gamma)` monotonically; ``m = 0`` is value iteration.
+* The LP :math:`\min_v \mathbf 1^\top v` s.t. :math:`v(s) \ge r(s,a) + \gamma P(s,a)^\top v`
+  has the unique solution ``V*`` (Puterman §6.9).
+
+Backends: on the CPU the sweeps run in numba kernels (:mod:`theory_rl.kernels.bellman`), dense
+or CSR, serial or parallel; with ``device="gpu"`` the same algorithms run as generic CuPy array
+code (cuBLAS / cuSPARSE products).  Arrays are returned as NumPy.
+
+References:
+    M. L. Puterman. Markov Decision Processes. Wiley, 1994.
+    J. MacQueen. A modified dynamic programming method for Markovian decision problems. 1966.
+    E. Porteus. Some bounds for discounted sequential decision processes. Mgmt. Sci., 1971.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from theory_rl.backend import array_namespace, resolve_device, to_device, to_numpy
+from theory_rl.kernels import bellman as _kb
+from theory_rl.mdps.tabular import FiniteHorizonMDP, TabularMDP, _validated_rho, validate_policy
+from theory_rl.result import SolveResult
+
+__all__ = [
+    "backward_induction",
+    "bellman_optimality_operator",
+    "greedy_policy",
+    "linear_programming",
+    "modified_policy_iteration",
+    "occupancy_measure",
+    "policy_evaluation",
+    "policy_iteration",
+    "q_values",
+    "value_iteration",
+]
+
+#: Largest S for which evaluation uses a dense direct solve under ``method="auto"``.
+DIRECT_SOLVE_MAX_STATES = 2000
+#: Transition entries from which ``parallel=None`` picks the parallel kernel.
+PARALLEL_MIN_NNZ = 1 << 20
+#: When False, CPU sweeps use the generic NumPy code instead of numba (tests of that path).
+USE_KERNELS = True
+
+Callback = Callable[[SolveResult], None]
+
+
+# --------------------------------------------------------------------------------------------
+# Bellman sweeps of one MDP on one device
+# --------------------------------------------------------------------------------------------
+class _Operator:
+    """Bellman sweeps ``v -> (T v, greedy)`` and ``v -> T_a v`` of one MDP on one device."""
+
+    def __init__(self, mdp: TabularMDP, device: str, parallel: bool | None, kernels: bool):
+        self.device = device
+        self.xp = array_namespace(device)
+        self.n_states, self.n_actions, self.gamma = mdp.n_states, mdp.n_actions, mdp.gamma
+        self.kernels = kernels and device == "cpu"
+        self.P2 = to_device(mdp.transition_matrix, device)  # (S*A, S)
+        self.r = self.xp.asarray(mdp.rewards.ravel())  # (S*A,)
+        if self.kernels:
+            if parallel is None:
+                parallel = mdp.nnz >= PARALLEL_MIN_NNZ and numba.get_num_threads() > 1
+            if mdp.is_sparse:
+                P = mdp.transitions
+                self._args = (
+                    P.indptr.astype(np.int64),
+                    P.indices.astype(np.uint32),
+                    np.ascontiguousarray(P.data, dtype=np.float64),
+                )
+                self._kernel = _kb._csr_sweep_parallel if parallel else _kb._csr_sweep_serial
+            else:
+                self._args = (np.ascontiguousarray(self.P2, dtype=np.float64),)
+                self._kernel = _kb._dense_sweep_parallel if parallel else _kb._dense_sweep_serial
+            self._all = np.full(self.n_states, -1, dtype=np.int64)
+        self.parallel = bool(parallel) if self.kernels else None
+
+    def q(self, v: Any) -> Any:
+        """``(S, A)`` action values ``r + gamma P v`` (``(B, S, A)`` for ``v`` of shape ``(B, S)``)."""
+        xp = self.xp
+        pv = (self.P2 @ v.T).T  # (S*A,) or (B, S*A)
+        return (self.r + self.gamma * xp.asarray(pv)).reshape(v.shape[:-1] + (self.n_states, self.n_actions))
+
+    def sweep(self, v: Any, actions: Any = None) -> tuple[Any, Any]:
+        """``(T v, greedy actions)``, or ``(T_a v, a)`` for deterministic ``actions`` ``(S,)``."""
+        if self.kernels:
+            out_v = np.empty(self.n_states)
+            out_a = np.empty(self.n_states, dtype=np.int64)
+            acts = self._all if actions is None else actions
+            self._kernel(*self._args, self.r, self.gamma, v, acts, out_v, out_a)
+            return out_v, out_a
+        q = self.q(v)
+        if actions is None:
+            actions = q.argmax(axis=1)
+        return self.xp.take_along_axis(q, actions[:, None], axis=1)[:, 0], actions
+
+    def policy_system(self, policy: Any) -> tuple[Any, Any]:
+        """``(P_pi, r_pi)`` on the device for an ``(S,)`` int or ``(S, A)`` stochastic policy."""
+        xp, S, A = self.xp, self.n_states, self.n_actions
+        if policy.ndim == 1:
+            rows = xp.arange(S) * A + xp.asarray(policy)
+            return self.P2[rows], self.r[rows]
+        pi = xp.asarray(policy)
+        if _is_sparse(self.P2):
+            sparse = _sparse_module(xp)
+            W = sparse.csr_matrix((pi.ravel(), xp.arange(S * A), xp.arange(0, S * A + 1, A)), shape=(S, S * A))
+            return (W @ self.P2).tocsr(), (pi * self.r.reshape(S, A)).sum(axis=1)
+        P3 = self.P2.reshape(S, A, S)
+        return xp.einsum("sa,sat->st", pi, P3), (pi * self.r.reshape(S, A)).sum(axis=1)
+
+
+def _is_sparse(x: Any) -> bool:
+    return sp.issparse(x) or type(x).__module__.startswith("cupyx")
+
+
+def _sparse_module(xp: Any) -> Any:
+    if xp is np:
+        return sp
+    import cupyx.scipy.sparse
+
+    return cupyx.scipy.sparse
+
+
+_OPERATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _operator(mdp: TabularMDP, device: str | None, parallel: bool | None = None) -> _Operator:
+    """The (cached) operator of ``mdp`` on ``device``; preparing kernel arrays costs O(nnz)."""
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    device = resolve_device(device)
+    key = (device, parallel, USE_KERNELS)
+    cache = _OPERATORS.setdefault(mdp, {})
+    if key not in cache:
+        cache[key] = _Operator(mdp, device, parallel, USE_KERNELS)
+    return cache[key]
+
+
+def _one_hot(actions: np.ndarray, n_actions: int) -> np.ndarray:
+    out = np.zeros((actions.shape[0], n_actions))
+    out[np.arange(actions.shape[0]), actions] = 1.0
+    return out
+
+
+def _check_positive(name: str, value: float) -> float:
+    value = float(value)
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _check_count(name: str, value: int, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _values_arg(values: Any, n_states: int, xp: Any, name: str = "values") -> Any:
+    v = np.asarray(to_numpy(values), dtype=np.float64)
+    if v.ndim not in (1, 2) or v.shape[-1] != n_states:
+        raise ValueError(f"{name} must have shape (S,) = ({n_states},) or (B, S); got {v.shape}")
+    if not np.isfinite(v).all():
+        raise ValueError(f"{name} must be finite")
+    return xp.asarray(np.ascontiguousarray(v))
+
+
+# --------------------------------------------------------------------------------------------
+# Operators and evaluation
+# --------------------------------------------------------------------------------------------
+def q_values(mdp: TabularMDP, values: Any, *, device: str | None = None) -> np.ndarray:
+    r"""Action values :math:`q = r + \gamma P v`.
+
+    Args:
+        mdp: the MDP.
+        values: ``(S,)`` or a batch ``(B, S)``.
+        device: ``"cpu"``, ``"gpu"`` or None (infer from ``values``).
+
+    Returns:
+        ``(S, A)`` (or ``(B, S, A)``) NumPy array.
+    """
+    op = _operator(mdp, resolve_device(device, values))
+    return to_numpy(op.q(_values_arg(values, mdp.n_states, op.xp)))
+
+
+def bellman_optimality_operator(mdp: TabularMDP, values: Any, *, device: str | None = None) -> np.ndarray:
+    r"""``(T v)(s) = max_a q(s, a)``; ``values`` ``(S,)`` or ``(B, S)``, same shape returned."""
+    return q_values(mdp, values, device=device).max(axis=-1)
+
+
+def greedy_policy(mdp: TabularMDP, values: Any, *, device: str | None = None) -> np.ndarray:
+    """Deterministic ``(S, A)`` one-hot policy greedy w.r.t. ``values`` (lowest index on ties)."""
+    q = q_values(mdp, values, device=device)
+    out = np.zeros_like(q)
+    np.put_along_axis(out, q.argmax(axis=-1)[..., None], 1.0, axis=-1)
+    return out
+
+
+def _solve(op: _Operator, P_pi: Any, b: Any, *, method: str, tol: float, x0: Any = None, transpose: bool = False) -> Any:
+    r"""Solve :math:`(I - \gamma P_\pi) x = b` (or its transpose) for ``x`` ``(S,)``.
+
+    ``direct``: dense LU (sparse LU for large sparse systems).  ``iterative``: restarted GMRES with
+    residual :math:`\|b - (I-\gamma P_\pi)x\|_2 \le tol(1-\gamma)`, which bounds the sup-norm error
+    by ``tol`` because :math:`\|(I-\gamma P_\pi)^{-1}\|_\infty = 1/(1-\gamma)`.
+    """
+    xp, S, gamma = op.xp, op.n_states, op.gamma
+    sparse = _is_sparse(P_pi)
+    if method == "auto":
+        method = "direct" if S <= DIRECT_SOLVE_MAX_STATES else "iterative"
+    if method == "direct":
+        if sparse and S <= DIRECT_SOLVE_MAX_STATES:
+            P_pi, sparse = P_pi.toarray(), False
+        if not sparse:
+            M = xp.eye(S) - gamma * P_pi
+            return xp.linalg.solve(M.T if transpose else M, b)
+        M = (_sparse_module(xp).identity(S, format="csr") - gamma * P_pi)
+        M = (M.T if transpose else M).tocsc() if xp is np else (M.T if transpose else M).tocsr()
+        solver = spla.spsolve if xp is np else _cupy_sparse_linalg().spsolve
+        return solver(M, b)
+    if method != "iterative":
+        raise ValueError(f"method must be 'auto', 'direct' or 'iterative', got {method!r}")
+    if sparse:
+        M = _sparse_module(xp).identity(S, format="csr") - gamma * P_pi
+    else:
+        M = xp.eye(S) - gamma * P_pi
+    if transpose:
+        M = M.T
+    atol = tol * (1.0 - gamma)
+    if xp is np:
+        x, info = spla.gmres(M, b, x0=x0, rtol=0.0, atol=atol, restart=50, maxiter=2000)
+    else:
+        x, info = _cupy_sparse_linalg().gmres(M, b, x0=x0, tol=0.0, atol=atol, restart=50, maxiter=2000)
+    if info != 0:
+        raise RuntimeError(f"GMRES did not reach the residual {atol:.3g} (info={info})")
+    return x
+
+
+def _cupy_sparse_linalg() -> Any:
+    import cupyx.scipy.sparse.linalg
+
+    return cupyx.scipy.sparse.linalg
+
+
+def _evaluation_tol(mdp: TabularMDP) -> float:
+    """Default accuracy of iterative evaluation: 1e-12 of the value scale ``max|r|/(1-gamma)``."""
+    return 1e-12 * max(1.0, float(np.abs(mdp.rewards).max()) / (1.0 - mdp.gamma))
+
+
+def policy_evaluation(
+    mdp: TabularMDP,
+    policy: Any,
+    *,
+    method: str = "auto",
+    tol: float | None = None,
+    device: str | None = None,
+) -> np.ndarray:
+    r"""Exact values :math:`V^\pi = (I - \gamma P_\pi)^{-1} r_\pi`.
+
+    Args:
+        mdp: the MDP.
+        policy: ``(S, A)`` row-stochastic, ``(S,)`` integer actions, or a batch ``(B, S, A)`` /
+            ``(B, S)``.
+        method: ``"direct"`` (LU), ``"iterative"`` (GMRES, for large sparse problems) or
+            ``"auto"`` (direct up to ``DIRECT_SOLVE_MAX_STATES`` states).
+        tol: sup-norm accuracy of the iterative method (default 1e-12 of ``max|r|/(1-gamma)``).
+        device: ``"cpu"``, ``"gpu"`` or None.
+
+    Returns:
+        ``(S,)`` values (``(B, S)`` for a batch).
+
+    Example:
+        >>> import numpy as np
+        >>> P = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])
+        >>> mdp = TabularMDP(P, np.array([[1.0], [0.0]]), gamma=0.5)
+        >>> policy_evaluation(mdp, np.array([0, 0]))
+        array([2., 0.])
+    """
+    op = _operator(mdp, device)
+    pi = np.asarray(policy)
+    checked = validate_policy(pi, mdp.n_states, mdp.n_actions)
+    deterministic = pi.dtype.kind in "iu"  # kept as actions: P_pi is then a row gather
+    pi = pi if deterministic else checked
+    tol = _evaluation_tol(mdp) if tol is None else _check_positive("tol", tol)
+    batch = pi.ndim == (2 if deterministic else 3)
+    pis = pi if batch else pi[None]
+    out = np.empty((pis.shape[0], mdp.n_states))
+    for i, p in enumerate(pis):
+        P_pi, r_pi = op.policy_system(op.xp.asarray(p))
+        out[i] = to_numpy(_solve(op, P_pi, r_pi, method=method, tol=tol))
+    return out if batch else out[0]
+
+
+def occupancy_measure(
+    mdp: TabularMDP, policy: Any, rho: Any = None, *, method: str = "auto", device: str | None = None
+) -> np.ndarray:
+    r"""Normalised discounted occupancy :math:`d_\rho^\pi = (1-\gamma)\rho^\top(I-\gamma P_\pi)^{-1}`.
+
+    ``d(s) = (1 - gamma) sum_t gamma^t Pr(s_t = s | s_0 ~ rho, pi)``; sums to one.  ``rho``
+    defaults to ``mdp.initial_distribution``.  Returns ``(S,)``.
+    """
+    op = _operator(mdp, device)
+    pi = np.asarray(policy)
+    pi = validate_policy(pi, mdp.n_states, mdp.n_actions)
+    if pi.ndim != 2:
+        raise ValueError(f"policy must be a single (S, A) policy, got shape {pi.shape}")
+    rho = mdp.initial_distribution if rho is None else _validated_rho(rho, mdp.n_states)
+    P_pi, _ = op.policy_system(op.xp.asarray(pi))
+    x = _solve(op, P_pi, op.xp.asarray(rho), method=method, tol=1e-13, transpose=True)
+    return (1.0 - mdp.gamma) * to_numpy(x)
+
+
+# --------------------------------------------------------------------------------------------
+# Value iteration and modified policy iteration (one loop)
+# --------------------------------------------------------------------------------------------
+def _iterate(
+    mdp: TabularMDP,
+    *,
+    method: str,
+    m: int,
+    tol: float,
+    max_iterations: int,
+    initial_values: Any,
+    device: str | None,
+    parallel: bool | None,
+    callback: Callback | None,
+) -> SolveResult:
+    tol = _check_positive("tol", tol)
+    max_iterations = _check_count("max_iterations", max_iterations)
+    op = _operator(mdp, device, parallel)
+    xp = op.xp
+    if initial_values is None:
+        v = xp.full(mdp.n_states, float(mdp.rewards.min()) / (1.0 - mdp.gamma))
+    else:
+        v = _values_arg(initial_values, mdp.n_states, xp, "initial_values")
+        if v.ndim != 1:
+            raise ValueError(f"initial_values must have shape (S,), got {v.shape}")
+    factor = mdp.gamma / (1.0 - mdp.gamma)
+    residual, span, bound = [], [], []
+    params = dict(method=method, m=m, tol=tol, max_iterations=max_iterations,
+                  device=op.device, parallel=op.parallel)
+    converged, message = False, f"max_iterations={max_iterations} reached before the span stopping rule"
+    start = time.perf_counter()
+    for k in range(1, max_iterations + 1):
+        tv, actions = op.sweep(v)
+        delta = tv - v
+        lo, hi = float(delta.min()), float(delta.max())
+        residual.append(max(-lo, hi))
+        span.append(hi - lo)
+        bound.append(factor * (hi - lo))
+        if callback is not None and _stop_requested(callback, lambda: SolveResult(
+            policy=_one_hot(to_numpy(actions), mdp.n_actions), values=to_numpy(tv), q_values=None,
+            n_iterations=k, converged=False, message="in progress",
+            history=_history(residual, span, bound), params=params,
+        )):
+            v, message = tv, "stopped by callback"
+            break
+        if bound[-1] <= tol:
+            v = tv + factor * (lo + hi) / 2.0
+            converged = True
+            message = (f"span stopping rule met: policy within {bound[-1]:.3g} of optimal, "
+                       f"values within {bound[-1] / 2:.3g} of V*")
+            break
+        v = tv
+        for _ in range(m):
+            v, _ = op.sweep(v, actions)
+    history = _history(residual, span, bound)
+    history["wall_time"] = np.array([time.perf_counter() - start])
+    return SolveResult(
+        policy=_one_hot(to_numpy(actions), mdp.n_actions),
+        values=to_numpy(v),
+        q_values=to_numpy(op.q(v)),
+        n_iterations=k,
+        converged=converged,
+        message=message,
+        history=history,
+        params=params,
+    )
+
+
+def _history(residual: list, span: list, bound: list) -> dict[str, np.ndarray]:
+    return {"residual": np.array(residual), "span": np.array(span), "error_bound": np.array(bound)}
+
+
+def _stop_requested(callback: Callback, make: Callable[[], SolveResult]) -> bool:
+    try:
+        callback(make())
+    except StopIteration:
+        return True
+    return False
+
+
+def value_iteration(
+    mdp: TabularMDP,
+    *,
+    tol: float = 1e-8,
+    max_iterations: int = 100_000,
+    initial_values: Any = None,
+    device: str | None = None,
+    parallel: bool | None = None,
+    callback: Callback | None = None,
+) -> SolveResult:
+    r"""Value iteration :math:`v_{k+1} = T v_k` with the span stopping rule.
+
+    Stops at the first ``k`` with :math:`\gamma\,\mathrm{sp}(v_{k+1} - v_k)/(1-\gamma) \le` ``tol``
+    (module docstring): the returned policy, greedy w.r.t. ``v_k``, is ``tol``-optimal in sup
+    norm, and the returned values are within ``tol / 2`` of ``V*``.
+
+    Args:
+        mdp: the MDP (dense or sparse).
+        tol: guaranteed sup-norm suboptimality of the returned policy (> 0).
+        max_iterations: sweeps before giving up (then ``converged=False``, and ``message`` says so).
+        initial_values: ``(S,)`` start; default ``min(r) / (1 - gamma)`` (a lower bound on V*).
+        device: ``"cpu"`` (numba kernels) or ``"gpu"`` (CuPy).
+        parallel: CPU only: parallel kernel; None picks it for large problems when numba has
+            several threads.
+        callback: called after each sweep with a :class:`SolveResult` whose ``values`` are the raw
+            iterate ``v_k`` and ``policy`` the greedy policy; may raise ``StopIteration``.
+
+    Returns:
+        :class:`SolveResult` with ``history`` keys ``residual`` (:math:`\|v_{k}-v_{k-1}\|_\infty`),
+        ``span``, ``error_bound`` (:math:`\gamma\,\mathrm{sp}/(1-\gamma)`), and ``wall_time``.
+
+    Example:
+        >>> import numpy as np
+        >>> P = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]])
+        >>> mdp = TabularMDP(P, np.array([[0.0, 1.0], [2.0, 0.0]]), gamma=0.9)
+        >>> res = value_iteration(mdp, tol=1e-10)
+        >>> res.converged, res.policy.argmax(axis=1).tolist()
+        (True, [1, 0])
+    """
+    return _iterate(mdp, method="value_iteration", m=0, tol=tol, max_iterations=max_iterations,
+                    initial_values=initial_values, device=device, parallel=parallel,
+                    callback=callback)
+
+
+def modified_policy_iteration(
+    mdp: TabularMDP,
+    *,
+    m: int = 20,
+    tol: float = 1e-8,
+    max_iterations: int = 100_000,
+    initial_values: Any = None,
+    device: str | None = None,
+    parallel: bool | None = None,
+    callback: Callback | None = None,
+) -> SolveResult:
+    r"""Modified policy iteration: greedy step, then ``m`` sweeps of :math:`T_{\pi_k}`.
+
+    :math:`v_{k+1} = T_{\pi_k}^{m+1} v_k` with ``pi_k`` greedy w.r.t. ``v_k`` (Puterman §6.5);
+    ``m = 0`` is value iteration and ``m -> inf`` policy iteration.  Same span stopping rule and
+    guarantee as :func:`value_iteration`; ``n_iterations`` counts greedy steps (each costs
+    ``m + 1`` sweeps).  Arguments as in :func:`value_iteration`.
+    """
+    m = _check_count("m", m, minimum=0)
+    return _iterate(mdp, method="modified_policy_iteration", m=m, tol=tol,
+                    max_iterations=max_iterations, initial_values=initial_values, device=device,
+                    parallel=parallel, callback=callback)
+
+
+# --------------------------------------------------------------------------------------------
+# Policy iteration, linear programming, backward induction
+# --------------------------------------------------------------------------------------------
+def policy_iteration(
+    mdp: TabularMDP,
+    *,
+    initial_policy: Any = None,
+    max_iterations: int = 10_000,
+    evaluation: str = "auto",
+    device: str | None = None,
+    parallel: bool | None = None,
+    callback: Callback | None = None,
+) -> SolveResult:
+    r"""Howard's policy iteration with exact (or GMRES) evaluation.
+
+    :math:`\pi_{k+1}(s) \in \arg\max_a q^{\pi_k}(s, a)`, keeping :math:`\pi_k(s)` unless another
+    action is better by more than ``1e-12`` of the value scale (plus the evaluation error), so
+    the loop ends exactly when no state can improve.
+
+    Args:
+        mdp: the MDP.
+        initial_policy: ``(S,)`` actions or ``(S, A)`` policy (stochastic allowed); default the
+            myopic policy ``argmax_a r(s, a)``.
+        max_iterations: improvement steps before giving up.
+        evaluation: ``"direct"``, ``"iterative"`` or ``"auto"`` (see :func:`policy_evaluation`).
+        device, parallel: as in :func:`value_iteration`.
+        callback: called after each evaluation with ``values = V^{pi_k}`` and ``policy = pi_k``.
+
+    Returns:
+        :class:`SolveResult`; ``history`` keys ``n_changed`` (states whose action changed) and
+        ``value_rho`` (:math:`\rho^\top V^{\pi_k}`), one entry per evaluated policy.
+    """
+    max_iterations = _check_count("max_iterations", max_iterations)
+    op = _operator(mdp, device, parallel)
+    xp = op.xp
+    if initial_policy is None:
+        policy = xp.asarray(mdp.rewards.argmax(axis=1))
+    else:
+        policy = np.asarray(initial_policy)
+        validate_policy(policy, mdp.n_states, mdp.n_actions, name="initial_policy")
+        policy = xp.asarray(policy if policy.dtype.kind in "iu" else np.asarray(policy, dtype=np.float64))
+    eval_tol = _evaluation_tol(mdp)
+    threshold = 4.0 * eval_tol
+    rho = xp.asarray(mdp.initial_distribution)
+    n_changed, value_rho = [], []
+    params = dict(method="policy_iteration", max_iterations=max_iterations, evaluation=evaluation,
+                  device=op.device, parallel=op.parallel)
+    converged, message, v = False, f"max_iterations={max_iterations} reached", None
+    for k in range(1, max_iterations + 1):
+        P_pi, r_pi = op.policy_system(policy)
+        v = _solve(op, P_pi, r_pi, method=evaluation, tol=eval_tol, x0=v)
+        value_rho.append(float(rho @ v))
+        tv, greedy = op.sweep(v)
+        if policy.ndim == 2:  # stochastic start: replace it by the greedy policy
+            new = greedy
+        else:
+            new = xp.where(tv > v + threshold, greedy, policy)
+        n_changed.append(int((new != policy).sum()) if policy.ndim == 1 else mdp.n_states)
+        if callback is not None and _stop_requested(callback, lambda: SolveResult(
+            policy=to_numpy(policy) if policy.ndim == 2 else _one_hot(to_numpy(policy), mdp.n_actions),
+            values=to_numpy(v), q_values=None, n_iterations=k, converged=False,
+            message="in progress", history={"n_changed": np.array(n_changed),
+                                            "value_rho": np.array(value_rho)}, params=params,
+        )):
+            message = "stopped by callback"
+            break
+        if policy.ndim == 1 and n_changed[-1] == 0:
+            converged, message = True, "policy stable: no state improves"
+            break
+        policy = new
+    pol = to_numpy(policy)
+    return SolveResult(
+        policy=pol if pol.ndim == 2 else _one_hot(pol, mdp.n_actions),
+        values=to_numpy(v),
+        q_values=to_numpy(op.q(v)),
+        n_iterations=k,
+        converged=converged,
+        message=message,
+        history={"n_changed": np.array(n_changed), "value_rho": np.array(value_rho)},
+        params=params,
+    )
+
+
+def linear_programming(mdp: TabularMDP, *, solver: str = "highs") -> SolveResult:
+    r"""Solve the primal LP :math:`\min_v \mathbf 1^\top v` s.t. :math:`(E - \gamma P) v \ge r`.
+
+    ``E`` ``(S*A, S)`` maps each row ``s*A + a`` to state ``s``.  ``solver="highs"`` uses
+    :func:`scipy.optimize.linprog` (HiGHS, sparse constraint matrix); ``solver="cvxpy"`` builds the
+    same LP in cvxpy (an independent path for cross-checks).  The policy is greedy w.r.t. the LP
+    values; their accuracy is the solver's feasibility tolerance (about 1e-7 relative for
+    HiGHS), not machine precision.
+
+    Returns:
+        :class:`SolveResult` with ``history["objective"]`` (one entry).
+    """
+    S, A, gamma = mdp.n_states, mdp.n_actions, mdp.gamma
+    E = sp.csr_array((np.ones(S * A), np.repeat(np.arange(S), A), np.arange(S * A + 1)), shape=(S * A, S))
+    G = sp.csr_array(E - gamma * sp.csr_array(mdp.transition_matrix))  # G v >= r
+    r = mdp.rewards.ravel()
+    c = np.ones(S)
+    if solver == "highs":
+        from scipy.optimize import linprog
+
+        res = linprog(c, A_ub=-G, b_ub=-r, bounds=(None, None), method="highs",
+                      options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+        if res.status != 0:
+            raise RuntimeError(f"HiGHS failed: {res.message}")
+        v, ok, msg = res.x, True, f"HiGHS: {res.message}"
+    elif solver == "cvxpy":
+        import cvxpy as cp
+
+        x = cp.Variable(S)
+        prob = cp.Problem(cp.Minimize(c @ x), [G @ x >= r])
+        prob.solve(solver=cp.CLARABEL)
+        if prob.status not in ("optimal", "optimal_inaccurate"):
+            raise RuntimeError(f"cvxpy failed: status {prob.status}")
+        v, ok, msg = np.asarray(x.value), prob.status == "optimal", f"cvxpy/CLARABEL: {prob.status}"
+    else:
+        raise ValueError(f"solver must be 'highs' or 'cvxpy', got {solver!r}")
+    q = q_values(mdp, v)
+    return SolveResult(
+        policy=_one_hot(q.argmax(axis=1), A), values=v, q_values=q, n_iterations=1,
+        converged=ok, message=msg, history={"objective": np.array([c @ v])},
+        params=dict(method="linear_programming", solver=solver),
+    )
+
+
+def backward_induction(mdp: FiniteHorizonMDP, *, device: str | None = None) -> SolveResult:
+    r"""Finite-horizon DP: :math:`V_H = 0`, :math:`Q_h = r_h + P_h V_{h+1}`, :math:`V_h = \max_a Q_h`.
+
+    Returns:
+        :class:`SolveResult` with ``policy`` ``(H, S, A)`` (greedy, lowest index on ties),
+        ``values`` ``(H + 1, S)``, ``q_values`` ``(H, S, A)`` and ``history["value_rho"]``
+        (:math:`\rho^\top V_h` for each h).
+    """
+    if not isinstance(mdp, FiniteHorizonMDP):
+        raise ValueError(f"mdp must be a FiniteHorizonMDP, got {type(mdp).__name__}")
+    device = resolve_device(device)
+    xp = array_namespace(device)
+    H, S, A = mdp.horizon, mdp.n_states, mdp.n_actions
+    V = xp.zeros((H + 1, S))
+    Q = xp.zeros((H, S, A))
+    P2 = None
+    for h in range(H - 1, -1, -1):
+        if P2 is None or not mdp.is_stationary:
+            Ph = mdp.transitions_at(h)
+            P2 = to_device(Ph if sp.issparse(Ph) else Ph.reshape(S * A, S), device)
+        Q[h] = xp.asarray(mdp.rewards_at(h)) + xp.asarray(P2 @ V[h + 1]).reshape(S, A)
+        V[h] = Q[h].max(axis=1)
+    Qn = to_numpy(Q)
+    policy = np.zeros_like(Qn)
+    np.put_along_axis(policy, Qn.argmax(axis=-1)[..., None], 1.0, axis=-1)
+    Vn = to_numpy(V)
+    return SolveResult(
+        policy=policy, values=Vn, q_values=Qn, n_iterations=H, converged=True,
+        message="exact backward induction", history={"value_rho": Vn @ mdp.initial_distribution},
+        params=dict(method="backward_induction", device=device),
+    )

@@ -1,0 +1,100 @@
+"""Private numba kernels for random problem generation (no logic beyond what public wrappers use).
+
+Each kernel takes a :class:`numpy.random.Generator` (numba advances the same bit generator, so a
+seed fixes the output) plus contiguous ``int64``/``float64`` arrays, and writes into ``out``
+arrays.  Public wrappers live in :mod:`theory_rl.mdps.generators` and coerce dtypes, so each
+kernel compiles exactly one signature.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__: list[str] = []
+
+_SMALL = 32  # rows up to this branching are sorted by insertion, larger ones by np.sort
+
+
+@njit(cache=True)
+def _garnet_rows(rng, perm, branching, dirichlet, indices_out, data_out):  # pragma: no cover
+    """Fill ``len(indices_out) // branching`` garnet rows.
+
+    Row ``i`` occupies ``[i*b, (i+1)*b)`` of both outputs: ``b`` distinct next states, sorted
+    increasingly, drawn uniformly without replacement from ``range(len(perm))`` by a partial
+    Fisher-Yates shuffle of ``perm`` (which must hold ``arange(S)`` and is restored after each
+    row, so a row costs O(b) whatever S is); and their probabilities, either the gaps between
+    ``b - 1`` sorted uniform cut points on [0, 1] (``dirichlet=False``) or normalised standard
+    exponentials, i.e. Dirichlet(1, ..., 1) (``dirichlet=True``).  A row with a zero gap (a tie
+    between cut points, probability about b**2 / 2**53) or a zero exponential is redrawn, so every
+    listed successor has positive probability.
+    """
+    n_states = perm.shape[0]
+    b = branching
+    n_rows = indices_out.shape[0] // b
+    swaps = np.empty(b, np.int64)
+    cuts = np.empty(b + 1, np.float64)
+    for row in range(n_rows):
+        base = row * b
+        # b distinct states: the first b entries of a partially shuffled perm.
+        for j in range(b):
+            k = j + rng.integers(0, n_states - j)
+            swaps[j] = k
+            tmp = perm[j]
+            perm[j] = perm[k]
+            perm[k] = tmp
+        # Copy the chosen states into the output in increasing order, then restore perm.
+        if b <= _SMALL:
+            for j in range(b):  # insertion sort: fastest for the usual b <= 10 or so
+                v = perm[j]
+                i = base + j
+                while i > base and indices_out[i - 1] > v:
+                    indices_out[i] = indices_out[i - 1]
+                    i -= 1
+                indices_out[i] = v
+        else:
+            indices_out[base : base + b] = np.sort(perm[:b])
+        for j in range(b - 1, -1, -1):
+            k = swaps[j]
+            tmp = perm[j]
+            perm[j] = perm[k]
+            perm[k] = tmp
+        # Probabilities.
+        if dirichlet:
+            while True:
+                total = 0.0
+                ok = True
+                for j in range(b):
+                    e = rng.standard_exponential()
+                    if e <= 0.0:
+                        ok = False
+                    data_out[base + j] = e
+                    total += e
+                if ok:
+                    break
+            for j in range(b):
+                data_out[base + j] /= total
+        else:
+            while True:
+                cuts[0] = 0.0
+                cuts[b] = 1.0
+                if b <= _SMALL:
+                    for j in range(1, b):  # insertion sort of the cut points
+                        u = rng.random()
+                        i = j
+                        while i > 1 and cuts[i - 1] > u:
+                            cuts[i] = cuts[i - 1]
+                            i -= 1
+                        cuts[i] = u
+                else:
+                    for j in range(1, b):
+                        cuts[j] = rng.random()
+                    cuts[1:b] = np.sort(cuts[1:b])
+                ok = True
+                for j in range(b):
+                    gap = cuts[j + 1] - cuts[j]
+                    if gap <= 0.0:
+                        ok = False
+                    data_out[base + j] = gap
+                if ok:
+                    break

@@ -1,0 +1,380 @@
+r"""Tabular Markov decision processes: discounted (:class:`TabularMDP`) and finite horizon.
+
+Shapes (see ``docs/notation.md``): transitions ``P[s, a, s']`` are ``(S, A, S)`` dense, or a
+``scipy.sparse`` CSR matrix of shape ``(S*A, S)`` whose row ``s*A + a`` is ``P[s, a, :]``;
+rewards ``r[s, a]`` are ``(S, A)`` (an ``(S, A, S)`` array ``r[s, a, s']`` is reduced to its
+expectation :math:`r(s, a) = \sum_{s'} P(s' | s, a) r(s, a, s')`); the initial distribution
+``rho`` is ``(S,)`` (uniform when omitted).
+
+Problems are validated once, when built: every violation raises :class:`InvalidMDPError` (a
+``ValueError``) whose message names the field and the first offending index.  Validation of a
+sparse problem costs O(nnz): the dense array is never formed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["FiniteHorizonMDP", "InvalidMDPError", "TabularMDP", "validate_policy"]
+
+ROW_SUM_TOL = 1e-8
+
+
+class InvalidMDPError(ValueError):
+    """A problem definition violates the conventions (shape, probabilities, gamma, ...)."""
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> str:
+    return ", ".join(str(int(i)) for i in np.unravel_index(flat, shape))
+
+
+def _check_finite(name: str, x: np.ndarray) -> None:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        flat = int(np.flatnonzero(bad)[0])
+        raise InvalidMDPError(
+            f"{name}[{_index(flat, x.shape)}] is {x.flat[flat]}; entries must be finite"
+        )
+
+
+def _check_distribution(name: str, x: np.ndarray, what: str = "probabilities") -> None:
+    """``x`` has distributions along its last axis: finite, non-negative, summing to one."""
+    _check_finite(name, x)
+    neg = x < 0
+    if neg.any():
+        flat = int(np.flatnonzero(neg)[0])
+        raise InvalidMDPError(
+            f"{name}[{_index(flat, x.shape)}] = {x.flat[flat]:.6g} is negative; {what} must be >= 0"
+        )
+    sums = x.sum(axis=-1)
+    off = np.abs(sums - 1.0) > ROW_SUM_TOL
+    if off.any():
+        flat = int(np.flatnonzero(off)[0])
+        idx = _index(flat, sums.shape)
+        idx = f"{idx}, :" if idx else ":"
+        raise InvalidMDPError(
+            f"{name}[{idx}] sums to {sums.flat[flat]:.12g}; {what} must sum to 1 "
+            f"(tolerance {ROW_SUM_TOL:g})"
+        )
+
+
+def _check_gamma(gamma: Any) -> float:
+    try:
+        g = float(gamma)
+    except (TypeError, ValueError):
+        raise InvalidMDPError(f"gamma must be a real number in [0, 1), got {gamma!r}") from None
+    if not 0.0 <= g < 1.0:
+        raise InvalidMDPError(f"gamma must be in [0, 1), got {g}")
+    return g
+
+
+def _as_float_array(name: str, x: Any) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMDPError(f"{name} must be a numeric array: {exc}") from None
+    return arr
+
+
+def _freeze(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x)
+    x.flags.writeable = False
+    return x
+
+
+def _validated_transitions(transitions: Any) -> tuple[np.ndarray | sp.csr_array, int, int]:
+    """Validate transitions; return (dense (S, A, S) or CSR (S*A, S), S, A)."""
+    if sp.issparse(transitions):
+        P = sp.csr_array(transitions, dtype=np.float64)
+        if P.ndim != 2:
+            raise InvalidMDPError(f"sparse transitions must be 2-D (S*A, S), got ndim {P.ndim}")
+        n_rows, S = P.shape
+        if S == 0:
+            raise InvalidMDPError("transitions has no states (S = 0)")
+        if n_rows == 0:
+            raise InvalidMDPError("transitions has no actions (A = 0); every state needs one")
+        if n_rows % S:
+            raise InvalidMDPError(
+                f"sparse transitions must have shape (S*A, S); got {P.shape}, and {n_rows} rows "
+                f"is not a multiple of S = {S}"
+            )
+        A = n_rows // S
+        P.sum_duplicates()
+        P.sort_indices()
+        row_of = np.repeat(np.arange(n_rows), np.diff(P.indptr))
+        bad = ~np.isfinite(P.data)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            s, a = divmod(int(row_of[k]), A)
+            raise InvalidMDPError(
+                f"transitions[{s}, {a}, {int(P.indices[k])}] is {P.data[k]}; entries must be finite"
+            )
+        neg = P.data < 0
+        if neg.any():
+            k = int(np.flatnonzero(neg)[0])
+            s, a = divmod(int(row_of[k]), A)
+            raise InvalidMDPError(
+                f"transitions[{s}, {a}, {int(P.indices[k])}] = {P.data[k]:.6g} is negative; "
+                "probabilities must be >= 0"
+            )
+        sums = np.add.reduceat(P.data, P.indptr[:-1]) if P.nnz else np.zeros(n_rows)
+        sums[np.diff(P.indptr) == 0] = 0.0  # reduceat repeats a value for empty rows
+        off = np.abs(sums - 1.0) > ROW_SUM_TOL
+        if off.any():
+            s, a = divmod(int(np.flatnonzero(off)[0]), A)
+            raise InvalidMDPError(
+                f"transitions[{s}, {a}, :] sums to {sums[s * A + a]:.12g}; probabilities must "
+                f"sum to 1 (tolerance {ROW_SUM_TOL:g})"
+            )
+        P.data.flags.writeable = False
+        return P, S, A
+    P = _as_float_array("transitions", transitions)
+    if P.ndim != 3 or P.shape[0] != P.shape[2]:
+        raise InvalidMDPError(
+            "transitions must be a dense array of shape (S, A, S) or a scipy.sparse matrix of "
+            f"shape (S*A, S); got dense shape {P.shape}"
+        )
+    S, A, _ = P.shape
+    if S == 0:
+        raise InvalidMDPError("transitions has no states (S = 0)")
+    if A == 0:
+        raise InvalidMDPError("transitions has no actions (A = 0); every state needs one")
+    _check_distribution("transitions", P)
+    return _freeze(P), S, A
+
+
+def _reduced_rewards(rewards: Any, P: np.ndarray | sp.csr_array, S: int, A: int) -> np.ndarray:
+    r = _as_float_array("rewards", rewards)
+    if r.shape == (S, A, S):
+        _check_finite("rewards", r)
+        if sp.issparse(P):
+            r = np.asarray(P.multiply(r.reshape(S * A, S)).sum(axis=1)).reshape(S, A)
+        else:
+            r = np.einsum("ijk,ijk->ij", P, r)
+    elif r.shape != (S, A):
+        raise InvalidMDPError(
+            f"rewards must have shape (S, A) = {(S, A)} or (S, A, S) = {(S, A, S)}; got {r.shape}"
+        )
+    _check_finite("rewards", r)
+    return _freeze(r)
+
+
+def _validated_rho(rho: Any, S: int, name: str = "initial_distribution") -> np.ndarray:
+    if rho is None:
+        return _freeze(np.full(S, 1.0 / S))
+    rho = _as_float_array(name, rho)
+    if rho.shape != (S,):
+        raise InvalidMDPError(f"{name} must have shape (S,) = ({S},); got {rho.shape}")
+    _check_distribution(name, rho)
+    return _freeze(rho)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TabularMDP:
+    """A discounted tabular MDP ``(P, r, gamma, rho)``.
+
+    Args:
+        transitions: ``(S, A, S)`` array ``P[s, a, s']``, or a ``scipy.sparse`` matrix of shape
+            ``(S*A, S)`` with row ``s*A + a`` holding ``P[s, a, :]`` (stored as CSR).
+        rewards: ``(S, A)`` expected rewards, or ``(S, A, S)`` rewards ``r[s, a, s']`` (reduced to
+            their expectation under ``P``).
+        gamma: discount factor in ``[0, 1)``.
+        initial_distribution: ``(S,)`` distribution ``rho`` of the first state; uniform if omitted.
+
+    Raises:
+        InvalidMDPError: (a ``ValueError``) naming the field and first offending index.
+
+    Example:
+        >>> import numpy as np
+        >>> P = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [0.0, 1.0]]])
+        >>> mdp = TabularMDP(P, np.array([[0.0, 1.0], [2.0, 2.0]]), gamma=0.5)
+        >>> mdp.n_states, mdp.n_actions
+        (2, 2)
+    """
+
+    transitions: np.ndarray | sp.csr_array
+    rewards: np.ndarray
+    gamma: float
+    initial_distribution: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        P, S, A = _validated_transitions(self.transitions)
+        object.__setattr__(self, "transitions", P)
+        object.__setattr__(self, "rewards", _reduced_rewards(self.rewards, P, S, A))
+        object.__setattr__(self, "gamma", _check_gamma(self.gamma))
+        object.__setattr__(
+            self, "initial_distribution", _validated_rho(self.initial_distribution, S)
+        )
+
+    @property
+    def n_states(self) -> int:
+        """Number of states S."""
+        return int(self.transitions.shape[-1])
+
+    @property
+    def n_actions(self) -> int:
+        """Number of actions A."""
+        return int(self.rewards.shape[1])
+
+    @property
+    def is_sparse(self) -> bool:
+        """True when transitions are stored as CSR ``(S*A, S)``."""
+        return sp.issparse(self.transitions)
+
+    @property
+    def nnz(self) -> int:
+        """Stored transition entries (``S*A*S`` when dense)."""
+        return int(self.transitions.nnz if self.is_sparse else self.transitions.size)
+
+    @functools.cached_property
+    def transition_matrix(self) -> np.ndarray | sp.csr_array:
+        """Transitions as a 2-D ``(S*A, S)`` matrix (a dense view or the CSR itself)."""
+        if self.is_sparse:
+            return self.transitions
+        return self.transitions.reshape(self.n_states * self.n_actions, self.n_states)
+
+    def to_dense(self) -> TabularMDP:
+        """The same MDP with dense ``(S, A, S)`` transitions."""
+        if not self.is_sparse:
+            return self
+        P = self.transitions.toarray().reshape(self.n_states, self.n_actions, self.n_states)
+        return dataclasses.replace(self, transitions=P)
+
+    def to_sparse(self) -> TabularMDP:
+        """The same MDP with CSR ``(S*A, S)`` transitions (explicit zeros dropped)."""
+        if self.is_sparse:
+            return self
+        return dataclasses.replace(self, transitions=sp.csr_array(self.transition_matrix))
+
+    def with_gamma(self, gamma: float) -> TabularMDP:
+        """The same dynamics and rewards with another discount factor."""
+        return dataclasses.replace(self, gamma=gamma)
+
+    def policy_matrix(self, policy: Any) -> tuple[np.ndarray | sp.csr_array, np.ndarray]:
+        """``(P_pi, r_pi)``: the ``(S, S)`` state chain and ``(S,)`` rewards under ``policy``.
+
+        ``P_pi[s, s'] = sum_a pi(a|s) P[s, a, s']`` (CSR when the MDP is sparse).
+        """
+        pi = validate_policy(policy, self.n_states, self.n_actions)
+        r_pi = np.einsum("sa,sa->s", pi, self.rewards)
+        S, A = pi.shape
+        if self.is_sparse:
+            # Row s of P_pi is pi[s] @ P[s]: a block-diagonal (S, S*A) weight matrix times P.
+            W = sp.csr_array((pi.ravel(), np.arange(S * A), np.arange(0, S * A + 1, A)), (S, S * A))
+            return sp.csr_array(W @ self.transitions), r_pi
+        return np.einsum("sa,sat->st", pi, self.transitions), r_pi
+
+    def __repr__(self) -> str:
+        kind = f"sparse, nnz={self.nnz}" if self.is_sparse else "dense"
+        return f"TabularMDP(S={self.n_states}, A={self.n_actions}, gamma={self.gamma}, {kind})"
+
+
+def validate_policy(policy: Any, n_states: int, n_actions: int, name: str = "policy") -> np.ndarray:
+    """Return ``policy`` as a row-stochastic ``(S, A)`` (or batched ``(..., S, A)``) float array.
+
+    Deterministic policies given as ``(S,)`` (or ``(..., S)``) integer actions are converted to
+    one-hot rows.  Raises ``ValueError`` naming ``name`` and the offending index otherwise.
+    """
+    arr = np.asarray(policy)
+    if arr.dtype.kind in "iu" and arr.ndim >= 1 and arr.shape[-1] == n_states:
+        if arr.size and (arr.min() < 0 or arr.max() >= n_actions):
+            flat = int(np.flatnonzero((arr < 0) | (arr >= n_actions))[0])
+            raise InvalidMDPError(
+                f"{name}[{_index(flat, arr.shape)}] = {arr.flat[flat]} is not an action in "
+                f"[0, {n_actions})"
+            )
+        out = np.zeros(arr.shape + (n_actions,))
+        np.put_along_axis(out, arr[..., None], 1.0, axis=-1)
+        return out
+    arr = _as_float_array(name, arr)
+    if arr.ndim < 2 or arr.shape[-2:] != (n_states, n_actions):
+        raise InvalidMDPError(
+            f"{name} must have shape (S, A) = {(n_states, n_actions)} (optionally with leading "
+            f"batch axes) or be (S,) integer actions; got shape {arr.shape} dtype {arr.dtype}"
+        )
+    _check_distribution(name, arr)
+    return arr
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FiniteHorizonMDP:
+    """A finite-horizon tabular MDP with horizon ``H`` (no discounting).
+
+    Args:
+        transitions: stationary ``(S, A, S)`` (or CSR ``(S*A, S)``) or per-step ``(H, S, A, S)``.
+        rewards: stationary ``(S, A)`` or per-step ``(H, S, A)``.
+        horizon: number of decision steps ``H >= 1``.
+        initial_distribution: ``(S,)``; uniform if omitted.
+
+    Step ``h`` (``0 <= h < H``) uses ``transitions_at(h)`` and ``rewards_at(h)``.
+    """
+
+    transitions: np.ndarray | sp.csr_array
+    rewards: np.ndarray
+    horizon: int
+    initial_distribution: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, np.integer)):
+            raise InvalidMDPError(f"horizon must be a positive int, got {self.horizon!r}")
+        H = int(self.horizon)
+        if H < 1:
+            raise InvalidMDPError(f"horizon must be >= 1, got {H}")
+        object.__setattr__(self, "horizon", H)
+        P = self.transitions
+        if not sp.issparse(P) and np.ndim(P) == 4:
+            P = _as_float_array("transitions", P)
+            if P.shape[0] != H or P.shape[1] != P.shape[3]:
+                raise InvalidMDPError(
+                    f"per-step transitions must have shape (H, S, A, S) with H = {H}; got {P.shape}"
+                )
+            if P.shape[1] == 0 or P.shape[2] == 0:
+                raise InvalidMDPError(f"transitions has an empty state or action set: {P.shape}")
+            _check_distribution("transitions", P)
+            P = _freeze(P)
+            S, A = P.shape[1], P.shape[2]
+        else:
+            P, S, A = _validated_transitions(P)
+        object.__setattr__(self, "transitions", P)
+        r = _as_float_array("rewards", self.rewards)
+        if r.shape not in ((S, A), (H, S, A)):
+            raise InvalidMDPError(
+                f"rewards must have shape (S, A) = {(S, A)} or (H, S, A) = {(H, S, A)}; got {r.shape}"
+            )
+        _check_finite("rewards", r)
+        object.__setattr__(self, "rewards", _freeze(r))
+        object.__setattr__(
+            self, "initial_distribution", _validated_rho(self.initial_distribution, S)
+        )
+
+    @property
+    def n_states(self) -> int:
+        return int(self.rewards.shape[-2])
+
+    @property
+    def n_actions(self) -> int:
+        return int(self.rewards.shape[-1])
+
+    @property
+    def is_stationary(self) -> bool:
+        """True when one transition kernel serves every step."""
+        return sp.issparse(self.transitions) or self.transitions.ndim == 3
+
+    def transitions_at(self, h: int) -> np.ndarray | sp.csr_array:
+        """Transitions used at step ``h``: ``(S, A, S)`` dense or CSR ``(S*A, S)``."""
+        return self.transitions if self.is_stationary else self.transitions[h]
+
+    def rewards_at(self, h: int) -> np.ndarray:
+        """``(S, A)`` rewards at step ``h``."""
+        return self.rewards if self.rewards.ndim == 2 else self.rewards[h]
+
+    def __repr__(self) -> str:
+        kind = "stationary" if self.is_stationary else "per-step"
+        return (
+            f"FiniteHorizonMDP(S={self.n_states}, A={self.n_actions}, H={self.horizon}, {kind})"
+        )

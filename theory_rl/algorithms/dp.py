@@ -205,7 +205,7 @@ def _values_arg(values: Any, n_states: int, xp: Any, name: str = "values") -> An
         raise ValueError(f"{name} must have shape (S,) = ({n_states},) or (B, S); got {v.shape}")
     if not np.isfinite(v).all():
         raise ValueError(f"{name} must be finite")
-    return xp.asarray(np.ascontiguousarray(v))
+    return xp.asarray(np.array(v, order="C"))  # a fresh writable copy: one kernel signature
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,7 +346,7 @@ def occupancy_measure(
     pi = validate_policy(pi, mdp.n_states, mdp.n_actions)
     if pi.ndim != 2:
         raise ValueError(f"policy must be a single (S, A) policy, got shape {pi.shape}")
-    rho = mdp.initial_distribution if rho is None else _validated_rho(rho, mdp.n_states)
+    rho = mdp.initial_distribution if rho is None else _validated_rho(rho, mdp.n_states, "rho")
     P_pi, _ = op.policy_system(op.xp.asarray(pi))
     x = _solve(op, P_pi, op.xp.asarray(rho), method=method, tol=1e-13, transpose=True)
     return (1.0 - mdp.gamma) * to_numpy(x)

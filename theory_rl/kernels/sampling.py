@@ -21,44 +21,58 @@ def _garnet_rows(rng, perm, branching, dirichlet, indices_out, data_out):  # pra
     """Fill ``len(indices_out) // branching`` garnet rows.
 
     Row ``i`` occupies ``[i*b, (i+1)*b)`` of both outputs: ``b`` distinct next states, sorted
-    increasingly, drawn uniformly without replacement from ``range(len(perm))`` by a partial
-    Fisher-Yates shuffle of ``perm`` (which must hold ``arange(S)`` and is restored after each
-    row, so a row costs O(b) whatever S is); and their probabilities, either the gaps between
+    increasingly, drawn uniformly without replacement from ``range(S)``, ``S = len(perm)``;
+    and their probabilities, either the gaps between
     ``b - 1`` sorted uniform cut points on [0, 1] (``dirichlet=False``) or normalised standard
     exponentials, i.e. Dirichlet(1, ..., 1) (``dirichlet=True``).  A row with a zero gap (a tie
     between cut points, probability about b**2 / 2**53) or a zero exponential is redrawn, so every
     listed successor has positive probability.
+
+    Without-replacement sampling: for ``b <= 32`` and ``4 b <= S``, draw with replacement and
+    redraw repeats (uniform over b-subsets, and no O(S) memory traffic); otherwise a partial
+    Fisher-Yates shuffle of ``perm``, which must hold ``arange(S)`` and is restored after
+    each row, so a row costs O(b log b) whatever S is.
     """
     n_states = perm.shape[0]
     b = branching
     n_rows = indices_out.shape[0] // b
     swaps = np.empty(b, np.int64)
     cuts = np.empty(b + 1, np.float64)
+    rejection = b <= _SMALL and 4 * b <= n_states
     for row in range(n_rows):
         base = row * b
-        # b distinct states: the first b entries of a partially shuffled perm.
-        for j in range(b):
-            k = j + rng.integers(0, n_states - j)
-            swaps[j] = k
-            tmp = perm[j]
-            perm[j] = perm[k]
-            perm[k] = tmp
-        # Copy the chosen states into the output in increasing order, then restore perm.
-        if b <= _SMALL:
-            for j in range(b):  # insertion sort: fastest for the usual b <= 10 or so
-                v = perm[j]
+        if rejection:
+            # Draw uniformly, redraw repeats (each draw succeeds with probability >= 3/4), and
+            # insert in increasing order; touches no O(S) memory, so large S stays fast.
+            for j in range(b):
+                while True:
+                    v = rng.integers(0, n_states)
+                    fresh = True
+                    for i in range(base, base + j):
+                        if indices_out[i] == v:
+                            fresh = False
+                            break
+                    if fresh:
+                        break
                 i = base + j
                 while i > base and indices_out[i - 1] > v:
                     indices_out[i] = indices_out[i - 1]
                     i -= 1
                 indices_out[i] = v
         else:
+            # The first b entries of a partially shuffled perm, sorted; then perm is restored.
+            for j in range(b):
+                k = j + rng.integers(0, n_states - j)
+                swaps[j] = k
+                tmp = perm[j]
+                perm[j] = perm[k]
+                perm[k] = tmp
             indices_out[base : base + b] = np.sort(perm[:b])
-        for j in range(b - 1, -1, -1):
-            k = swaps[j]
-            tmp = perm[j]
-            perm[j] = perm[k]
-            perm[k] = tmp
+            for j in range(b - 1, -1, -1):
+                k = swaps[j]
+                tmp = perm[j]
+                perm[j] = perm[k]
+                perm[k] = tmp
         # Probabilities.
         if dirichlet:
             while True:

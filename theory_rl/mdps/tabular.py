@@ -122,8 +122,7 @@ def _validated_transitions(transitions: Any) -> tuple[np.ndarray | sp.csr_array,
                 f"transitions[{s}, {a}, {int(P.indices[k])}] = {P.data[k]:.6g} is negative; "
                 "probabilities must be >= 0"
             )
-        sums = np.add.reduceat(P.data, P.indptr[:-1]) if P.nnz else np.zeros(n_rows)
-        sums[np.diff(P.indptr) == 0] = 0.0  # reduceat repeats a value for empty rows
+        sums = np.bincount(row_of, weights=P.data, minlength=n_rows)
         off = np.abs(sums - 1.0) > ROW_SUM_TOL
         if off.any():
             s, a = divmod(int(np.flatnonzero(off)[0]), A)

@@ -1,0 +1,53 @@
+"""Shared fixtures: small seeded MDPs, the generic (non-numba) code path, and GPU skipping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from theory_rl.backend import cupy_available
+from theory_rl.mdps import TabularMDP
+
+
+def pytest_collection_modifyitems(config, items):
+    if cupy_available():
+        return
+    skip = pytest.mark.skip(reason="needs CuPy and an NVIDIA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+def dense_mdp(n_states: int, n_actions: int, gamma: float, seed: int, concentration: float = 0.3):
+    """A dense random MDP with Dirichlet rows and uniform rewards in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.full(n_states, concentration), size=(n_states, n_actions))
+    return TabularMDP(P, rng.random((n_states, n_actions)), gamma)
+
+
+def sparse_mdp(n_states: int, n_actions: int, branching: int, gamma: float, seed: int):
+    """A sparse random MDP: each (s, a) reaches ``branching`` distinct states (Dirichlet weights)."""
+    rng = np.random.default_rng(seed)
+    n_rows = n_states * n_actions
+    cols = np.argsort(rng.random((n_rows, n_states)), axis=1)[:, :branching]
+    data = rng.dirichlet(np.ones(branching), size=n_rows)
+    indptr = np.arange(0, n_rows * branching + 1, branching)
+    P = sp.csr_array((data.ravel(), cols.ravel(), indptr), shape=(n_rows, n_states))
+    return TabularMDP(P, rng.random((n_states, n_actions)), gamma)
+
+
+@pytest.fixture(params=["dense", "sparse"])
+def mdp(request):
+    """A 30-state, 4-action random MDP at gamma 0.9, dense and sparse."""
+    m = dense_mdp(30, 4, 0.9, seed=1)
+    return m if request.param == "dense" else m.to_sparse()
+
+
+@pytest.fixture(params=[True, False], ids=["numba", "generic"])
+def code_path(request, monkeypatch):
+    """Run a test through the numba kernels and through the generic array-namespace code."""
+    from theory_rl.algorithms import dp
+
+    monkeypatch.setattr(dp, "USE_KERNELS", request.param)
+    return request.param

@@ -1,0 +1,238 @@
+"""Exact DP: closed forms, guarantees at every iterate, agreement across methods and code paths."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from theory_rl.algorithms import dp
+from theory_rl.backend import BackendUnavailableError, cupy_available
+from theory_rl.mdps import FiniteHorizonMDP, TabularMDP
+
+from conftest import dense_mdp, sparse_mdp
+
+# Exact solves in float64 on values of size <= 1/(1-gamma) = 10..100 carry rounding errors of
+# order 1e-13; 1e-10 leaves a wide margin while still failing on any algorithmic error.
+EXACT = 1e-10
+
+
+def stay_or_move(gamma):
+    """s0: a0 stays (r=1), a1 moves to s1 (r=0); s1 is absorbing with r=2 (single action)."""
+    P = np.zeros((2, 2, 2))
+    P[0, 0, 0] = P[0, 1, 1] = P[1, 0, 1] = P[1, 1, 1] = 1.0
+    r = np.array([[1.0, 0.0], [2.0, 2.0]])
+    v1 = 2.0 / (1 - gamma)
+    v0 = max(1.0 / (1 - gamma), gamma * v1)
+    return TabularMDP(P, r, gamma), np.array([v0, v1])
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 0.9, 0.99])
+def test_closed_form(gamma, code_path):
+    mdp, v_star = stay_or_move(gamma)
+    for res in (dp.value_iteration(mdp, tol=1e-11), dp.policy_iteration(mdp),
+                dp.modified_policy_iteration(mdp, tol=1e-11), dp.linear_programming(mdp)):
+        np.testing.assert_allclose(res.values, v_star, rtol=1e-7 if "HiGHS" in res.message else 1e-11)
+        assert res.converged
+    best = 1 if gamma * 2 > 1 else 0
+    assert dp.policy_iteration(mdp).policy[0, best] == 1.0
+
+
+def test_methods_agree(mdp, code_path):
+    pi = dp.policy_iteration(mdp)
+    assert pi.converged
+    for res in (dp.value_iteration(mdp, tol=1e-11), dp.modified_policy_iteration(mdp, m=5, tol=1e-11)):
+        np.testing.assert_allclose(res.values, pi.values, atol=1e-11)
+        np.testing.assert_array_equal(res.policy, pi.policy)
+    # LP values carry the solver's feasibility tolerance (1e-10 requested, ~1e-7 achieved).
+    np.testing.assert_allclose(dp.linear_programming(mdp).values, pi.values, atol=1e-6)
+    np.testing.assert_allclose(dp.linear_programming(mdp, solver="cvxpy").values, pi.values, atol=1e-5)
+    # the optimal values are the fixed point of T, and the policy is greedy for them
+    np.testing.assert_allclose(dp.bellman_optimality_operator(mdp, pi.values), pi.values, atol=EXACT)
+    np.testing.assert_array_equal(dp.greedy_policy(mdp, pi.values), pi.policy)
+    np.testing.assert_allclose(pi.q_values, dp.q_values(mdp, pi.values))
+
+
+@pytest.mark.parametrize("gamma", [0.5, 0.9, 0.99])
+@pytest.mark.parametrize("tol", [1e-2, 1e-5, 1e-9])
+def test_value_iteration_stopping_rule_guarantee(gamma, tol):
+    mdp = dense_mdp(40, 5, gamma, seed=7, concentration=0.05)
+    v_star = dp.policy_iteration(mdp).values
+    res = dp.value_iteration(mdp, tol=tol)
+    assert res.converged and res.history["error_bound"][-1] <= tol
+    v_pi = dp.policy_evaluation(mdp, res.policy)
+    assert np.max(v_star - v_pi) <= tol + EXACT
+    assert np.max(np.abs(res.values - v_star)) <= tol / 2 + EXACT
+
+
+def test_value_iteration_contraction_every_iterate(mdp, code_path):
+    v_star = dp.policy_iteration(mdp).values
+    v0 = np.full(mdp.n_states, 5.0)
+    errors = []
+    dp.value_iteration(mdp, tol=1e-12, initial_values=v0,
+                       callback=lambda r: errors.append(np.max(np.abs(r.values - v_star))))
+    k = np.arange(1, len(errors) + 1)
+    bound = mdp.gamma ** k * np.max(np.abs(v0 - v_star))
+    assert len(errors) > 5
+    assert np.all(np.array(errors) <= bound + EXACT)
+
+
+def test_policy_iteration_monotone_and_finite(mdp, code_path):
+    values = []
+    res = dp.policy_iteration(mdp, initial_policy=np.zeros(mdp.n_states, dtype=int),
+                              callback=lambda r: values.append(r.values))
+    assert res.converged and res.n_iterations == len(values)
+    assert res.n_iterations <= mdp.n_actions ** mdp.n_states
+    for before, after in itertools.pairwise(values):
+        assert np.all(after >= before - EXACT)
+    assert res.history["n_changed"][-1] == 0 and np.all(res.history["n_changed"][:-1] > 0)
+    np.testing.assert_allclose(res.history["value_rho"], [v @ mdp.initial_distribution for v in values])
+
+
+def test_policy_iteration_stochastic_start(mdp):
+    uniform = np.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions)
+    res = dp.policy_iteration(mdp, initial_policy=uniform)
+    np.testing.assert_allclose(res.values, dp.policy_iteration(mdp).values, atol=EXACT)
+
+
+def test_policy_evaluation_solves_linear_system(mdp):
+    rng = np.random.default_rng(3)
+    pi = rng.dirichlet(np.ones(mdp.n_actions), size=mdp.n_states)
+    v = dp.policy_evaluation(mdp, pi)
+    P_pi, r_pi = mdp.policy_matrix(pi)
+    np.testing.assert_allclose(v - mdp.gamma * (P_pi @ v), r_pi, atol=1e-12)
+    # the Bellman expectation operator fixes V^pi
+    np.testing.assert_allclose((pi * dp.q_values(mdp, v)).sum(1), v, atol=1e-12)
+    np.testing.assert_allclose(dp.policy_evaluation(mdp, pi, method="iterative"), v, atol=1e-10)
+
+
+def test_policy_evaluation_batch_and_deterministic(mdp):
+    rng = np.random.default_rng(5)
+    actions = rng.integers(0, mdp.n_actions, size=(3, mdp.n_states))
+    batch = dp.policy_evaluation(mdp, actions)
+    assert batch.shape == (3, mdp.n_states)
+    for a, v in zip(actions, batch, strict=True):
+        np.testing.assert_allclose(dp.policy_evaluation(mdp, np.eye(mdp.n_actions)[a]), v, atol=1e-12)
+    q = dp.q_values(mdp, batch)
+    assert q.shape == (3, mdp.n_states, mdp.n_actions)
+    np.testing.assert_allclose(q[1], dp.q_values(mdp, batch[1]))
+
+
+def test_iterative_evaluation_large_sparse():
+    mdp = sparse_mdp(3000, 3, 4, 0.99, seed=2)
+    pi = np.random.default_rng(0).integers(0, 3, size=3000)
+    direct = dp.policy_evaluation(mdp, pi, method="direct")
+    iterative = dp.policy_evaluation(mdp, pi, method="iterative", tol=1e-9)
+    assert np.max(np.abs(direct - iterative)) <= 1e-9
+
+
+def test_occupancy_measure(mdp):
+    rng = np.random.default_rng(9)
+    pi = rng.dirichlet(np.ones(mdp.n_actions), size=mdp.n_states)
+    rho = rng.dirichlet(np.ones(mdp.n_states))
+    d = dp.occupancy_measure(mdp, pi, rho)
+    assert abs(d.sum() - 1) < 1e-12 and np.all(d >= -1e-15)
+    # truncated power series (1 - gamma) sum_t gamma^t rho P_pi^t; gamma^400 < 1e-18
+    P_pi, r_pi = mdp.policy_matrix(pi)
+    P_pi = P_pi.toarray() if hasattr(P_pi, "toarray") else P_pi
+    series, x = np.zeros(mdp.n_states), rho.copy()
+    for t in range(400):
+        series += (1 - mdp.gamma) * mdp.gamma**t * x
+        x = x @ P_pi
+    np.testing.assert_allclose(d, series, atol=1e-12)
+    # performance identity: rho . V^pi = d . r_pi / (1 - gamma)
+    v = dp.policy_evaluation(mdp, pi)
+    assert abs(rho @ v - d @ r_pi / (1 - mdp.gamma)) < 1e-10
+
+
+def test_backward_induction_brute_force(code_path):
+    rng = np.random.default_rng(11)
+    H, S, A = 3, 2, 2
+    P = rng.dirichlet(np.ones(S), size=(H, S, A))
+    r = rng.random((H, S, A))
+    mdp = FiniteHorizonMDP(P, r, horizon=H, initial_distribution=np.array([0.3, 0.7]))
+    res = dp.backward_induction(mdp)
+    assert res.values.shape == (H + 1, S) and res.policy.shape == (H, S, A)
+    best = -np.inf
+    for rules in itertools.product(itertools.product(range(A), repeat=S), repeat=H):
+        v = np.zeros(S)
+        for h in range(H - 1, -1, -1):
+            a = np.array(rules[h])
+            v = r[h, np.arange(S), a] + P[h, np.arange(S), a] @ v
+        best = max(best, mdp.initial_distribution @ v)
+    assert abs(res.history["value_rho"][0] - best) < 1e-12
+    stationary = FiniteHorizonMDP(P[0], r[0], horizon=H)
+    per_step = FiniteHorizonMDP(np.stack([P[0]] * H), np.stack([r[0]] * H), horizon=H)
+    sparse = FiniteHorizonMDP(TabularMDP(P[0], r[0], 0.5).to_sparse().transitions, r[0], horizon=H)
+    for other in (per_step, sparse):
+        np.testing.assert_allclose(dp.backward_induction(other).values,
+                                   dp.backward_induction(stationary).values, atol=1e-14)
+
+
+def test_backward_induction_approaches_discounted_limit():
+    mdp = dense_mdp(10, 3, 0.0, seed=1)
+    fh = FiniteHorizonMDP(mdp.transitions, mdp.rewards, horizon=1)
+    np.testing.assert_allclose(dp.backward_induction(fh).values[0], mdp.rewards.max(1))
+
+
+def test_callback_stop_and_max_iterations(mdp):
+    def stop_at_3(r):
+        if r.n_iterations == 3:
+            raise StopIteration
+
+    res = dp.value_iteration(mdp, tol=1e-12, callback=stop_at_3)
+    assert res.n_iterations == 3 and not res.converged and "callback" in res.message
+    res = dp.value_iteration(mdp, tol=1e-12, max_iterations=2)
+    assert not res.converged and "max_iterations=2" in res.message
+    assert res.history["residual"].shape == (2,)
+    res = dp.policy_iteration(mdp, max_iterations=1, initial_policy=np.zeros(mdp.n_states, int))
+    assert not res.converged
+
+
+def test_result_is_read_only_and_echoes_params(mdp):
+    res = dp.value_iteration(mdp, tol=1e-6)
+    assert res.params["tol"] == 1e-6 and res.params["method"] == "value_iteration"
+    with pytest.raises(ValueError, match="read-only"):
+        res.values[0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        res.history["span"][0] = 1.0
+    assert "n_iterations" in repr(res)
+
+
+def test_serial_and_parallel_kernels_agree():
+    mdp = sparse_mdp(500, 4, 5, 0.95, seed=8)
+    for m in (mdp, mdp.to_dense()):
+        a = dp.value_iteration(m, tol=1e-10, parallel=False)
+        b = dp.value_iteration(m, tol=1e-10, parallel=True)
+        assert a.params["parallel"] is False and b.params["parallel"] is True
+        np.testing.assert_array_equal(a.values, b.values)
+
+
+@pytest.mark.parametrize(
+    ("call", "pattern"),
+    [
+        (lambda m: dp.value_iteration(m, tol=0.0), "tol must be > 0"),
+        (lambda m: dp.value_iteration(m, max_iterations=0), "max_iterations must be an int >= 1"),
+        (lambda m: dp.value_iteration(m, initial_values=np.zeros(3)), r"initial_values must have shape"),
+        (lambda m: dp.value_iteration(m, initial_values=np.full(30, np.nan)), "initial_values must be finite"),
+        (lambda m: dp.modified_policy_iteration(m, m=-1), "m must be an int >= 0"),
+        (lambda m: dp.policy_evaluation(m, np.zeros(30, int), method="lu"), "method must be"),
+        (lambda m: dp.policy_evaluation(m, np.full(30, 7)), r"policy\[0\] = 7 is not an action"),
+        (lambda m: dp.policy_iteration(m, initial_policy=np.ones((30, 4))), r"initial_policy\[0, :\] sums to 4"),
+        (lambda m: dp.linear_programming(m, solver="glpk"), "solver must be"),
+        (lambda m: dp.value_iteration("mdp"), "mdp must be a TabularMDP"),
+        (lambda m: dp.backward_induction(m), "mdp must be a FiniteHorizonMDP"),
+        (lambda m: dp.value_iteration(m, device="tpu"), "device must be one of"),
+        (lambda m: dp.occupancy_measure(m, np.zeros(30, int), rho=np.ones(30)), r"rho\[:\] sums to 30"),
+    ],
+)
+def test_bad_arguments(mdp, call, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        call(mdp)
+
+
+@pytest.mark.skipif(cupy_available(), reason="checks the error raised without a GPU")
+def test_gpu_request_without_cupy_is_a_clear_error(mdp):
+    with pytest.raises(BackendUnavailableError, match="theory_rl\\[gpu\\]"):
+        dp.value_iteration(mdp, device="gpu")

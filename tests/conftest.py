@@ -27,7 +27,7 @@ def dense_mdp(n_states: int, n_actions: int, gamma: float, seed: int, concentrat
 
 
 def sparse_mdp(n_states: int, n_actions: int, branching: int, gamma: float, seed: int):
-    """A sparse random MDP: each (s, a) reaches ``branching`` distinct states (Dirichlet weights)."""
+    """A sparse random MDP: each (s, a) reaches ``branching`` distinct states."""
     rng = np.random.default_rng(seed)
     n_rows = n_states * n_actions
     cols = np.argsort(rng.random((n_rows, n_states)), axis=1)[:, :branching]

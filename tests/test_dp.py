@@ -6,12 +6,11 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import dense_mdp, sparse_mdp
 
 from theory_rl.algorithms import dp
 from theory_rl.backend import BackendUnavailableError, cupy_available
 from theory_rl.mdps import FiniteHorizonMDP, TabularMDP
-
-from conftest import dense_mdp, sparse_mdp
 
 # Exact solves in float64 on values of size <= 1/(1-gamma) = 10..100 carry rounding errors of
 # order 1e-13; 1e-10 leaves a wide margin while still failing on any algorithmic error.
@@ -31,9 +30,15 @@ def stay_or_move(gamma):
 @pytest.mark.parametrize("gamma", [0.0, 0.3, 0.9, 0.99])
 def test_closed_form(gamma, code_path):
     mdp, v_star = stay_or_move(gamma)
-    for res in (dp.value_iteration(mdp, tol=1e-11), dp.policy_iteration(mdp),
-                dp.modified_policy_iteration(mdp, tol=1e-11), dp.linear_programming(mdp)):
-        np.testing.assert_allclose(res.values, v_star, rtol=1e-7 if "HiGHS" in res.message else 1e-11)
+    for res in (
+        dp.value_iteration(mdp, tol=1e-11),
+        dp.policy_iteration(mdp),
+        dp.modified_policy_iteration(mdp, tol=1e-11),
+        dp.linear_programming(mdp),
+    ):
+        np.testing.assert_allclose(
+            res.values, v_star, rtol=1e-7 if "HiGHS" in res.message else 1e-11
+        )
         assert res.converged
     best = 1 if gamma * 2 > 1 else 0
     assert dp.policy_iteration(mdp).policy[0, best] == 1.0
@@ -42,14 +47,21 @@ def test_closed_form(gamma, code_path):
 def test_methods_agree(mdp, code_path):
     pi = dp.policy_iteration(mdp)
     assert pi.converged
-    for res in (dp.value_iteration(mdp, tol=1e-11), dp.modified_policy_iteration(mdp, m=5, tol=1e-11)):
+    for res in (
+        dp.value_iteration(mdp, tol=1e-11),
+        dp.modified_policy_iteration(mdp, m=5, tol=1e-11),
+    ):
         np.testing.assert_allclose(res.values, pi.values, atol=1e-11)
         np.testing.assert_array_equal(res.policy, pi.policy)
     # LP values carry the solver's feasibility tolerance (1e-10 requested, ~1e-7 achieved).
     np.testing.assert_allclose(dp.linear_programming(mdp).values, pi.values, atol=1e-6)
-    np.testing.assert_allclose(dp.linear_programming(mdp, solver="cvxpy").values, pi.values, atol=1e-5)
+    np.testing.assert_allclose(
+        dp.linear_programming(mdp, solver="cvxpy").values, pi.values, atol=1e-5
+    )
     # the optimal values are the fixed point of T, and the policy is greedy for them
-    np.testing.assert_allclose(dp.bellman_optimality_operator(mdp, pi.values), pi.values, atol=EXACT)
+    np.testing.assert_allclose(
+        dp.bellman_optimality_operator(mdp, pi.values), pi.values, atol=EXACT
+    )
     np.testing.assert_array_equal(dp.greedy_policy(mdp, pi.values), pi.policy)
     np.testing.assert_allclose(pi.q_values, dp.q_values(mdp, pi.values))
 
@@ -70,24 +82,33 @@ def test_value_iteration_contraction_every_iterate(mdp, code_path):
     v_star = dp.policy_iteration(mdp).values
     v0 = np.full(mdp.n_states, 5.0)
     errors = []
-    dp.value_iteration(mdp, tol=1e-12, initial_values=v0,
-                       callback=lambda r: errors.append(np.max(np.abs(r.values - v_star))))
+    dp.value_iteration(
+        mdp,
+        tol=1e-12,
+        initial_values=v0,
+        callback=lambda r: errors.append(np.max(np.abs(r.values - v_star))),
+    )
     k = np.arange(1, len(errors) + 1)
-    bound = mdp.gamma ** k * np.max(np.abs(v0 - v_star))
+    bound = mdp.gamma**k * np.max(np.abs(v0 - v_star))
     assert len(errors) > 5
     assert np.all(np.array(errors) <= bound + EXACT)
 
 
 def test_policy_iteration_monotone_and_finite(mdp, code_path):
     values = []
-    res = dp.policy_iteration(mdp, initial_policy=np.zeros(mdp.n_states, dtype=int),
-                              callback=lambda r: values.append(r.values))
+    res = dp.policy_iteration(
+        mdp,
+        initial_policy=np.zeros(mdp.n_states, dtype=int),
+        callback=lambda r: values.append(r.values),
+    )
     assert res.converged and res.n_iterations == len(values)
-    assert res.n_iterations <= mdp.n_actions ** mdp.n_states
+    assert res.n_iterations <= mdp.n_actions**mdp.n_states
     for before, after in itertools.pairwise(values):
         assert np.all(after >= before - EXACT)
     assert res.history["n_changed"][-1] == 0 and np.all(res.history["n_changed"][:-1] > 0)
-    np.testing.assert_allclose(res.history["value_rho"], [v @ mdp.initial_distribution for v in values])
+    np.testing.assert_allclose(
+        res.history["value_rho"], [v @ mdp.initial_distribution for v in values]
+    )
 
 
 def test_policy_iteration_stochastic_start(mdp):
@@ -113,7 +134,9 @@ def test_policy_evaluation_batch_and_deterministic(mdp):
     batch = dp.policy_evaluation(mdp, actions)
     assert batch.shape == (3, mdp.n_states)
     for a, v in zip(actions, batch, strict=True):
-        np.testing.assert_allclose(dp.policy_evaluation(mdp, np.eye(mdp.n_actions)[a]), v, atol=1e-12)
+        np.testing.assert_allclose(
+            dp.policy_evaluation(mdp, np.eye(mdp.n_actions)[a]), v, atol=1e-12
+        )
     q = dp.q_values(mdp, batch)
     assert q.shape == (3, mdp.n_states, mdp.n_actions)
     np.testing.assert_allclose(q[1], dp.q_values(mdp, batch[1]))
@@ -166,8 +189,11 @@ def test_backward_induction_brute_force(code_path):
     per_step = FiniteHorizonMDP(np.stack([P[0]] * H), np.stack([r[0]] * H), horizon=H)
     sparse = FiniteHorizonMDP(TabularMDP(P[0], r[0], 0.5).to_sparse().transitions, r[0], horizon=H)
     for other in (per_step, sparse):
-        np.testing.assert_allclose(dp.backward_induction(other).values,
-                                   dp.backward_induction(stationary).values, atol=1e-14)
+        np.testing.assert_allclose(
+            dp.backward_induction(other).values,
+            dp.backward_induction(stationary).values,
+            atol=1e-14,
+        )
 
 
 def test_backward_induction_approaches_discounted_limit():
@@ -214,17 +240,29 @@ def test_serial_and_parallel_kernels_agree():
     [
         (lambda m: dp.value_iteration(m, tol=0.0), "tol must be > 0"),
         (lambda m: dp.value_iteration(m, max_iterations=0), "max_iterations must be an int >= 1"),
-        (lambda m: dp.value_iteration(m, initial_values=np.zeros(3)), r"initial_values must have shape"),
-        (lambda m: dp.value_iteration(m, initial_values=np.full(30, np.nan)), "initial_values must be finite"),
+        (
+            lambda m: dp.value_iteration(m, initial_values=np.zeros(3)),
+            r"initial_values must have shape",
+        ),
+        (
+            lambda m: dp.value_iteration(m, initial_values=np.full(30, np.nan)),
+            "initial_values must be finite",
+        ),
         (lambda m: dp.modified_policy_iteration(m, m=-1), "m must be an int >= 0"),
         (lambda m: dp.policy_evaluation(m, np.zeros(30, int), method="lu"), "method must be"),
         (lambda m: dp.policy_evaluation(m, np.full(30, 7)), r"policy\[0\] = 7 is not an action"),
-        (lambda m: dp.policy_iteration(m, initial_policy=np.ones((30, 4))), r"initial_policy\[0, :\] sums to 4"),
+        (
+            lambda m: dp.policy_iteration(m, initial_policy=np.ones((30, 4))),
+            r"initial_policy\[0, :\] sums to 4",
+        ),
         (lambda m: dp.linear_programming(m, solver="glpk"), "solver must be"),
         (lambda m: dp.value_iteration("mdp"), "mdp must be a TabularMDP"),
         (lambda m: dp.backward_induction(m), "mdp must be a FiniteHorizonMDP"),
         (lambda m: dp.value_iteration(m, device="tpu"), "device must be one of"),
-        (lambda m: dp.occupancy_measure(m, np.zeros(30, int), rho=np.ones(30)), r"rho\[:\] sums to 30"),
+        (
+            lambda m: dp.occupancy_measure(m, np.zeros(30, int), rho=np.ones(30)),
+            r"rho\[:\] sums to 30",
+        ),
     ],
 )
 def test_bad_arguments(mdp, call, pattern):
@@ -236,3 +274,15 @@ def test_bad_arguments(mdp, call, pattern):
 def test_gpu_request_without_cupy_is_a_clear_error(mdp):
     with pytest.raises(BackendUnavailableError, match="theory_rl\\[gpu\\]"):
         dp.value_iteration(mdp, device="gpu")
+
+
+def test_value_iteration_at_a_million_states():
+    from theory_rl.mdps import garnet
+
+    mdp = garnet(10**6, 10, 10, gamma=0.9, seed=0)
+    assert mdp.nnz == 10**8
+    res = dp.value_iteration(mdp, tol=1e-6)
+    assert res.converged
+    # ||v - V*|| <= tol/2 implies ||Tv - v|| <= (1 + gamma) tol / 2 (triangle inequality).
+    tv = dp.bellman_optimality_operator(mdp, res.values)
+    assert np.max(np.abs(tv - res.values)) <= (1 + mdp.gamma) * 1e-6 / 2

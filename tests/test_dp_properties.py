@@ -11,8 +11,11 @@ from theory_rl.mdps import TabularMDP
 
 small = st.builds(
     lambda S, A, gamma, seed, sparse: _mdp(S, A, gamma, seed, sparse),
-    S=st.integers(1, 6), A=st.integers(1, 6), gamma=st.floats(0.0, 0.98),
-    seed=st.integers(0, 2**32 - 1), sparse=st.booleans(),
+    S=st.integers(1, 6),
+    A=st.integers(1, 6),
+    gamma=st.floats(0.0, 0.98),
+    seed=st.integers(0, 2**32 - 1),
+    sparse=st.booleans(),
 )
 
 
@@ -34,7 +37,9 @@ SETTINGS = settings(max_examples=60, deadline=None)
 def test_bellman_operator_is_gamma_contraction(mdp, seed):
     rng = np.random.default_rng(seed)
     u, v = rng.normal(scale=10, size=(2, mdp.n_states))
-    lhs = np.max(np.abs(dp.bellman_optimality_operator(mdp, u) - dp.bellman_optimality_operator(mdp, v)))
+    lhs = np.max(
+        np.abs(dp.bellman_optimality_operator(mdp, u) - dp.bellman_optimality_operator(mdp, v))
+    )
     assert lhs <= mdp.gamma * np.max(np.abs(u - v)) + 1e-12
 
 
@@ -43,7 +48,10 @@ def test_bellman_operator_is_gamma_contraction(mdp, seed):
 def test_vi_pi_mpi_lp_agree(mdp):
     pi = dp.policy_iteration(mdp)
     scale = 1 + np.abs(mdp.rewards).max() / (1 - mdp.gamma)
-    for res in (dp.value_iteration(mdp, tol=1e-10), dp.modified_policy_iteration(mdp, m=3, tol=1e-10)):
+    for res in (
+        dp.value_iteration(mdp, tol=1e-10),
+        dp.modified_policy_iteration(mdp, m=3, tol=1e-10),
+    ):
         assert np.max(np.abs(res.values - pi.values)) <= 1e-10
         # the policies may differ on ties, but each must be optimal to the guaranteed tolerance
         assert np.max(pi.values - dp.policy_evaluation(mdp, res.policy)) <= 1e-10 + 1e-12 * scale

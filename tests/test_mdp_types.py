@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import dense_mdp
 
 from theory_rl.mdps import FiniteHorizonMDP, InvalidMDPError, TabularMDP, validate_policy
-
-from conftest import dense_mdp
 
 
 def two_state():
@@ -85,7 +84,10 @@ def test_with_gamma():
         (lambda P, r: (P.at(0, 1, 0, -0.5), r), r"transitions\[0, 1, 0\] = -0.5 is negative"),
         (lambda P, r: (P.at(1, 1, 0, np.nan), r), r"transitions\[1, 1, 0\] is nan"),
         (lambda P, r: (P.at(1, 1, 0, np.inf), r), r"transitions\[1, 1, 0\] is inf"),
-        (lambda P, r: (P.a[:, :, :1], r), r"transitions must be a dense array of shape \(S, A, S\)"),
+        (
+            lambda P, r: (P.a[:, :, :1], r),
+            r"transitions must be a dense array of shape \(S, A, S\)",
+        ),
         (lambda P, r: (P.a[0], r), r"transitions must be a dense array"),
         (lambda P, r: (P.a[:, :0], r), r"no actions \(A = 0\)"),
         (lambda P, r: (np.zeros((0, 1, 0)), r), r"no states \(S = 0\)"),
@@ -113,8 +115,12 @@ def test_dense_validation_messages(mutate, pattern):
 
 @pytest.mark.parametrize(
     ("gamma", "pattern"),
-    [(1.0, r"gamma must be in \[0, 1\), got 1.0"), (-0.1, "gamma must be in"),
-     ("x", "gamma must be a real number"), (float("nan"), "gamma must be in")],
+    [
+        (1.0, r"gamma must be in \[0, 1\), got 1.0"),
+        (-0.1, "gamma must be in"),
+        ("x", "gamma must be a real number"),
+        (float("nan"), "gamma must be in"),
+    ],
 )
 def test_gamma_validation(gamma, pattern):
     P, r = two_state()

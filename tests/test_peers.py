@@ -6,10 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import dense_mdp, sparse_mdp
 
 from theory_rl.algorithms import dp
-
-from conftest import dense_mdp, sparse_mdp
 
 mdptoolbox = pytest.importorskip("mdptoolbox.mdp")
 quantecon = pytest.importorskip("quantecon")
@@ -43,8 +42,9 @@ def test_against_quantecon_discrete_dp(make):
     S, A = mdp.n_states, mdp.n_actions
     if mdp.is_sparse:  # quantecon's state-action-pair form with a sparse Q
         s_idx, a_idx = np.repeat(np.arange(S), A), np.tile(np.arange(A), S)
-        ddp = quantecon.markov.DiscreteDP(mdp.rewards.ravel(), sp.csr_matrix(mdp.transitions),
-                                          mdp.gamma, s_idx, a_idx)
+        ddp = quantecon.markov.DiscreteDP(
+            mdp.rewards.ravel(), sp.csr_matrix(mdp.transitions), mdp.gamma, s_idx, a_idx
+        )
     else:
         ddp = quantecon.markov.DiscreteDP(mdp.rewards, mdp.transitions, mdp.gamma)
     peer = ddp.solve(method="policy_iteration")
@@ -52,3 +52,22 @@ def test_against_quantecon_discrete_dp(make):
     np.testing.assert_allclose(ours.values, peer.v, atol=1e-9)
     np.testing.assert_allclose(dp.value_iteration(mdp, tol=1e-10).values, peer.v, atol=1e-9)
     np.testing.assert_allclose(dp.policy_evaluation(mdp, peer.sigma), ours.values, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"),
+    [("FrozenLake-v1", {}), ("FrozenLake-v1", {"is_slippery": False}),
+     ("CliffWalking-v1", {}), ("Taxi-v4", {})],
+)
+def test_gymnasium_toy_text_against_quantecon(env_id, kwargs):
+    pytest.importorskip("gymnasium")
+    from theory_rl.mdps import from_gymnasium
+
+    mdp = from_gymnasium(env_id, gamma=0.95, **kwargs)
+    peer = quantecon.markov.DiscreteDP(mdp.rewards, mdp.to_dense().transitions, mdp.gamma)
+    v_peer = peer.solve(method="policy_iteration").v
+    for res in (dp.policy_iteration(mdp), dp.value_iteration(mdp, tol=1e-10),
+                dp.modified_policy_iteration(mdp, tol=1e-10)):
+        np.testing.assert_allclose(res.values, v_peer, atol=1e-9)
+    # the added sink is absorbing with zero reward, so its value is exactly 0
+    assert v_peer[-1] == 0.0

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from conftest import dense_mdp
 
 import theory_rl.kernels as kernels_pkg
 from theory_rl.algorithms import dp
 from theory_rl.mdps import TabularMDP
-
-from conftest import dense_mdp
 
 
 def _dispatchers():

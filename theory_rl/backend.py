@@ -103,7 +103,9 @@ def to_device(x: Any, device: str) -> Any:
     return cp.asarray(x)
 
 
-def as_generator(seed: int | np.random.SeedSequence | np.random.Generator | None) -> np.random.Generator:
+def as_generator(
+    seed: int | np.random.SeedSequence | np.random.Generator | None,
+) -> np.random.Generator:
     """A :class:`numpy.random.Generator` from an int, a SeedSequence, a Generator or None.
 
     A Generator is returned as is (so a caller's stream continues); legacy ``RandomState`` is

@@ -135,9 +135,7 @@ def _distribution(name: str, x: Any, n: int) -> np.ndarray:
     return arr
 
 
-def mismatch_coefficient(
-    mdp: TabularMDP, mu: Any, *, rho: Any = None, policy: Any = None
-) -> float:
+def mismatch_coefficient(mdp: TabularMDP, mu: Any, *, rho: Any = None, policy: Any = None) -> float:
     r""":math:`\|d_\rho^{\pi^*}/\mu\|_\infty` (``inf`` when ``mu`` misses part of the support).
 
     Args:
@@ -154,10 +152,9 @@ def mismatch_coefficient(
 def vartheta_rho(mdp: TabularMDP, rho: Any = None, *, policy: Any = None) -> float:
     r"""Xiao (2022)'s :math:`\vartheta_\rho = \frac{1}{1-\gamma}\|d_\rho^{\pi^*}/\rho\|_\infty`.
 
-    ``inf`` when ``rho`` misses a state that :math:`\pi^*` visits from ``rho`` (cannot happen:
-    :math:`d_\rho \ge (1-\gamma)\rho` and ``d`` is supported where ``rho`` sends it, so this
-    only occurs for a ``rho`` with zeros whose successors are visited -- then the linear rate
-    :math:`1 - 1/\vartheta_\rho` degenerates to 1).
+    ``inf`` when ``rho`` has zeros at states that :math:`\pi^*` reaches from ``rho`` (then the
+    linear rate :math:`1 - 1/\vartheta_\rho` of Xiao's Thm 10 degenerates to 1).  Always
+    :math:`\ge 1/(1-\gamma)`, since :math:`d_\rho` and :math:`\rho` both sum to one.
     """
     rho = mdp.initial_distribution if rho is None else _distribution("rho", rho, mdp.n_states)
     return effective_horizon(mdp.gamma) * mismatch_coefficient(mdp, rho, rho=rho, policy=policy)

@@ -17,7 +17,7 @@ Stated results (section numbers of the 1994 Wiley edition):
   ``epsilon``-optimal and :math:`\|v_{k+1} - V^*\|_\infty < \varepsilon/2`
   -- :func:`sup_norm_stopping_threshold`.
 * **Span stopping rule and MacQueen bounds (§6.6.3).**  With :math:`d = T v_k - v_k`,
-  :math:`T v_k + \tfrac{\gamma}{1-\gamma}\min_s d \le V^* \le T v_k + \tfrac{\gamma}{1-\gamma}\max_s d`
+  :math:`T v_k + c \min_s d \le V^* \le T v_k + c \max_s d` with :math:`c = \gamma/(1-\gamma)`
   (MacQueen 1966; Porteus 1971) -- :func:`macqueen_bounds`.  The same bounds hold for
   :math:`V^\pi` of the policy ``pi`` greedy w.r.t. :math:`v_k` from below, so stopping when
   :math:`\gamma\,\operatorname{sp}(d)/(1-\gamma) \le \varepsilon` guarantees

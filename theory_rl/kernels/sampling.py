@@ -14,6 +14,21 @@ from numba import njit
 __all__: list[str] = []
 
 _SMALL = 32  # rows up to this branching are sorted by insertion, larger ones by np.sort
+_TWO53 = 9007199254740992  # 2**53: Generator.random() returns k / 2**53, k uniform in [0, 2**53)
+
+
+@njit(cache=True)
+def _uniform_below(rng, n, limit):  # pragma: no cover
+    """Exactly uniform int in ``[0, n)`` from ``rng.random()``; ``limit = 2**53 - 2**53 % n``.
+
+    ``rng.random()`` is ``k / 2**53`` with ``k`` uniform on 53 bits, so ``k`` is recovered
+    exactly; ``k`` at or above ``limit`` (probability ``< n / 2**53``) is redrawn, and
+    ``k % n`` is then uniform.  About 10x faster than ``rng.integers`` inside numba 0.6x.
+    """
+    while True:
+        k = np.int64(rng.random() * 9007199254740992.0)
+        if k < limit:
+            return k % n
 
 
 @njit(cache=True)
@@ -22,11 +37,11 @@ def _garnet_rows(rng, perm, branching, dirichlet, indices_out, data_out):  # pra
 
     Row ``i`` occupies ``[i*b, (i+1)*b)`` of both outputs: ``b`` distinct next states, sorted
     increasingly, drawn uniformly without replacement from ``range(S)``, ``S = len(perm)``;
-    and their probabilities, either the gaps between
-    ``b - 1`` sorted uniform cut points on [0, 1] (``dirichlet=False``) or normalised standard
-    exponentials, i.e. Dirichlet(1, ..., 1) (``dirichlet=True``).  A row with a zero gap (a tie
-    between cut points, probability about b**2 / 2**53) or a zero exponential is redrawn, so every
-    listed successor has positive probability.
+    and their probabilities, either the gaps between ``b - 1`` sorted uniform cut points on
+    [0, 1] (``dirichlet=False``) or normalised standard exponentials, i.e. Dirichlet(1, ..., 1)
+    (``dirichlet=True``).  A row with a zero gap (a tie between cut points, probability about
+    b**2 / 2**53) or a zero exponential is redrawn, so every listed successor has positive
+    probability.
 
     Without-replacement sampling: for ``b <= 32`` and ``4 b <= S``, draw with replacement and
     redraw repeats (uniform over b-subsets, and no O(S) memory traffic); otherwise a partial
@@ -39,6 +54,7 @@ def _garnet_rows(rng, perm, branching, dirichlet, indices_out, data_out):  # pra
     swaps = np.empty(b, np.int64)
     cuts = np.empty(b + 1, np.float64)
     rejection = b <= _SMALL and 4 * b <= n_states
+    limit = _TWO53 - _TWO53 % n_states
     for row in range(n_rows):
         base = row * b
         if rejection:
@@ -46,7 +62,7 @@ def _garnet_rows(rng, perm, branching, dirichlet, indices_out, data_out):  # pra
             # insert in increasing order; touches no O(S) memory, so large S stays fast.
             for j in range(b):
                 while True:
-                    v = rng.integers(0, n_states)
+                    v = _uniform_below(rng, n_states, limit)
                     fresh = True
                     for i in range(base, base + j):
                         if indices_out[i] == v:
@@ -62,7 +78,8 @@ def _garnet_rows(rng, perm, branching, dirichlet, indices_out, data_out):  # pra
         else:
             # The first b entries of a partially shuffled perm, sorted; then perm is restored.
             for j in range(b):
-                k = j + rng.integers(0, n_states - j)
+                m = n_states - j
+                k = j + _uniform_below(rng, m, _TWO53 - _TWO53 % m)
                 swaps[j] = k
                 tmp = perm[j]
                 perm[j] = perm[k]

@@ -1,5 +1,49 @@
 """Problem types, generators and converters (no solving here)."""
 
+from theory_rl.mdps.generators import (
+    bandit,
+    chain,
+    deep_sea,
+    garnet,
+    gridworld,
+    random_mdp,
+    ring,
+    river_swim,
+)
+from theory_rl.mdps.gym import from_gymnasium, from_mdptoolbox, to_mdptoolbox
+from theory_rl.mdps.linear import LinearMDP, random_linear_mdp
+from theory_rl.mdps.structure import (
+    communicating_classes,
+    is_unichain,
+    reachable_states,
+    recurrent_classes,
+    state_graph,
+    support_covers,
+)
 from theory_rl.mdps.tabular import FiniteHorizonMDP, InvalidMDPError, TabularMDP, validate_policy
 
-__all__ = ["FiniteHorizonMDP", "InvalidMDPError", "TabularMDP", "validate_policy"]
+__all__ = [
+    "FiniteHorizonMDP",
+    "InvalidMDPError",
+    "LinearMDP",
+    "TabularMDP",
+    "bandit",
+    "chain",
+    "communicating_classes",
+    "deep_sea",
+    "from_gymnasium",
+    "from_mdptoolbox",
+    "garnet",
+    "gridworld",
+    "is_unichain",
+    "random_linear_mdp",
+    "random_mdp",
+    "reachable_states",
+    "recurrent_classes",
+    "ring",
+    "river_swim",
+    "state_graph",
+    "support_covers",
+    "to_mdptoolbox",
+    "validate_policy",
+]

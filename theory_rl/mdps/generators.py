@@ -142,10 +142,12 @@ def garnet(
     The initial distribution is uniform.
 
     The sparse result is built as CSR arrays directly (``indptr = arange(0, S*A*b + 1, b)``,
-    ``int32`` indices while they fit), by a numba kernel that costs O(b) per row, so
-    ``garnet(10**6, 10, 10)`` takes a few seconds and about 1.3 GB (dominated by the
-    ``10**8`` float64 probabilities).  ``sparse=False`` returns the same MDP (same seed, same
-    numbers) with dense ``(S, A, S)`` transitions.
+    ``int32`` indices while they fit), by a numba kernel that costs O(b) per row:
+    ``garnet(10**6, 10, 10)`` took 9 s on 2 cores (about 4 s of it sampling, the rest
+    :class:`TabularMDP`'s O(nnz) validation and imports); the result holds about 1.2 GB
+    (``10**8`` float64 probabilities and int32 indices) and the validation's temporaries
+    raised the peak resident memory to 2.7 GB.  ``sparse=False`` returns the same MDP (same
+    seed, same numbers) with dense ``(S, A, S)`` transitions.
 
     Args:
         n_states: S >= 1.
@@ -341,7 +343,8 @@ def _parse_layout(layout: str | Sequence[str]) -> tuple[tuple[int, int], np.ndar
     rows = [row.strip() for row in rows]
     if not rows or any(len(row) != len(rows[0]) for row in rows) or not rows[0]:
         raise ValueError(
-            f"layout rows must be non-empty and of equal length, got lengths {[len(r) for r in rows]}"
+            "layout rows must be non-empty and of equal length, got lengths "
+            f"{[len(r) for r in rows]}"
         )
     walls = np.zeros((len(rows), len(rows[0])), dtype=bool)
     goals, starts = [], []
@@ -384,6 +387,7 @@ def gridworld(
     gamma: float = 0.95,
     goal_reward: float = 1.0,
     step_reward: float = 0.0,
+    sparse: bool = False,
 ) -> TabularMDP:
     r"""A slippery grid world with walls and absorbing goals.
 
@@ -398,22 +402,27 @@ def gridworld(
 
     Model:
 
-    * state of cell ``(r, c)`` is ``r * cols + c`` (wall cells are states too: absorbing,
-      reward 0 and never entered, so the numbering is the plain row-major one);
+    * states are the non-wall cells in row-major order: without walls cell ``(r, c)`` is
+      state ``r * cols + c``; with a boolean wall mask ``is_wall``, state ``k`` is the cell
+      with flat index ``np.flatnonzero(~is_wall.ravel())[k]``;
     * actions ``0, 1, 2, 3`` = up, right, down, left;  the intended move happens with
       probability ``1 - slip`` and each of the three other directions with ``slip / 3``;
       a move off the grid or into a wall leaves the agent in place;
     * goal cells are absorbing with reward 0; the reward is paid on **entry**:
       ``r(s, a) = step_reward + goal_reward * P(s' is a goal | s, a)`` for every free
       non-goal cell ``s``;
-    * initial distribution: uniform over the start cells.
+    * initial distribution: uniform over the start cells;
+    * ``sparse=True`` returns CSR ``(S*4, S)`` transitions (built without the dense array,
+      for large grids).
     """
     if isinstance(layout, str) or (
         isinstance(layout, Sequence) and layout and all(isinstance(x, str) for x in layout)
     ):
         if walls is not None or goal is not None or start is not None:
-            raise ValueError("give walls, goal and start either in the layout picture or as "
-                             "keywords with layout=(rows, cols), not both")
+            raise ValueError(
+                "give walls, goal and start either in the layout picture or as "
+                "keywords with layout=(rows, cols), not both"
+            )
         shape, wall, goals, starts = _parse_layout(layout)
         if not goals:
             raise ValueError("layout has no goal cell 'G'")
@@ -447,32 +456,46 @@ def gridworld(
     step_reward = _as_real("step_reward", step_reward)
 
     n_rows, n_cols = shape
-    S = n_rows * n_cols
+    n_cells = n_rows * n_cols
     is_goal = np.zeros(shape, dtype=bool)
     for i, j in goals:
         is_goal[i, j] = True
-    rr, cc = np.divmod(np.arange(S), n_cols)
-    # Successor of every state under each of the 4 moves (stay when blocked).
-    succ = np.empty((S, 4), dtype=np.int64)
+    cell = np.arange(n_cells)
+    rr, cc = np.divmod(cell, n_cols)
+    # Destination cell of every cell under each of the 4 moves (stay when blocked).
+    succ = np.empty((n_cells, 4), dtype=np.int64)
     for d, (di, dj) in enumerate(_MOVES):
         ni, nj = rr + di, cc + dj
         inside = (ni >= 0) & (ni < n_rows) & (nj >= 0) & (nj < n_cols)
         ni, nj = np.where(inside, ni, rr), np.where(inside, nj, cc)
-        blocked = wall[ni, nj]
-        succ[:, d] = np.where(blocked, np.arange(S), ni * n_cols + nj)
+        succ[:, d] = np.where(wall[ni, nj], cell, ni * n_cols + nj)
     move_prob = np.full((4, 4), slip / 3.0)  # move_prob[a, d]
     np.fill_diagonal(move_prob, 1.0 - slip)
-    P = np.zeros((S, 4, S))
+
+    # States: the free cells, row-major.  Goals absorb; other free cells move.
+    keep = np.flatnonzero(~wall.ravel())
+    state_of = np.full(n_cells, -1)
+    state_of[keep] = np.arange(keep.size)
+    S = keep.size
+    goal_state = is_goal.ravel()[keep]
+    movers = np.flatnonzero(~goal_state)
+    rows, cols, vals = [], [], []
     for a in range(4):
         for d in range(4):
-            np.add.at(P[:, a, :], (np.arange(S), succ[:, d]), move_prob[a, d])
-    stuck = (wall | is_goal).ravel()
-    P[stuck] = 0.0
-    P[stuck, :, np.flatnonzero(stuck)] = 1.0
-    goal_prob = P[:, :, is_goal.ravel()].sum(axis=2)
-    r = np.where(stuck[:, None], 0.0, step_reward + goal_reward * goal_prob)
-    rho = _point_mass(S, (i * n_cols + j for i, j in starts))
-    return TabularMDP(P, r, gamma, rho)
+            rows.append(movers * 4 + a)
+            cols.append(state_of[succ[keep[movers], d]])
+            vals.append(np.full(movers.size, move_prob[a, d]))
+    absorbing = np.flatnonzero(goal_state)
+    rows.append((absorbing[:, None] * 4 + np.arange(4)).ravel())
+    cols.append(np.repeat(absorbing, 4))
+    vals.append(np.ones(absorbing.size * 4))
+    row, col, val = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    P = sp.csr_array(sp.coo_array((val, (row, col)), shape=(S * 4, S)))  # sums duplicates
+    P.eliminate_zeros()  # slip = 0 or 1 lists zero-probability moves
+    goal_prob = np.bincount(row, weights=val * goal_state[col], minlength=S * 4).reshape(S, 4)
+    r = np.where(goal_state[:, None], 0.0, step_reward + goal_reward * goal_prob)
+    rho = _point_mass(S, (state_of[i * n_cols + j] for i, j in starts))
+    return TabularMDP(P if sparse else P.toarray().reshape(S, 4, S), r, gamma, rho)
 
 
 def deep_sea(

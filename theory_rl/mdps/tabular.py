@@ -343,7 +343,8 @@ class FiniteHorizonMDP:
         r = _as_float_array("rewards", self.rewards)
         if r.shape not in ((S, A), (H, S, A)):
             raise InvalidMDPError(
-                f"rewards must have shape (S, A) = {(S, A)} or (H, S, A) = {(H, S, A)}; got {r.shape}"
+                f"rewards must have shape (S, A) = {(S, A)} or (H, S, A) = {(H, S, A)}; "
+                f"got {r.shape}"
             )
         _check_finite("rewards", r)
         object.__setattr__(self, "rewards", _freeze(r))
@@ -374,6 +375,4 @@ class FiniteHorizonMDP:
 
     def __repr__(self) -> str:
         kind = "stationary" if self.is_stationary else "per-step"
-        return (
-            f"FiniteHorizonMDP(S={self.n_states}, A={self.n_actions}, H={self.horizon}, {kind})"
-        )
+        return f"FiniteHorizonMDP(S={self.n_states}, A={self.n_actions}, H={self.horizon}, {kind})"

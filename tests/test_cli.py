@@ -1,0 +1,138 @@
+"""Tests of the ``theory-rl`` command line (list, verify, reproduce, replot) and figure files."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytest
+
+from theory_rl.bounds.rates import Verdict
+from theory_rl.experiments import registry
+from theory_rl.experiments.base import Claim
+from theory_rl.experiments.cli import main
+from theory_rl.experiments.plotting import save_figure
+
+
+def fake_claim_module(name: str, *, holds: bool = True, raises: bool = False):
+    """A registered-claim module built in memory (runs with --workers 1, in this process)."""
+    mod = types.ModuleType(name)
+    mod.CLAIM = Claim(name, "Test (2024)", "Thm 0", "x <= 1", "value_iteration", "caption")
+    mod.GRID = [{"x": x} for x in range(3)]
+    mod.QUICK_GRID = [{"x": 0}]
+
+    def compute(config):
+        if raises:
+            raise RuntimeError("compute exploded")
+        return [{"y": float(config["x"])}]
+
+    def check(frame):
+        return [Verdict(name, "Test (2024)", "Thm 0", "x <= 1", f"n={len(frame)}", holds)]
+
+    def plot(frame):
+        fig, ax = plt.subplots()
+        ax.plot(frame["x"], frame["y"])
+        return fig
+
+    mod.compute, mod.check, mod.plot = compute, check, plot
+    return mod
+
+
+@pytest.fixture
+def fake_registry(monkeypatch):
+    def install(*modules):
+        for m in modules:
+            monkeypatch.setitem(sys.modules, m.__name__, m)
+        monkeypatch.setattr(registry, "CLAIM_MODULES", tuple(m.__name__ for m in modules))
+
+    return install
+
+
+def test_list_shows_every_registered_claim(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for cid in registry.claim_ids():
+        assert cid in out
+    assert {"vi_contraction", "pi_monotone", "vi_stopping"} <= set(registry.claim_ids())
+
+
+def test_verify_quick_real_claim_writes_report_figures_and_data(tmp_path, capsys):
+    out = tmp_path / "figs"
+    rc = main(["verify", "--quick", "--only", "pi_monotone", "--out", str(out), "--workers", "1"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.out + captured.err
+    assert "pi_monotone" in captured.out and "holds" in captured.out
+    assert "it/s" not in captured.err  # tqdm is silent when stderr is not a terminal
+    report = json.loads((out / "verdicts.json").read_text())
+    assert report["all_hold"] is True and report["grid"] == "QUICK_GRID"
+    assert [c["id"] for c in report["claims"]] == ["pi_monotone"]
+    for name in ("pi_monotone.png", "pi_monotone.pdf", "pi_monotone.parquet"):
+        assert (out / name).stat().st_size > 0
+    # replot redraws from the saved data, identically.
+    png = (out / "pi_monotone.png").read_bytes()
+    assert main(["replot", "pi_monotone", "--out", str(out)]) == 0
+    assert (out / "pi_monotone.png").read_bytes() == png
+
+
+def test_failing_claim_exits_non_zero_and_says_so(tmp_path, capsys, fake_registry):
+    fake_registry(fake_claim_module("ok_claim"), fake_claim_module("bad_claim", holds=False))
+    rc = main(["verify", "--quick", "--out", str(tmp_path), "--workers", "1"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "FAILS" in out and "holds" in out
+    report = json.loads((tmp_path / "verdicts.json").read_text())
+    assert report["all_hold"] is False
+    assert [v["holds"] for v in report["verdicts"]] == [True, False]
+
+
+def test_erroring_claim_is_reported_and_others_still_run(tmp_path, capsys, fake_registry):
+    fake_registry(fake_claim_module("boom", raises=True), fake_claim_module("fine"))
+    rc = main(["verify", "--quick", "--out", str(tmp_path), "--workers", "1"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "ERROR" in captured.out and "compute exploded" in captured.err
+    assert (tmp_path / "fine.png").exists()
+
+
+def test_reproduce_uses_the_full_grid(tmp_path, capsys, fake_registry):
+    fake_registry(fake_claim_module("small"))
+    assert main(["reproduce", "small", "--out", str(tmp_path), "--workers", "1"]) == 0
+    report = json.loads((tmp_path / "verdicts.json").read_text())
+    assert report["grid"] == "GRID" and report["claims"][0]["n_configs"] == 3
+    assert "n=3" in capsys.readouterr().out
+
+
+def test_verify_resumes_from_a_cache(tmp_path, fake_registry):
+    fake_registry(fake_claim_module("cached"))
+    args = ["verify", "--out", str(tmp_path / "o"), "--workers", "1"]
+    assert main([*args, "--cache", str(tmp_path / "c")]) == 0
+    assert len(list((tmp_path / "c" / "cached").glob("part-*.parquet"))) == 3
+
+
+def test_usage_errors(tmp_path, capsys):
+    assert main(["verify", "--only", "no_such_claim", "--out", str(tmp_path)]) == 2
+    assert "unknown claim" in capsys.readouterr().err
+    assert main(["replot", "vi_contraction", "--out", str(tmp_path / "empty")]) == 2
+    with pytest.raises(SystemExit):
+        main(["frobnicate"])
+
+
+def test_saved_figures_are_byte_stable(tmp_path):
+    def draw():
+        fig, ax = plt.subplots()
+        ax.semilogy([0, 1, 2], [1.0, 0.1, 0.01], label="x")
+        ax.legend()
+        return fig
+
+    first = save_figure(draw(), tmp_path / "a" / "fig")
+    second = save_figure(draw(), tmp_path / "b" / "fig")
+    for p, q in zip(first, second, strict=True):
+        assert p.read_bytes() == q.read_bytes(), p.name
+    pdf = first[1].read_bytes()
+    assert b"CreationDate" not in pdf and b"Producer" not in pdf
+    assert b"Software" not in first[0].read_bytes()

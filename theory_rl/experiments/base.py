@@ -1,0 +1,131 @@
+"""What every claim module shares: the :class:`Claim` record, grids, instances, references.
+
+A claim module exposes
+
+* ``CLAIM`` -- a :class:`Claim` (id, paper, theorem, statement, algorithm, caption);
+* ``GRID`` and ``QUICK_GRID`` -- lists of configurations (dicts of scalars), built with
+  :func:`product_grid`; ``QUICK_GRID`` is what ``theory-rl verify --quick`` runs;
+* ``compute(config) -> list[dict]`` -- tidy rows for one configuration; ``config["seed"]`` is a
+  :class:`numpy.random.SeedSequence` supplied by :func:`theory_rl.experiments.sweep.run_sweep`
+  (an int works too when calling it by hand);
+* ``plot(frame) -> matplotlib.figure.Figure`` and ``check(frame) -> list[Verdict]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any
+
+import numpy as np
+
+from theory_rl.mdps.tabular import TabularMDP
+
+__all__ = [
+    "INSTANCE_FAMILIES",
+    "Claim",
+    "bellman_residual",
+    "exact_solution",
+    "make_instance",
+    "product_grid",
+    "resolved",
+    "seed_of",
+    "sub_seed",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A registered claim: the statement checked and where it comes from.
+
+    Attributes:
+        id: registry id, also the stem of its figure and data files.
+        paper: short citation, e.g. ``"Puterman (1994)"``.
+        theorem: theorem number and name.
+        statement: the stated result, as a formula in words.
+        algorithm: key of :data:`theory_rl.experiments.plotting.COLORS`.
+        caption: what the figure shows.
+    """
+
+    id: str
+    paper: str
+    theorem: str
+    statement: str
+    algorithm: str
+    caption: str = ""
+
+
+#: The random instance families of the DP claims: deterministic garnets (one successor per
+#: state-action pair: the slowest mixing, where contraction bounds are nearly tight), sparse
+#: garnets, and dense Dirichlet MDPs (every state a successor; ``branching = -1``).
+INSTANCE_FAMILIES: tuple[dict[str, Any], ...] = (
+    {"family": "garnet", "branching": 1},
+    {"family": "garnet", "branching": 5},
+    {"family": "random", "branching": -1},
+)
+
+
+def product_grid(**axes: Any) -> list[dict[str, Any]]:
+    """All combinations of the given axes, in order (the last axis varies fastest)."""
+    names = list(axes)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def seed_of(config: dict[str, Any]) -> np.random.SeedSequence:
+    """The configuration's seed as a SeedSequence (``run_sweep`` supplies one; ints accepted)."""
+    seed = config.get("seed", 0)
+    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+
+
+def sub_seed(seed: np.random.SeedSequence, j: int) -> np.random.SeedSequence:
+    """The ``j``-th child of ``seed``, computed without mutating ``seed`` (unlike ``spawn``)."""
+    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, j))
+
+
+def make_instance(config: dict[str, Any], seed: np.random.SeedSequence) -> TabularMDP:
+    """The MDP named by ``config``: ``family`` in ``{"garnet", "random"}``, ``n_states``,
+    ``n_actions``, ``gamma`` and, for garnets, ``branching``."""
+    from theory_rl.mdps import generators
+
+    family = config["family"]
+    S, A, gamma = int(config["n_states"]), int(config["n_actions"]), float(config["gamma"])
+    if family == "garnet":
+        return generators.garnet(S, A, int(config["branching"]), gamma=gamma, seed=seed)
+    if family == "random":
+        return generators.random_mdp(S, A, gamma=gamma, seed=seed)
+    raise ValueError(f"unknown instance family {family!r}; expected 'garnet' or 'random'")
+
+
+def bellman_residual(mdp: TabularMDP, values: np.ndarray) -> float:
+    r"""The Bellman residual :math:`\|Tv - v\|_\infty`.
+
+    It certifies ``v``: :math:`\|v - V^*\|_\infty \le \|Tv - v\|_\infty/(1-\gamma)`.
+    """
+    from theory_rl.algorithms import dp
+
+    return float(np.abs(dp.bellman_optimality_operator(mdp, values) - values).max())
+
+
+def exact_solution(mdp: TabularMDP) -> tuple[np.ndarray, np.ndarray, float]:
+    r"""``(V*, pi*, error)`` by policy iteration with exact (LU) evaluation.
+
+    ``error`` certifies the reference independently of the solver: it is the a-posteriori
+    bound :math:`\|Tv - v\|_\infty / (1-\gamma) \ge \|v - V^*\|_\infty` (up to the
+    round-off of evaluating ``T`` once, covered by
+    :func:`theory_rl.bounds.mdp_constants.value_error_floor`).
+    """
+    from theory_rl.algorithms import dp
+
+    res = dp.policy_iteration(mdp, evaluation="direct")
+    if not res.converged:
+        raise RuntimeError(f"reference policy iteration did not converge: {res.message}")
+    values = np.asarray(res.values)
+    error = bellman_residual(mdp, values) / (1.0 - mdp.gamma)
+    return values, np.asarray(res.policy), error
+
+
+def resolved(bound: np.ndarray, atol: np.ndarray, factor: float = 100.0) -> np.ndarray:
+    """Mask of iterates whose bound exceeds ``factor * atol``: there a measured value is
+    resolved to 1/factor of the bound, so ratios to the bound are meaningful (below, both sides
+    are round-off and only the absolute check ``value <= bound + atol`` is informative)."""
+    return np.asarray(bound) > factor * np.asarray(atol)

@@ -1,0 +1,285 @@
+"""``theory-rl``: list, verify and reproduce the registered claims.
+
+Commands::
+
+    theory-rl list
+    theory-rl verify [--quick] [--only ID ...] [--out DIR] [--executor SPEC] [--workers N]
+                     [--cache DIR] [--seed N]
+    theory-rl reproduce ID [--out DIR] [--executor SPEC] [--workers N] [--cache DIR] [--seed N]
+    theory-rl replot ID [--out DIR]
+
+``verify`` runs every claim (its ``QUICK_GRID`` with ``--quick``, else its ``GRID``), prints a
+table (claim, paper/theorem, stated, measured, verdict), and writes to ``--out`` (default
+``paper_figures``): ``verdicts.json``, and per claim ``<id>.png``, ``<id>.pdf`` (byte-stable
+metadata) and its tidy data ``<id>.parquet``.  It exits with status 1 when a claim fails or
+errors, 0 when all hold.  ``reproduce ID`` is ``verify --only ID`` at full size.  ``replot ID``
+redraws a figure from its saved data without re-running anything.
+
+``--executor``: ``local`` (default; a process pool of ``--workers`` processes, each pinned to
+one numba/BLAS thread; ``--workers 1`` runs in this process), ``serial``, ``dask`` (a Dask
+LocalCluster) or ``tcp://HOST:PORT`` (an existing Dask scheduler).  ``--cache DIR`` keeps the
+sweep's parquet parts so an interrupted run resumes; by default parts go to a temporary
+directory and every run recomputes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+DEFAULT_OUT = "paper_figures"
+COLUMNS = (("claim", 16), ("paper / theorem", 30), ("stated", 38), ("measured", 38), ("", 5))
+
+
+def _parser() -> argparse.ArgumentParser:
+    import theory_rl
+
+    p = argparse.ArgumentParser(
+        prog="theory-rl",
+        description="Check, by measurement, that the papers' stated results hold.",
+    )
+    p.add_argument("--version", action="version", version=f"theory_rl {theory_rl.__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the registered claims")
+
+    def run_options(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--out", default=DEFAULT_OUT, help="output directory (%(default)s)")
+        q.add_argument(
+            "--executor",
+            default="local",
+            help="local | serial | dask | tcp://HOST:PORT (default %(default)s)",
+        )
+        q.add_argument("--workers", type=int, default=None, help="local/dask workers (2)")
+        q.add_argument("--cache", default=None, help="keep sweep parts here (resumable)")
+        q.add_argument("--seed", type=int, default=0, help="root seed (%(default)s)")
+
+    v = sub.add_parser("verify", help="run the claims and write figures and verdicts")
+    v.add_argument("--quick", action="store_true", help="use each claim's QUICK_GRID")
+    v.add_argument("--only", nargs="+", metavar="ID", help="run only these claims")
+    run_options(v)
+    r = sub.add_parser("reproduce", help="run one claim at full size")
+    r.add_argument("claim", metavar="ID")
+    run_options(r)
+    rp = sub.add_parser("replot", help="redraw a figure from its saved data")
+    rp.add_argument("claim", metavar="ID")
+    rp.add_argument("--out", default=DEFAULT_OUT, help="output directory (%(default)s)")
+    return p
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    """A plain-text table whose cells wrap within fixed column widths."""
+    widths = [w for _, w in COLUMNS]
+    lines = []
+
+    def emit(cells: tuple[str, ...]) -> None:
+        wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(cells, widths, strict=True)]
+        for i in range(max(map(len, wrapped))):
+            parts = [
+                (col[i] if i < len(col) else "").ljust(w)
+                for col, w in zip(wrapped, widths, strict=True)
+            ]
+            lines.append("  ".join(parts).rstrip())
+
+    emit(tuple(name for name, _ in COLUMNS))
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        emit(row)
+    return "\n".join(lines)
+
+
+def _cmd_list() -> int:
+    from theory_rl.experiments.registry import all_claims
+
+    rows = []
+    for cid, m in all_claims().items():
+        c = m.CLAIM
+        rows.append(
+            (
+                cid,
+                f"{c.paper}, {c.theorem}",
+                c.statement,
+                f"{len(m.QUICK_GRID)}/{len(m.GRID)} cfgs",
+                "",
+            )
+        )
+    print(_table(rows))
+    print("\n(measured column: configurations in QUICK_GRID / GRID)")
+    return 0
+
+
+def _error_verdict(module: Any, exc: BaseException) -> Any:
+    from theory_rl.bounds.rates import Verdict
+
+    c = module.CLAIM
+    tb = "".join(traceback.format_exception(exc))
+    return Verdict(c.id, c.paper, c.theorem, c.statement, f"ERROR {type(exc).__name__}", False, tb)
+
+
+def _run_claims(
+    ids: list[str] | None,
+    *,
+    quick: bool,
+    out: Path,
+    executor_spec: str,
+    workers: int | None,
+    cache: str | None,
+    seed: int,
+) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # figures are only saved
+    import matplotlib.pyplot as plt
+
+    import theory_rl
+    from theory_rl.experiments.plotting import save_figure
+    from theory_rl.experiments.registry import all_claims
+    from theory_rl.experiments.sweep import make_executor, run_sweep
+
+    claims = all_claims()
+    if ids:
+        unknown = [i for i in ids if i not in claims]
+        if unknown:
+            print(
+                f"unknown claim(s): {', '.join(unknown)}; known: {', '.join(claims)}",
+                file=sys.stderr,
+            )
+            return 2
+        claims = {i: claims[i] for i in ids}
+    out.mkdir(parents=True, exist_ok=True)
+    grid_name = "QUICK_GRID" if quick else "GRID"
+    records: list[dict[str, Any]] = []
+    verdicts = []
+    start = time.perf_counter()
+    executor = make_executor(executor_spec, workers=workers)
+    try:
+        for cid, module in claims.items():
+            t0 = time.perf_counter()
+            grid = getattr(module, grid_name)
+            record: dict[str, Any] = {
+                "id": cid,
+                "paper": module.CLAIM.paper,
+                "theorem": module.CLAIM.theorem,
+                "statement": module.CLAIM.statement,
+                "caption": module.CLAIM.caption,
+                "grid": grid_name,
+                "n_configs": len(grid),
+            }
+            try:
+                frame = run_sweep(
+                    grid,
+                    module.compute,
+                    executor=executor,
+                    out=None if cache is None else Path(cache) / cid,
+                    seed=seed,
+                    progress=cid,
+                )
+                frame.to_parquet(out / f"{cid}.parquet", index=False)
+                claim_verdicts = list(module.check(frame))
+                fig = module.plot(frame)
+                files = save_figure(fig, out / cid)
+                plt.close(fig)
+                record.update(
+                    n_rows=len(frame),
+                    data=f"{cid}.parquet",
+                    figures=[f.name for f in files],
+                )
+            except Exception as exc:  # report the claim as failed, go on with the others
+                traceback.print_exc(file=sys.stderr)
+                claim_verdicts = [_error_verdict(module, exc)]
+            record["holds"] = all(v.holds for v in claim_verdicts)
+            records.append(record)
+            verdicts.extend(claim_verdicts)
+            print(
+                f"[{cid}] {len(grid)} configurations in {time.perf_counter() - t0:.1f} s",
+                file=sys.stderr,
+            )
+    finally:
+        executor.shutdown()
+    all_hold = all(v.holds for v in verdicts)
+    report = {
+        "theory_rl_version": theory_rl.__version__,
+        "grid": grid_name,
+        "seed": seed,
+        "all_hold": all_hold,
+        "claims": records,
+        "verdicts": [v.to_dict() for v in verdicts],
+    }
+    (out / "verdicts.json").write_text(json.dumps(report, indent=2) + "\n")
+    rows = [
+        (
+            v.claim_id,
+            f"{v.paper}, {v.theorem}",
+            v.stated,
+            v.measured,
+            "holds" if v.holds else "FAILS",
+        )
+        for v in verdicts
+    ]
+    print(_table(rows))
+    n_fail = sum(not v.holds for v in verdicts)
+    summary = "all hold" if all_hold else f"{n_fail} of {len(verdicts)} verdicts FAIL"
+    print(
+        f"\n{len(verdicts)} verdicts from {len(records)} claims ({grid_name}): {summary}; "
+        f"{time.perf_counter() - start:.1f} s; report {out / 'verdicts.json'}"
+    )
+    return 0 if all_hold else 1
+
+
+def _cmd_replot(claim_id: str, out: Path) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from theory_rl.experiments.plotting import save_figure
+    from theory_rl.experiments.registry import get_claim
+
+    module = get_claim(claim_id)
+    data = out / f"{claim_id}.parquet"
+    if not data.exists():
+        print(
+            f"no saved data {data}; run `theory-rl verify --only {claim_id}` first", file=sys.stderr
+        )
+        return 2
+    fig = module.plot(pd.read_parquet(data))
+    for f in save_figure(fig, out / claim_id):
+        print(f)
+    plt.close(fig)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``theory-rl``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        return _cmd_list()
+    if args.command == "replot":
+        try:
+            return _cmd_replot(args.claim, Path(args.out))
+        except KeyError as exc:
+            print(exc.args[0], file=sys.stderr)
+            return 2
+    ids = [args.claim] if args.command == "reproduce" else args.only
+    quick = args.command == "verify" and args.quick
+    return _run_claims(
+        ids,
+        quick=quick,
+        out=Path(args.out),
+        executor_spec=args.executor,
+        workers=args.workers,
+        cache=args.cache,
+        seed=args.seed,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

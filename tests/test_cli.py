@@ -69,7 +69,7 @@ def test_verify_quick_real_claim_writes_report_figures_and_data(tmp_path, capsys
     assert "pi_monotone" in captured.out and "holds" in captured.out
     assert "it/s" not in captured.err  # tqdm is silent when stderr is not a terminal
     report = json.loads((out / "verdicts.json").read_text())
-    assert report["all_hold"] is True and report["grid"] == "QUICK_GRID"
+    assert report["all_hold"] is True and report["claims"][0]["grid"] == "QUICK_GRID"
     assert [c["id"] for c in report["claims"]] == ["pi_monotone"]
     for name in ("pi_monotone.png", "pi_monotone.pdf", "pi_monotone.parquet"):
         assert (out / name).stat().st_size > 0
@@ -103,8 +103,20 @@ def test_reproduce_uses_the_full_grid(tmp_path, capsys, fake_registry):
     fake_registry(fake_claim_module("small"))
     assert main(["reproduce", "small", "--out", str(tmp_path), "--workers", "1"]) == 0
     report = json.loads((tmp_path / "verdicts.json").read_text())
-    assert report["grid"] == "GRID" and report["claims"][0]["n_configs"] == 3
+    assert report["claims"][0]["grid"] == "GRID" and report["claims"][0]["n_configs"] == 3
     assert "n=3" in capsys.readouterr().out
+
+
+def test_only_updates_its_claims_in_the_report(tmp_path, fake_registry):
+    fake_registry(fake_claim_module("first"), fake_claim_module("second", holds=False))
+    args = ["--out", str(tmp_path), "--workers", "1"]
+    assert main(["verify", "--quick", *args]) == 1
+    assert main(["verify", "--only", "first", *args]) == 0  # full grid for "first" only
+    report = json.loads((tmp_path / "verdicts.json").read_text())
+    assert [c["id"] for c in report["claims"]] == ["first", "second"]
+    assert [c["grid"] for c in report["claims"]] == ["GRID", "QUICK_GRID"]
+    assert [v["claim_id"] for v in report["verdicts"]] == ["first", "second"]
+    assert report["all_hold"] is False  # "second" still fails
 
 
 def test_verify_resumes_from_a_cache(tmp_path, fake_registry):
@@ -136,3 +148,12 @@ def test_saved_figures_are_byte_stable(tmp_path):
     pdf = first[1].read_bytes()
     assert b"CreationDate" not in pdf and b"Producer" not in pdf
     assert b"Software" not in first[0].read_bytes()
+
+
+def test_paper_figures_readme_indexes_every_claim():
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "paper_figures" / "README.md"
+    text = readme.read_text()
+    for cid in registry.claim_ids():
+        assert f"`{cid}`" in text and f"theory-rl reproduce {cid}" in text, cid

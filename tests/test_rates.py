@@ -239,7 +239,7 @@ def test_effective_horizon_and_value_range():
 
 def test_mismatch_coefficient_matches_power_series():
     mdp = small_mdp(6, 2, 0.8, seed=4)
-    pi = mc.optimal_policy(mdp)
+    pi = dp.policy_iteration(mdp).policy
     rho = np.full(6, 1 / 6)
     mu = np.random.default_rng(2).dirichlet(np.ones(6))
     d = power_series_occupancy(mdp, pi, rho)
@@ -259,7 +259,7 @@ def test_mismatch_is_infinite_when_mu_misses_the_support():
 def test_vartheta_equals_horizon_at_the_stationary_distribution():
     """d_rho^{pi*} = rho when rho is stationary for P_{pi*}, so vartheta = 1/(1-gamma)."""
     mdp = small_mdp(6, 3, 0.9, seed=6)
-    pi = mc.optimal_policy(mdp)
+    pi = dp.policy_iteration(mdp).policy
     P_pi = np.einsum("sa,sat->st", pi, mdp.transitions)
     w, vecs = np.linalg.eig(P_pi.T)
     nu = np.real(vecs[:, np.argmin(np.abs(w - 1))])

@@ -119,6 +119,9 @@ def test_grid_validation_and_empty_results(tmp_path):
     assert empty.empty
 
 
+ENV_BEFORE = {name: os.environ.get(name) for name in sweep.THREAD_VARIABLES}
+
+
 def test_default_process_pool_pins_threads(tmp_path):
     """The default executor is a process pool whose workers run with one thread each."""
     frame = run_sweep([{"x": 0}, {"x": 1}], env_task, out=tmp_path)
@@ -130,9 +133,6 @@ def test_default_process_pool_pins_threads(tmp_path):
         assert os.environ.get(name) == ENV_BEFORE[name]
 
 
-ENV_BEFORE = {name: os.environ.get(name) for name in sweep.THREAD_VARIABLES}
-
-
 def test_dask_local_cluster_matches_serial(tmp_path):
     pytest.importorskip("distributed")
     reference = run_sweep(GRID, draw_task, executor=SerialExecutor(), out=tmp_path / "ref")
@@ -141,6 +141,28 @@ def test_dask_local_cluster_matches_serial(tmp_path):
         frame = run_sweep(GRID, draw_task, executor=executor, out=tmp_path / "dask")
     finally:
         executor.shutdown()
+    pd.testing.assert_frame_equal(frame, reference)
+
+
+def test_tcp_address_connects_to_an_existing_scheduler(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    # The workers run in this process here, and tasks on a remote cluster pin their threads:
+    # let monkeypatch restore the environment afterwards.
+    for name in sweep.THREAD_VARIABLES:
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+    reference = run_sweep(GRID[:3], draw_task, executor=SerialExecutor(), out=tmp_path / "ref")
+    with distributed.LocalCluster(
+        n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None, protocol="tcp"
+    ) as cluster:
+        executor = sweep.make_executor(cluster.scheduler_address)
+        try:
+            frame = run_sweep(GRID[:3], draw_task, executor=executor, out=tmp_path / "tcp")
+        finally:
+            executor.shutdown()
+        assert cluster.scheduler_address.startswith("tcp://")
     pd.testing.assert_frame_equal(frame, reference)
 
 

@@ -43,14 +43,13 @@ from typing import Any
 
 import numpy as np
 
+from theory_rl.algorithms import dp
 from theory_rl.mdps.tabular import TabularMDP, validate_policy
 
 __all__ = [
     "concentrability",
     "effective_horizon",
     "mismatch_coefficient",
-    "occupancy",
-    "optimal_policy",
     "value_error_floor",
     "value_range",
     "vartheta_rho",
@@ -99,20 +98,6 @@ def value_error_floor(mdp: TabularMDP) -> float:
     return 4.0 * (mdp.n_states + 2) * EPS * R * h * h
 
 
-def optimal_policy(mdp: TabularMDP) -> np.ndarray:
-    """An optimal deterministic policy ``(S, A)``, by policy iteration (exact)."""
-    from theory_rl.algorithms import dp
-
-    return np.asarray(dp.policy_iteration(mdp).policy)
-
-
-def occupancy(mdp: TabularMDP, policy: Any, rho: Any = None) -> np.ndarray:
-    r"""The normalised occupancy :math:`d_\rho^\pi` (``(S,)``, sums to one)."""
-    from theory_rl.algorithms import dp
-
-    return np.asarray(dp.occupancy_measure(mdp, policy, rho=rho), dtype=np.float64)
-
-
 def _sup_ratio(d: np.ndarray, mu: np.ndarray, gamma: float) -> float:
     """``max_s d(s) / mu(s)`` with ``0/0 = 0`` and ``d/0 = inf``.
 
@@ -145,8 +130,12 @@ def mismatch_coefficient(mdp: TabularMDP, mu: Any, *, rho: Any = None, policy: A
         policy: an optimal policy; computed by policy iteration when omitted.
     """
     mu = _distribution("mu", mu, mdp.n_states)
-    pi = optimal_policy(mdp) if policy is None else validate_policy(policy, *mdp.rewards.shape)
-    return _sup_ratio(occupancy(mdp, pi, rho), mu, mdp.gamma)
+    pi = (
+        dp.policy_iteration(mdp).policy
+        if policy is None
+        else validate_policy(policy, *mdp.rewards.shape)
+    )
+    return _sup_ratio(dp.occupancy_measure(mdp, pi, rho), mu, mdp.gamma)
 
 
 def vartheta_rho(mdp: TabularMDP, rho: Any = None, *, policy: Any = None) -> float:
@@ -165,8 +154,6 @@ def concentrability(mdp: TabularMDP, mu: Any, *, rho: Any = None) -> float:
 
     See the module docstring: :math:`\sup_\pi d_\rho^\pi(s) = (1-\gamma)\rho^\top V^*_{e_s}`.
     """
-    from theory_rl.algorithms import dp
-
     mu = _distribution("mu", mu, mdp.n_states)
     rho = mdp.initial_distribution if rho is None else _distribution("rho", rho, mdp.n_states)
     S, A = mdp.n_states, mdp.n_actions

@@ -138,12 +138,12 @@ def _run_claims(
     matplotlib.use("Agg")  # figures are only saved
     import matplotlib.pyplot as plt
 
-    import theory_rl
     from theory_rl.experiments.plotting import save_figure
     from theory_rl.experiments.registry import all_claims
     from theory_rl.experiments.sweep import make_executor, run_sweep
 
-    claims = all_claims()
+    registered = all_claims()
+    claims = registered
     if ids:
         unknown = [i for i in ids if i not in claims]
         if unknown:
@@ -152,7 +152,7 @@ def _run_claims(
                 file=sys.stderr,
             )
             return 2
-        claims = {i: claims[i] for i in ids}
+        claims = {i: registered[i] for i in ids}
     out.mkdir(parents=True, exist_ok=True)
     grid_name = "QUICK_GRID" if quick else "GRID"
     records: list[dict[str, Any]] = []
@@ -171,6 +171,7 @@ def _run_claims(
                 "caption": module.CLAIM.caption,
                 "grid": grid_name,
                 "n_configs": len(grid),
+                "seed": seed,
             }
             try:
                 frame = run_sweep(
@@ -204,15 +205,7 @@ def _run_claims(
     finally:
         executor.shutdown()
     all_hold = all(v.holds for v in verdicts)
-    report = {
-        "theory_rl_version": theory_rl.__version__,
-        "grid": grid_name,
-        "seed": seed,
-        "all_hold": all_hold,
-        "claims": records,
-        "verdicts": [v.to_dict() for v in verdicts],
-    }
-    (out / "verdicts.json").write_text(json.dumps(report, indent=2) + "\n")
+    _write_report(out / "verdicts.json", records, verdicts, list(registered))
     rows = [
         (
             v.claim_id,
@@ -231,6 +224,42 @@ def _run_claims(
         f"{time.perf_counter() - start:.1f} s; report {out / 'verdicts.json'}"
     )
     return 0 if all_hold else 1
+
+
+def _write_report(
+    path: Path, records: list[dict[str, Any]], verdicts: list[Any], order: list[str]
+) -> None:
+    """Write ``verdicts.json``, keeping the entries of registered claims not run this time.
+
+    The report indexes the figures and data in its directory, so a run restricted with
+    ``--only`` updates its claims' entries and leaves the others (each entry names its grid).
+    """
+    import theory_rl
+
+    claims = {r["id"]: r for r in records}
+    by_claim: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in records}
+    for v in verdicts:
+        by_claim.setdefault(v.claim_id, []).append(v.to_dict())
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+            for r in old.get("claims", []):
+                if r.get("id") in order and r["id"] not in claims:
+                    claims[r["id"]] = r
+                    by_claim[r["id"]] = [
+                        v for v in old.get("verdicts", []) if v.get("claim_id") == r["id"]
+                    ]
+        except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
+            pass  # an unreadable old report is replaced
+    ids = sorted(claims, key=lambda i: order.index(i) if i in order else len(order))
+    merged = [v for i in ids for v in by_claim.get(i, [])]
+    report = {
+        "theory_rl_version": theory_rl.__version__,
+        "all_hold": all(v["holds"] for v in merged),
+        "claims": [claims[i] for i in ids],
+        "verdicts": merged,
+    }
+    path.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def _cmd_replot(claim_id: str, out: Path) -> int:

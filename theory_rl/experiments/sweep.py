@@ -214,8 +214,8 @@ def make_executor(
 
     ``None`` or ``"local"``: :func:`local_executor` (``workers`` processes; with ``workers=1``
     a :class:`SerialExecutor`, which avoids starting a process); ``"serial"``:
-    :class:`SerialExecutor`; ``"dask"``: a Dask LocalCluster; ``"tcp://host:port"``: an existing
-    Dask scheduler.  An Executor instance is returned as is.
+    :class:`SerialExecutor`; ``"dask"``: a Dask LocalCluster; ``"tcp://host:port"`` (or another
+    Dask protocol's address): an existing Dask scheduler.  An Executor instance is returned as is.
     """
     if isinstance(spec, cf.Executor):
         return spec
@@ -227,7 +227,7 @@ def make_executor(
         return SerialExecutor()
     if spec == "dask":
         return dask_executor(n_workers=workers)
-    if isinstance(spec, str) and spec.startswith("tcp://"):
+    if isinstance(spec, str) and "://" in spec:  # tcp://, tls://, ... scheduler address
         return dask_executor(spec)
     raise ValueError(
         f"executor must be 'local', 'serial', 'dask' or 'tcp://HOST:PORT', got {spec!r}"

@@ -432,20 +432,11 @@ def _iterate(
         residual.append(max(-lo, hi))
         span.append(hi - lo)
         bound.append(factor * (hi - lo))
-        if callback is not None:
-            intermediate = SolveResult(
-                policy=_policy_array(actions, mdp.n_actions),
-                values=to_numpy(tv),
-                q_values=None,
-                n_iterations=k,
-                converged=False,
-                message="in progress",
-                history=_history(residual, span, bound),
-                params=params,
-            )
-            if _stop_requested(callback, intermediate):
-                v, message = tv, "stopped by callback"
-                break
+        if callback is not None and _callback_stops(
+            callback, actions, tv, mdp.n_actions, k, _history(residual, span, bound), params
+        ):
+            v, message = tv, "stopped by callback"
+            break
         if bound[-1] <= tol:
             v = tv + factor * (lo + hi) / 2.0
             converged = True
@@ -475,8 +466,26 @@ def _history(residual: list, span: list, bound: list) -> dict[str, np.ndarray]:
     return {"residual": np.array(residual), "span": np.array(span), "error_bound": np.array(bound)}
 
 
-def _stop_requested(callback: Callback, intermediate: SolveResult) -> bool:
-    """Call ``callback``; True when it raised ``StopIteration`` (scipy's convention)."""
+def _callback_stops(
+    callback: Callback,
+    policy: Any,
+    values: Any,
+    n_actions: int,
+    k: int,
+    history: dict,
+    params: dict,
+) -> bool:
+    """Call ``callback`` with the iterate so far; True when it raised ``StopIteration``."""
+    intermediate = SolveResult(
+        policy=_policy_array(policy, n_actions),
+        values=to_numpy(values),
+        q_values=None,
+        n_iterations=k,
+        converged=False,
+        message="in progress",
+        history=history,
+        params=params,
+    )
     try:
         callback(intermediate)
     except StopIteration:
@@ -633,20 +642,12 @@ def policy_iteration(
         else:
             new = xp.where(tv > v + threshold, greedy, policy)
         n_changed.append(int((new != policy).sum()) if policy.ndim == 1 else mdp.n_states)
-        if callback is not None:
-            intermediate = SolveResult(
-                policy=_policy_array(policy, mdp.n_actions),
-                values=to_numpy(v),
-                q_values=None,
-                n_iterations=k,
-                converged=False,
-                message="in progress",
-                history={"n_changed": np.array(n_changed), "value_rho": np.array(value_rho)},
-                params=params,
-            )
-            if _stop_requested(callback, intermediate):
-                message = "stopped by callback"
-                break
+        history = {"n_changed": np.array(n_changed), "value_rho": np.array(value_rho)}
+        if callback is not None and _callback_stops(
+            callback, policy, v, mdp.n_actions, k, history, params
+        ):
+            message = "stopped by callback"
+            break
         if policy.ndim == 1 and n_changed[-1] == 0:
             converged, message = True, "policy stable: no state improves"
             break

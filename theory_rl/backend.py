@@ -21,6 +21,7 @@ __all__ = [
     "array_namespace",
     "as_generator",
     "cupy_available",
+    "namespace_of",
     "resolve_device",
     "spawn_seeds",
     "to_device",
@@ -78,6 +79,11 @@ def resolve_device(device: str | None, *arrays: Any) -> str:
 def array_namespace(device: str) -> ModuleType:
     """The array module for ``device``: :mod:`numpy` for ``"cpu"``, :mod:`cupy` for ``"gpu"``."""
     return _cupy() if resolve_device(device) == "gpu" else np
+
+
+def namespace_of(*arrays: Any) -> ModuleType:
+    """The array module of the inputs: :mod:`cupy` if any is a CuPy array, else :mod:`numpy`."""
+    return _cupy() if any(_is_cupy_array(a) for a in arrays) else np
 
 
 def to_numpy(x: Any) -> Any:

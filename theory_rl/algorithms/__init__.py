@@ -12,8 +12,60 @@ from theory_rl.algorithms.dp import (
     q_values,
     value_iteration,
 )
+from theory_rl.algorithms.nash import (
+    exploitability,
+    nash_md,
+    nash_md_step,
+    nash_mirror_prox,
+    nash_mp_step,
+    online_mirror_descent,
+    optimistic_mirror_descent,
+    regularized_equilibrium,
+    sampled_nash_mirror_prox,
+    unregularized_equilibrium,
+)
+from theory_rl.algorithms.npg import (
+    entropy_npg_step,
+    hybrid_npg,
+    natural_policy_gradient,
+    npg_step,
+    q_npg,
+)
+from theory_rl.algorithms.pg import (
+    projected_pg_step,
+    projected_policy_gradient,
+    softmax_pg_gradient,
+    softmax_pg_step,
+    softmax_policy_gradient,
+)
+from theory_rl.algorithms.pmd import (
+    generalized_policy_mirror_descent,
+    gpmd_step,
+    pmd_step,
+    policy_mirror_descent,
+    staq_policy_mirror_descent,
+)
+from theory_rl.algorithms.sampling import estimate_q, sample_next_states, sample_trajectories
 
 __all__ = [
+    "estimate_q",
+    "generalized_policy_mirror_descent",
+    "gpmd_step",
+    "pmd_step",
+    "policy_mirror_descent",
+    "sample_next_states",
+    "sample_trajectories",
+    "staq_policy_mirror_descent",
+    "exploitability",
+    "nash_md",
+    "nash_md_step",
+    "nash_mirror_prox",
+    "nash_mp_step",
+    "online_mirror_descent",
+    "optimistic_mirror_descent",
+    "regularized_equilibrium",
+    "sampled_nash_mirror_prox",
+    "unregularized_equilibrium",
     "backward_induction",
     "bellman_optimality_operator",
     "greedy_policy",
@@ -24,4 +76,14 @@ __all__ = [
     "policy_iteration",
     "q_values",
     "value_iteration",
+    "entropy_npg_step",
+    "hybrid_npg",
+    "natural_policy_gradient",
+    "npg_step",
+    "q_npg",
+    "projected_pg_step",
+    "projected_policy_gradient",
+    "softmax_pg_gradient",
+    "softmax_pg_step",
+    "softmax_policy_gradient",
 ]

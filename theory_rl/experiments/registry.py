@@ -15,6 +15,19 @@ CLAIM_MODULES: tuple[str, ...] = (
     "theory_rl.experiments.vi_contraction",
     "theory_rl.experiments.vi_stopping",
     "theory_rl.experiments.pi_monotone",
+    "theory_rl.experiments.nash_mp_rate",
+    "theory_rl.experiments.nash_comparison",
+    "theory_rl.experiments.nash_mp_sampled",
+    "theory_rl.experiments.npg_agarwal",
+    "theory_rl.experiments.npg_cen",
+    "theory_rl.experiments.pg_mei_bandit",
+    "theory_rl.experiments.npg_chain",
+    "theory_rl.experiments.npg_hnpg",
+    "theory_rl.experiments.pmd_xiao",
+    "theory_rl.experiments.pmd_johnson",
+    "theory_rl.experiments.pmd_inexact",
+    "theory_rl.experiments.pmd_sampled",
+    "theory_rl.experiments.pmd_gpmd",
 )
 
 _REQUIRED = ("CLAIM", "GRID", "QUICK_GRID", "compute", "plot", "check")

@@ -1,5 +1,15 @@
 """Problem types, generators and converters (no solving here)."""
 
+from theory_rl.mdps.combination_lock import combination_lock
+from theory_rl.mdps.games import (
+    InvalidGameError,
+    PreferenceGame,
+    bradley_terry_fit,
+    bradley_terry_game,
+    condorcet_disagreement_game,
+    cyclic_preference_game,
+    random_preference_game,
+)
 from theory_rl.mdps.generators import (
     bandit,
     chain,
@@ -23,12 +33,20 @@ from theory_rl.mdps.structure import (
 from theory_rl.mdps.tabular import FiniteHorizonMDP, InvalidMDPError, TabularMDP, validate_policy
 
 __all__ = [
+    "InvalidGameError",
+    "PreferenceGame",
+    "bradley_terry_fit",
+    "bradley_terry_game",
+    "condorcet_disagreement_game",
+    "cyclic_preference_game",
+    "random_preference_game",
     "FiniteHorizonMDP",
     "InvalidMDPError",
     "LinearMDP",
     "TabularMDP",
     "bandit",
     "chain",
+    "combination_lock",
     "communicating_classes",
     "deep_sea",
     "from_gymnasium",

@@ -1,0 +1,196 @@
+r"""Claim ``npg_cen``: entropy-regularised NPG converges linearly at rate ``1 - eta tau``.
+
+**Statement** (Cen, Cheng, Chen, Wei & Chi, Oper. Res. 2022, Thm 1).  For
+:math:`0 < \eta \le (1-\gamma)/\tau`, the update :math:`\pi^{t+1} \propto
+(\pi^t)^{1-\eta\tau/(1-\gamma)}\exp(\eta Q^{t}_\tau/(1-\gamma))` satisfies
+:math:`\|Q^*_\tau - Q^{(t+1)}_\tau\|_\infty \le C_1\gamma(1-\eta\tau)^t`.
+
+**What gates.**  The rate is stated in the abstract and the notes ([V]/[R] mixed); the constant
+:math:`C_1` is [R] (recalled, not checked against the paper).  Following the brief, the verdict
+gates on the *rate only*: the least-squares slope of :math:`\log\|Q^*_\tau - Q^{t}_\tau\|_\infty`
+against ``t`` over the resolved iterates must not exceed :math:`\log(1-\eta\tau)` (no added
+tolerance: a linear rate :math:`q` gives slope :math:`\le \log q` in the limit; faster,
+locally quadratic convergence gives steeper slopes, which pass).  The [R] bound with
+:math:`C_1` is evaluated and reported in the detail, not gated.
+
+**Measurement.**  Dense Dirichlet MDPs and deterministic garnets (``S = 10``, ``A = 3``),
+``gamma`` in {0.9, 0.99} (quick: 0.9), ``tau`` in {0.1, 0.01}, :math:`\eta = f(1-\gamma)/\tau`
+with ``f`` in {0.1, 0.5, 1} as one batch; uniform :math:`\pi^{(0)}`.  The regularised optimum
+from :func:`theory_rl.algorithms.npg.regularized_optimum`.  Resolved iterates: error above
+``1e-8 max(1, ||Q*_tau||_inf)``, fit stopped at the first crossing (theory notes §7).
+
+References:
+    S. Cen, C. Cheng, Y. Chen, Y. Wei, Y. Chi. Fast global convergence of natural policy
+    gradient methods with entropy regularization. Oper. Res. 70 (2022), arXiv:2007.06558.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from theory_rl.algorithms import npg
+from theory_rl.bounds.cen2022 import contraction_rate, q_error_bound_recalled
+from theory_rl.bounds.rates import Verdict, fit_rate
+from theory_rl.experiments import plotting
+from theory_rl.experiments.base import Claim, make_instance, seed_of, sub_seed
+
+CLAIM = Claim(
+    id="npg_cen",
+    paper="Cen, Cheng, Chen, Wei & Chi (Oper. Res. 2022)",
+    theorem="Thm 1 (linear rate of entropy-regularised NPG)",
+    statement="||Q*_tau - Q^t_tau||_inf decays at rate (1 - eta tau)^t, 0 < eta <= (1-gamma)/tau",
+    algorithm="natural_policy_gradient",
+    caption=(
+        "Entropy-regularised NPG: ||Q*_tau - Q^t_tau||_inf (median and IQR over instances) "
+        "for three step sizes eta = f(1-gamma)/tau, with the rate (1-eta tau)^t (dashed) "
+        "anchored at t = 0."
+    ),
+)
+
+FRACTIONS = (0.1, 0.5, 1.0)
+RESOLUTION = 1e-8
+
+
+def _grid(gammas: tuple[float, ...], reps: int, T: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "family": fam,
+            "branching": b,
+            "n_states": 10,
+            "n_actions": 3,
+            "gamma": g,
+            "tau": tau,
+            "replicate": r,
+            "n_iterations": T,
+        }
+        for fam, b in (("random", -1), ("garnet", 1))
+        for g in gammas
+        for tau in (0.1, 0.01)
+        for r in range(reps)
+    ]
+
+
+GRID = _grid((0.9, 0.99), 5, 400)
+QUICK_GRID = _grid((0.9,), 2, 150)
+
+
+def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """One instance, the batch of step sizes; one row per (f, t)."""
+    mdp = make_instance(config, sub_seed(seed_of(config), 0))
+    tau, gamma = float(config["tau"]), mdp.gamma
+    eta = np.array(FRACTIONS) * (1.0 - gamma) / tau
+    res = npg.natural_policy_gradient(
+        mdp,
+        eta=eta,
+        tau=tau,
+        n_iterations=int(config["n_iterations"]),
+        record=("q_error", "log_policy_error"),
+    )
+    _, q_star, _ = npg.regularized_optimum(mdp, tau=tau)
+    floor = RESOLUTION * max(1.0, float(np.abs(q_star).max()))
+    qe, le = res.history["q_error"], res.history["log_policy_error"]
+    t = np.arange(qe.shape[0])
+    rows = []
+    for j, e in enumerate(eta):
+        bound = np.full(t.shape, np.inf)
+        bound[1:] = q_error_bound_recalled(
+            t[1:], q_error_0=qe[0, j], log_policy_error_0=le[0, j], eta=e, tau=tau, gamma=gamma
+        )
+        rate = float(contraction_rate(eta=e, tau=tau, gamma=gamma))
+        for i in t:
+            rows.append(
+                {
+                    "f": FRACTIONS[j],
+                    "eta": float(e),
+                    "t": int(i),
+                    "q_error": float(qe[i, j]),
+                    "rate": rate,
+                    "bound_recalled": float(bound[i]),
+                    "floor": floor,
+                }
+            )
+    return rows
+
+
+def _fit(run: pd.DataFrame) -> float | None:
+    run = run.sort_values("t")
+    err = run["q_error"].to_numpy()
+    below = np.flatnonzero(err <= run["floor"].to_numpy())
+    stop = int(below[0]) if below.size else err.size
+    if stop < 3:
+        return None
+    return fit_rate(run["t"].to_numpy()[:stop], err[:stop]).slope
+
+
+def check(frame: pd.DataFrame) -> list[Verdict]:
+    """Fitted slope <= log(1 - eta tau) on every run; the [R] C_1 bound reported."""
+    worst, ok, failures, n = math.inf, True, [], 0
+    for (key, f), run in frame.groupby(["spawn_key", "f"], sort=False):
+        slope = _fit(run)
+        if slope is None:
+            continue
+        n += 1
+        stated = math.log(float(run["rate"].iloc[0]))
+        worst = min(worst, slope / stated)  # < 1 means shallower than the stated rate
+        if not slope <= stated:
+            ok = False
+            failures.append(f"run {key} f={f}: slope {slope:.4g} > log(1-eta tau) {stated:.4g}")
+    # the recalled C_1 bound: reported only
+    fin = frame[np.isfinite(frame["bound_recalled"])]
+    r_ratio = float((fin["q_error"] / fin["bound_recalled"]).max())
+    detail = (
+        f"{n} runs (instances x step sizes); slope/log(1-eta tau) >= {worst:.3g} on every run "
+        f"(1 = exactly the stated rate); [R] C_1 bound (not gating): worst ratio "
+        f"{r_ratio:.3g} ({'holds' if r_ratio <= 1 + 1e-9 else 'VIOLATED'})"
+        + ("; FAILURES: " + " | ".join(failures[:5]) if failures else "")
+    )
+    return [
+        Verdict(
+            CLAIM.id,
+            CLAIM.paper,
+            CLAIM.theorem,
+            CLAIM.statement,
+            f"least steep slope = {worst:.3g} x log(1-eta tau)",
+            ok and n > 0,
+            detail,
+            {
+                "min_slope_multiple": worst,
+                "recalled_bound_ratio": r_ratio,
+                "n_runs": n,
+            },
+        )
+    ]
+
+
+def plot(frame: pd.DataFrame) -> Any:
+    """Semilog error per step-size fraction, with (1 - eta tau)^t dashed."""
+    import matplotlib.pyplot as plt
+
+    with plotting.paper_style():
+        fig, axes = plt.subplots(1, len(FRACTIONS), figsize=(7.2, 2.5), squeeze=False)
+        for ax, f in zip(axes[0], FRACTIONS, strict=True):
+            sub = frame[(frame["f"] == f) & (frame["tau"] == frame["tau"].max())]
+            plotting.median_iqr(
+                ax,
+                sub,
+                x="t",
+                y="q_error",
+                color=plotting.color(CLAIM.algorithm),
+                label="entropy NPG",
+                floor=1e-16,
+            )
+            t = np.sort(sub["t"].unique())
+            q0 = float(sub[sub["t"] == 0]["q_error"].median())
+            rate = float(sub["rate"].iloc[0])
+            plotting.reference_line(ax, t, q0 * rate**t, r"$(1-\eta\tau)^t$")
+            ax.set_yscale("log")
+            ax.set_ylim(1e-16, None)
+            ax.set_title(rf"$\eta = {f:g}(1-\gamma)/\tau$, $\tau={frame['tau'].max():g}$")
+            ax.set_xlabel("iteration $t$")
+        axes[0][0].set_ylabel(r"$\|Q^*_\tau - Q^t_\tau\|_\infty$")
+        axes[0][0].legend(loc="lower left", fontsize=6)
+    return fig

@@ -1,0 +1,221 @@
+r"""Claim ``pmd_gpmd``: GPMD converges linearly at rate 1-(1-alpha)(1-gamma); StaQ's memory M.
+
+**Statement 1** (Zhan et al., SIAM J. Optim. 2023, Thm 1 [V2]; :mod:`theory_rl.bounds.zhan2023`).
+For convex regularisers (entropy, Tsallis-2, log-barrier) and every :math:`\eta > 0`,
+:math:`\|Q^*_\tau - Q^{(k)}_\tau\|_\infty` converges linearly with factor
+:math:`1 - (1-\alpha)(1-\gamma)`, :math:`\alpha = 1/(1+\eta\tau)`.  The constant :math:`C_1` is
+unconfirmed [R], so only the rate is checked: the fitted geometric rate (least squares of
+:math:`\log\|Q^*_\tau - Q^{(k)}_\tau\|_\infty` over the iterates where it exceeds
+:math:`10^{-8}\max(1, \|Q^*_\tau\|_\infty)`, stopped at the first crossing -- theory notes
+§7) must be at most the stated factor (upper end of its 95% interval).
+
+**Statement 2** (StaQ, Shilova et al. 2025; the limit is derived here [D], see
+:mod:`theory_rl.algorithms.pmd`).  Entropy + KL PMD keeping the last ``M`` action-value
+functions has, at any limit point, :math:`\pi = \mathrm{softmax}(Q^\pi_\tau/\tau_M)` with
+:math:`\tau_M = \tau/(1-\beta^M)`, :math:`\beta = 1/(1+\eta\tau)`: a bias that vanishes as
+``M`` grows.  Checked: for every ``M`` whose run has settled (successive policies within
+:math:`10^{-10}`), :math:`\|\pi^K - \mathrm{softmax}(Q^{\pi^K}_\tau/\tau_M)\|_\infty \le 10^{-6}`;
+the figure shows :math:`\|Q^*_\tau - Q^{(K)}_\tau\|_\infty` against ``M``.
+
+**Measurement.**  Dense Dirichlet MDPs and garnets (5 successors), ``S = 10`` (quick) or 30,
+``A = 4``, :math:`\gamma = 0.9`; :math:`\tau \in \{0.1, 1\}`, :math:`\eta \in \{0.1, 1, 10\}`.
+
+References:
+    W. Zhan, S. Cen, B. Huang, Y. Chen, J. D. Lee, Y. Chi. Policy mirror descent for regularized
+    reinforcement learning: a generalized framework with linear convergence. SIAM J. Optim.
+    33(2), 2023, arXiv:2105.11066.
+    A. Shilova, T. Davey, A. Driss, R. Akrour. StaQ it! (finite-memory PMD), arXiv:2506.13862.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from theory_rl.algorithms import pmd
+from theory_rl.bounds.rates import Verdict, fit_rate
+from theory_rl.bounds.zhan2023 import gpmd_rate
+from theory_rl.experiments import plotting, pmd_common
+from theory_rl.experiments.base import Claim, product_grid, seed_of, sub_seed
+
+CLAIM = Claim(
+    id="pmd_gpmd",
+    paper="Zhan et al. (2023); Shilova et al. (2025)",
+    theorem="GPMD Thm 1 (linear rate 1-(1-alpha)(1-gamma)); StaQ finite memory M",
+    statement="fitted rate of ||Q*_tau - Q^k_tau||_inf <= 1-(1-alpha)(1-gamma), "
+    "alpha=1/(1+eta tau)",
+    algorithm="policy_mirror_descent",
+    caption="(a) GPMD: fitted linear rate of ||Q*_tau - Q^k_tau||_inf against the stated factor "
+    "1-(1-alpha)(1-gamma) (diagonal dashed), per regulariser. (b) StaQ (entropy + KL PMD with "
+    "the last M Q-functions): ||Q*_tau - Q^K_tau||_inf against M, with beta^M (dashed).",
+)
+
+FAMILIES = ({"family": "random", "branching": -1}, {"family": "garnet", "branching": 5})
+MEMORIES = [1, 2, 4, 8, 16, 32, 64]
+
+
+def _grid(n_states: int, reps: int) -> list[dict[str, Any]]:
+    gp = [
+        {**f, "n_states": n_states, "kind": "gpmd", "memory": 0, **c}
+        for f in FAMILIES
+        for c in product_grid(
+            n_actions=[4],
+            gamma=[0.9],
+            regularizer=["entropy", "tsallis", "log_barrier"],
+            tau=[0.1, 1.0],
+            eta=[0.1, 1.0, 10.0],
+            replicate=range(reps),
+        )
+    ]
+    staq = [
+        {**f, "n_states": n_states, "kind": "staq", "regularizer": "entropy", **c}
+        for f in FAMILIES[:1]
+        for c in product_grid(
+            n_actions=[4],
+            gamma=[0.9],
+            tau=[0.1],
+            eta=[1.0],
+            memory=MEMORIES,
+            replicate=range(reps),
+        )
+    ]
+    return gp + staq
+
+
+GRID = _grid(30, 3)
+QUICK_GRID = _grid(10, 1)
+
+
+def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
+    seed = seed_of(config)
+    mdp = pmd_common.instance(config, sub_seed(seed, 0))
+    tau, eta, reg = float(config["tau"]), float(config["eta"]), config["regularizer"]
+    ref = pmd.regularized_optimum(mdp, tau=tau, regularizer=reg)
+    if config["kind"] == "gpmd":
+        rate = gpmd_rate(mdp.gamma, eta, tau)
+        K = int(min(300, np.ceil(np.log(1e-13) / np.log(rate))))
+        res = pmd.generalized_policy_mirror_descent(
+            mdp, eta=eta, tau=tau, regularizer=reg, n_iterations=K, reference=ref
+        )
+        err = np.asarray(res.history["q_error"])
+        floor = 1e-8 * max(1.0, float(np.abs(ref[0]).max()))
+        below = np.flatnonzero(err <= floor)
+        stop = int(below[0]) if below.size else err.size
+        fit = fit_rate(np.arange(stop), err[:stop]) if stop >= 3 else None
+        return [
+            {
+                "stated_rate": rate,
+                "fitted_rate": fit.rate if fit else np.nan,
+                "rate_high": fit.rate_interval[1] if fit else np.nan,
+                "n_fit": stop,
+            }
+        ]
+    M = int(config["memory"])
+    beta = 1.0 / (1.0 + eta * tau)
+    K = 400
+    res = pmd.staq_policy_mirror_descent(mdp, memory=M, eta=eta, tau=tau, n_iterations=K)
+    res_prev = pmd.staq_policy_mirror_descent(mdp, memory=M, eta=eta, tau=tau, n_iterations=K - 1)
+    settled = float(np.abs(res.policy - res_prev.policy).max())
+    tau_m = tau / (1.0 - beta**M)
+    fixed = pmd.regularizer_argmin(np.asarray(res.q_values) / tau_m, "entropy")
+    return [
+        {
+            "q_error": float(res.history["q_error"][-1]),
+            "to_inflated": float(np.abs(res.policy - fixed).max()),
+            "settled": settled,
+            "predicted": float(beta**M),
+            "tau_m": tau_m,
+        }
+    ]
+
+
+def check(frame: pd.DataFrame) -> list[Verdict]:
+    gp = frame[frame["kind"] == "gpmd"]
+    ok = gp["rate_high"] <= gp["stated_rate"] * (1 + 1e-12)
+    ratio = np.log(gp["fitted_rate"]) / np.log(gp["stated_rate"])
+    bad = gp[~ok]
+    v1 = Verdict(
+        CLAIM.id,
+        CLAIM.paper,
+        "Zhan et al. Thm 1 (rate only; C_1 unconfirmed)",
+        CLAIM.statement,
+        f"fitted log-rate / stated log-rate: min {ratio.min():.3g}, median {ratio.median():.3g} "
+        f"({len(bad)} of {len(gp)} runs slower than stated)",
+        bool(ok.all()),
+        f"{len(gp)} runs (entropy, Tsallis-2, log-barrier; tau in {{0.1, 1}}, eta in "
+        "{0.1, 1, 10}); fit while the error exceeds 1e-8 max(1, ||Q*||)"
+        + (
+            "; SLOWER: "
+            + bad[["regularizer", "tau", "eta", "fitted_rate", "stated_rate"]]
+            .head(4)
+            .to_string(index=False)
+            if len(bad)
+            else ""
+        ),
+        {"min_ratio": float(ratio.min())},
+    )
+    st = frame[frame["kind"] == "staq"]
+    settled = st[st["settled"] <= 1e-10]
+    holds = bool(len(settled) and (settled["to_inflated"] <= 1e-6).all())
+    v2 = Verdict(
+        CLAIM.id,
+        CLAIM.paper,
+        "StaQ finite memory [D]: limit pi = softmax(Q^pi_tau/tau_M), tau_M = tau/(1-beta^M)",
+        "settled StaQ(M) policy = softmax(Q^pi_tau / tau_M) (max-norm 1e-6)",
+        f"max distance {settled['to_inflated'].max():.2e} over {len(settled)} settled runs "
+        f"(M in {sorted(settled['memory'].unique().tolist())}); unsettled M: "
+        f"{sorted(st[st['settled'] > 1e-10]['memory'].unique().tolist())}",
+        holds,
+        "||Q*_tau - Q^K||_inf by M: "
+        + ", ".join(
+            f"M={int(m)}: {q:.2e}" for m, q in st.groupby("memory")["q_error"].median().items()
+        ),
+    )
+    return [v1, v2]
+
+
+def plot(frame: pd.DataFrame) -> Any:
+    import matplotlib.pyplot as plt
+
+    gp, st = frame[frame["kind"] == "gpmd"], frame[frame["kind"] == "staq"]
+    with plotting.paper_style():
+        fig, (a, b) = plt.subplots(1, 2, figsize=(6.0, 2.6))
+        for reg, mk in (("entropy", "o"), ("tsallis", "s"), ("log_barrier", "^")):
+            sub = gp[gp["regularizer"] == reg]
+            a.plot(
+                sub["stated_rate"],
+                sub["fitted_rate"],
+                mk,
+                ms=3,
+                label=reg,
+                color=plotting.color(CLAIM.algorithm),
+                alpha=0.7,
+            )
+        lim = np.array([min(gp["fitted_rate"].min(), 0.0), 1.0])
+        plotting.reference_line(a, lim, lim, "stated")
+        a.set_xlabel(r"stated $1-(1-\alpha)(1-\gamma)$")
+        a.set_ylabel("fitted rate")
+        a.legend(fontsize=6)
+        a.set_title("(a) GPMD")
+        med = st.groupby("memory")[["q_error", "predicted"]].median()
+        b.plot(
+            med.index,
+            np.maximum(med["q_error"], 1e-16),
+            "o-",
+            color=plotting.color(CLAIM.algorithm),
+            label=r"$\|Q^*_\tau-Q^K\|_\infty$",
+        )
+        plotting.reference_line(
+            b,
+            med.index,
+            np.maximum(med["predicted"], 1e-16),
+            r"$\beta^M$",
+        )
+        b.set_xscale("log", base=2)
+        b.set_yscale("log")
+        b.set_xlabel("memory $M$")
+        b.legend(fontsize=6)
+        b.set_title("(b) StaQ")
+    return fig

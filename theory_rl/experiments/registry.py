@@ -28,6 +28,7 @@ CLAIM_MODULES: tuple[str, ...] = (
     "theory_rl.experiments.pmd_inexact",
     "theory_rl.experiments.pmd_sampled",
     "theory_rl.experiments.pmd_gpmd",
+    "theory_rl.experiments.pmd_rates",
 )
 
 _REQUIRED = ("CLAIM", "GRID", "QUICK_GRID", "compute", "plot", "check")

@@ -126,6 +126,17 @@ def test_exploitability_is_nonnegative(Y, beta, seed):
     assert nash.exploitability(g, pi) >= -1e-15
 
 
+@pytest.mark.parametrize("beta", [5e-324, 1e-300, 1e-12])
+def test_exploitability_at_tiny_beta_tends_to_the_unregularised_gap(beta):
+    g = random_preference_game(4, beta=beta, seed=3)
+    pi = np.random.default_rng(3).dirichlet(np.ones(4))
+    unregularised = (g.preferences[0] @ pi).max() - 0.5
+    gap = nash.exploitability(g, pi)
+    assert np.isfinite(gap)
+    # beta * (log-sum-exp correction + KL) is at most beta * (log Y + KL) -> 0
+    assert abs(gap - unregularised) <= beta * 20 + 1e-15
+
+
 def test_exploitability_formula_by_brute_force():
     g = random_preference_game(3, beta=0.3, seed=1)
     pi = np.array([0.2, 0.5, 0.3])

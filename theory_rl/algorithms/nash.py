@@ -381,7 +381,13 @@ def _gap_log(preferences: Any, log_policy: Any, log_reference: Any, beta: Any) -
     q = preference_against(preferences, pi)
     beta = xp.asarray(beta)
     safe = xp.where(beta > 0, beta, 1.0)
-    soft = safe * _logsumexp(log_reference + q / safe[..., None])
+    # beta * logsumexp(log_ref + q/beta), shifted by the top q on the support of pi_ref so
+    # that q/beta cannot overflow when beta is tiny
+    support = xp.isfinite(log_reference)
+    top = xp.where(support, q, -xp.inf).max(axis=-1)
+    with np.errstate(over="ignore"):
+        shifted = (q - top[..., None]) / safe[..., None]
+    soft = top + safe * _logsumexp(xp.where(support, log_reference + shifted, -xp.inf))
     soft = soft + safe * _kl_log(pi, log_policy, log_reference)
     return xp.where(beta > 0, soft, q.max(axis=-1)) - 0.5
 

@@ -229,10 +229,51 @@ def test_result_is_read_only_and_echoes_params(mdp):
 def test_serial_and_parallel_kernels_agree():
     mdp = sparse_mdp(500, 4, 5, 0.95, seed=8)
     for m in (mdp, mdp.to_dense()):
-        a = dp.value_iteration(m, tol=1e-10, parallel=False)
-        b = dp.value_iteration(m, tol=1e-10, parallel=True)
-        assert a.params["parallel"] is False and b.params["parallel"] is True
-        np.testing.assert_array_equal(a.values, b.values)
+        for solve in (dp.value_iteration, dp.modified_policy_iteration):
+            a = solve(m, tol=1e-10, parallel=False)
+            b = solve(m, tol=1e-10, parallel=True)
+            assert a.params["parallel"] is False and b.params["parallel"] is True
+            np.testing.assert_array_equal(a.values, b.values)
+            np.testing.assert_array_equal(a.q_values, b.q_values)
+            np.testing.assert_array_equal(a.history["policy_sweeps"], b.history["policy_sweeps"])
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("span_tol", [0.0, 1e-6])
+def test_policy_sweeps_are_powers_of_the_policy_operator(sparse, span_tol, code_path):
+    mdp = sparse_mdp(60, 3, 4, 0.9, seed=5)
+    mdp = mdp if sparse else mdp.to_dense()
+    actions = np.random.default_rng(0).integers(0, 3, size=60)
+    rows = np.arange(60) * 3 + actions
+    P_pi = mdp.to_dense().transitions.reshape(180, 60)[rows]
+    r_pi = mdp.rewards.reshape(180)[rows]
+    v0 = np.random.default_rng(1).normal(size=60)
+    for parallel in (False, True):
+        op = dp._operator(mdp, None, parallel)
+        v, done = op.policy_sweeps(v0, actions, 50, span_tol)
+        expected, spans = v0, []
+        for _ in range(done):
+            nxt = r_pi + 0.9 * P_pi @ expected
+            spans.append(np.ptp(nxt - expected))
+            expected = nxt
+        np.testing.assert_allclose(v, expected, rtol=0, atol=1e-12)
+        if span_tol == 0.0:
+            assert done == 50
+        else:  # stopped at the first increment with span <= span_tol
+            assert 1 <= done < 50 and spans[-1] <= span_tol and min(spans[:-1]) > span_tol
+    np.testing.assert_array_equal(op.policy_sweeps(v0, actions, 0)[0], v0)
+    P_all = mdp.to_dense().transitions.reshape(180, 60)
+    q = op.q(v0)
+    np.testing.assert_allclose(q, (mdp.rewards.reshape(180) + 0.9 * P_all @ v0).reshape(60, 3))
+
+
+def test_modified_policy_iteration_cuts_converged_evaluations():
+    mdp = dense_mdp(40, 3, 0.99, seed=4)  # full-support rows: T_pi mixes in a few sweeps
+    res = dp.modified_policy_iteration(mdp, m=200, tol=1e-8)
+    sweeps = res.history["policy_sweeps"]
+    assert sweeps.shape == (res.n_iterations,) and sweeps[-1] == 0
+    assert 0 < sweeps.max() < 200
+    np.testing.assert_allclose(res.values, dp.policy_iteration(mdp).values, atol=5e-9)
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ class _Operator:
             if mdp.is_sparse:
                 P = mdp.transitions
                 self._args = (
-                    P.indptr.astype(np.int64),
+                    P.indptr.astype(np.uint64),
                     P.indices.astype(np.uint32),
                     np.ascontiguousarray(P.data, dtype=np.float64),
                 )
@@ -119,11 +119,62 @@ class _Operator:
                 self._args = (np.ascontiguousarray(self.P2, dtype=np.float64),)
                 self._kernel = _kb._dense_sweep_parallel if parallel else _kb._dense_sweep_serial
             self._all = np.full(self.n_states, -1, dtype=np.int64)
+            self._policy_nnz: int | None = None
+        self.sparse = mdp.is_sparse
         self.parallel = bool(parallel) if self.kernels else None
+
+    def policy_sweeps(
+        self, v: Any, actions: Any, n_sweeps: int, span_tol: float = 0.0
+    ) -> tuple[Any, int]:
+        """``(T_a^j v, j)`` for deterministic ``actions`` ``(S,)``: up to ``n_sweeps`` sweeps,
+        stopping after the first whose increment ``T_a^j v - T_a^{j-1} v`` has span
+        ``<= span_tol``; one kernel call for all of them."""
+        if n_sweeps == 0:
+            return v, 0
+        if not self.kernels:
+            xp = self.xp
+            for j in range(1, n_sweeps + 1):
+                tv, _ = self.sweep(v, actions)
+                delta = tv - v
+                v = tv
+                if float(xp.max(delta) - xp.min(delta)) <= span_tol:
+                    return v, j
+            return v, n_sweeps
+        v = np.array(v)  # the caller's array is never written
+        tmp = np.empty_like(v)
+        if self.sparse:
+            indptr, indices, data = self._args
+            if self._policy_nnz is None:  # a bound on nnz(P_pi): S * the longest row
+                width = int(np.diff(indptr).max()) if indptr.size > 1 else 0
+                self._policy_nnz = min(self.n_states * width, data.size)
+            # fresh buffers per call: the operator is shared by threads solving the same MDP
+            p_indptr = np.empty(self.n_states + 1, np.uint64)
+            p_indices = np.empty(self._policy_nnz, np.uint32)
+            p_data = np.empty(self._policy_nnz)
+            r_pi = np.empty(self.n_states)
+            rows = _kb._csr_policy_rows_parallel if self.parallel else _kb._csr_policy_rows_serial
+            rows(indptr, indices, data, self.r, actions, p_indptr, p_indices, p_data, r_pi)
+            sweeps = (
+                _kb._csr_policy_sweeps_parallel if self.parallel else _kb._csr_policy_sweeps_serial
+            )
+            done = sweeps(p_indptr, p_indices, p_data, r_pi, self.gamma, n_sweeps, span_tol, v, tmp)
+        else:
+            sweeps = (
+                _kb._dense_policy_sweeps_parallel
+                if self.parallel
+                else _kb._dense_policy_sweeps_serial
+            )
+            done = sweeps(self._args[0], self.r, self.gamma, actions, n_sweeps, span_tol, v, tmp)
+        return v, int(done)
 
     def q(self, v: Any) -> Any:
         """``(S, A)`` action values ``r + gamma P v``; ``(B, S, A)`` for ``v`` ``(B, S)``."""
         xp = self.xp
+        if self.kernels and self.sparse and v.ndim == 1:
+            out = np.empty(self.n_states * self.n_actions)
+            q_kernel = _kb._csr_q_parallel if self.parallel else _kb._csr_q_serial
+            q_kernel(*self._args, self.r, self.gamma, v, out)
+            return out.reshape(self.n_states, self.n_actions)
         pv = (self.P2 @ v.T).T  # (S*A,) or (B, S*A)
         return (self.r + self.gamma * xp.asarray(pv)).reshape(
             v.shape[:-1] + (self.n_states, self.n_actions)
@@ -411,7 +462,11 @@ def _iterate(
         if v.ndim != 1:
             raise ValueError(f"initial_values must have shape (S,), got {v.shape}")
     factor = mdp.gamma / (1.0 - mdp.gamma)
-    residual, span, bound = [], [], []
+    # Partial evaluation stops early once an increment of T_pi has span <= inner_tol: if pi stays
+    # greedy, the next greedy step then has span <= gamma * inner_tol and meets the stopping rule
+    # (bound <= tol / 2); further sweeps would shift v by a near-constant only.
+    inner_tol = 0.5 * tol / factor if factor > 0 else np.inf
+    residual, span, bound, sweeps = [], [], [], []
     params = dict(
         method=method,
         m=m,
@@ -432,6 +487,7 @@ def _iterate(
         residual.append(max(-lo, hi))
         span.append(hi - lo)
         bound.append(factor * (hi - lo))
+        sweeps.append(0)
         if callback is not None and _callback_stops(
             callback, actions, tv, mdp.n_actions, k, _history(residual, span, bound), params
         ):
@@ -445,10 +501,10 @@ def _iterate(
                 f"values within {bound[-1] / 2:.3g} of V*"
             )
             break
-        v = tv
-        for _ in range(m):
-            v, _ = op.sweep(v, actions)
+        v, done = op.policy_sweeps(tv, actions, m, inner_tol)
+        sweeps[-1] = done
     history = _history(residual, span, bound)
+    history["policy_sweeps"] = np.array(sweeps)
     history["wall_time"] = np.array([time.perf_counter() - start])
     return SolveResult(
         policy=_policy_array(actions, mdp.n_actions),
@@ -558,10 +614,14 @@ def modified_policy_iteration(
 ) -> SolveResult:
     r"""Modified policy iteration: greedy step, then ``m`` sweeps of :math:`T_{\pi_k}`.
 
-    :math:`v_{k+1} = T_{\pi_k}^{m+1} v_k` with ``pi_k`` greedy w.r.t. ``v_k`` (Puterman §6.5);
-    ``m = 0`` is value iteration and ``m -> inf`` policy iteration.  Same span stopping rule and
-    guarantee as :func:`value_iteration`; ``n_iterations`` counts greedy steps (each costs
-    ``m + 1`` sweeps).  Arguments as in :func:`value_iteration`.
+    :math:`v_{k+1} = T_{\pi_k}^{m_k+1} v_k` with ``pi_k`` greedy w.r.t. ``v_k`` (Puterman §6.5);
+    ``m = 0`` is value iteration and ``m -> inf`` policy iteration.  The partial evaluation
+    stops early (``m_k < m``) once an increment :math:`T_{\pi_k}^{j} v - T_{\pi_k}^{j-1} v` has
+    span at most ``tol (1 - gamma) / (2 gamma)``: MPI converges for any orders ``m_k >= 0``
+    (Puterman Thm 6.5.5), and with ``pi_k`` still greedy the next greedy step then meets the
+    stopping rule.  Same span stopping rule and guarantee as :func:`value_iteration`;
+    ``n_iterations`` counts greedy steps, ``history["policy_sweeps"]`` the ``m_k``.
+    Arguments as in :func:`value_iteration`.
     """
     m = _check_count("m", m, minimum=0)
     return _iterate(
@@ -613,7 +673,8 @@ def policy_iteration(
     op = _operator(mdp, device, parallel)
     xp = op.xp
     if initial_policy is None:
-        policy = xp.asarray(mdp.rewards.argmax(axis=1))
+        # Greedy w.r.t. v0 = max_a r(s, a) (quantecon's start): one sweep, often one PI step less.
+        _, policy = op.sweep(xp.asarray(np.ascontiguousarray(mdp.rewards.max(axis=1))))
     else:
         policy = np.asarray(initial_policy)
         validate_policy(policy, mdp.n_states, mdp.n_actions, name="initial_policy")

@@ -658,8 +658,9 @@ def policy_iteration(
 
     Args:
         mdp: the MDP.
-        initial_policy: ``(S,)`` actions or ``(S, A)`` policy (stochastic allowed); default the
-            myopic policy ``argmax_a r(s, a)``.
+        initial_policy: ``(S,)`` actions or ``(S, A)`` policy (stochastic allowed); default greedy
+            w.r.t. ``v_0(s) = max_a r(s, a)`` (one sweep; often one improvement step less than
+            the myopic policy ``argmax_a r``).
         max_iterations: improvement steps before giving up.
         evaluation: ``"direct"``, ``"iterative"`` or ``"auto"`` (see :func:`policy_evaluation`).
         device, parallel: as in :func:`value_iteration`.

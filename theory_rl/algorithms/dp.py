@@ -105,8 +105,16 @@ class _Operator:
         self.P2 = to_device(mdp.transition_matrix, device)  # (S*A, S)
         self.r = self.xp.asarray(mdp.rewards.ravel())  # (S*A,)
         if self.kernels:
+            threads = numba.get_num_threads() > 1
+            # parallel=None: each kernel goes parallel when its own input is large enough (the
+            # partial-evaluation sweeps work on P_pi, about nnz / A entries)
+            self._parallel_policy = (
+                bool(parallel)
+                if parallel is not None
+                else threads and mdp.nnz // mdp.n_actions >= PARALLEL_MIN_NNZ
+            )
             if parallel is None:
-                parallel = mdp.nnz >= PARALLEL_MIN_NNZ and numba.get_num_threads() > 1
+                parallel = threads and mdp.nnz >= PARALLEL_MIN_NNZ
             if mdp.is_sparse:
                 P = mdp.transitions
                 self._args = (
@@ -155,13 +163,15 @@ class _Operator:
             rows = _kb._csr_policy_rows_parallel if self.parallel else _kb._csr_policy_rows_serial
             rows(indptr, indices, data, self.r, actions, p_indptr, p_indices, p_data, r_pi)
             sweeps = (
-                _kb._csr_policy_sweeps_parallel if self.parallel else _kb._csr_policy_sweeps_serial
+                _kb._csr_policy_sweeps_parallel
+                if self._parallel_policy
+                else _kb._csr_policy_sweeps_serial
             )
             done = sweeps(p_indptr, p_indices, p_data, r_pi, self.gamma, n_sweeps, span_tol, v, tmp)
         else:
             sweeps = (
                 _kb._dense_policy_sweeps_parallel
-                if self.parallel
+                if self._parallel_policy
                 else _kb._dense_policy_sweeps_serial
             )
             done = sweeps(self._args[0], self.r, self.gamma, actions, n_sweeps, span_tol, v, tmp)

@@ -152,43 +152,50 @@ def _csr_policy_row(p_indptr, p_indices, p_data, r_pi, gamma, v, s):
     return r_pi[s] + gamma * acc
 
 
-@njit(cache=True, inline="always")
-def _accept(v, tmp):
-    """``v[:] = tmp``; returns the span of the increment ``tmp - v``."""
-    lo = np.inf
-    hi = -np.inf
-    for s in range(v.shape[0]):
-        d = tmp[s] - v[s]
-        lo = min(lo, d)
-        hi = max(hi, d)
-        v[s] = tmp[s]
-    return hi - lo
-
-
+# Policy sweeps ping-pong between ``v`` and ``tmp`` and reduce the increment's min and max in the
+# same loop; the result is copied back into ``v`` when it ends in ``tmp``.
 @njit(cache=True)
 def _csr_policy_sweeps_serial(p_indptr, p_indices, p_data, r_pi, gamma, n_sweeps, span_tol, v, tmp):
     """``v <- T_pi^j v`` in place, Jacobi sweeps; stops after ``j <= n_sweeps`` sweeps, as soon
     as an increment has span ``<= span_tol``; returns ``j`` (``tmp``: scratch ``(S,)``)."""
-    n_states = v.shape[0]
-    for j in range(n_sweeps):
-        for s in range(n_states):
-            tmp[s] = _csr_policy_row(p_indptr, p_indices, p_data, r_pi, gamma, v, s)
-        if _accept(v, tmp) <= span_tol:
-            return j + 1
-    return n_sweeps
+    src, dst = v, tmp
+    done = 0
+    while done < n_sweeps:
+        lo, hi = np.inf, -np.inf
+        for s in range(v.shape[0]):
+            x = _csr_policy_row(p_indptr, p_indices, p_data, r_pi, gamma, src, s)
+            lo = min(lo, x - src[s])
+            hi = max(hi, x - src[s])
+            dst[s] = x
+        src, dst = dst, src
+        done += 1
+        if hi - lo <= span_tol:
+            break
+    if done % 2 == 1:
+        v[:] = tmp
+    return done
 
 
 @njit(cache=True, parallel=True)
 def _csr_policy_sweeps_parallel(
     p_indptr, p_indices, p_data, r_pi, gamma, n_sweeps, span_tol, v, tmp
 ):
-    n_states = v.shape[0]
-    for j in range(n_sweeps):
-        for s in prange(n_states):
-            tmp[s] = _csr_policy_row(p_indptr, p_indices, p_data, r_pi, gamma, v, s)
-        if _accept(v, tmp) <= span_tol:
-            return j + 1
-    return n_sweeps
+    src, dst = v, tmp
+    done = 0
+    while done < n_sweeps:
+        lo, hi = np.inf, -np.inf
+        for s in prange(v.shape[0]):
+            x = _csr_policy_row(p_indptr, p_indices, p_data, r_pi, gamma, src, s)
+            lo = min(lo, x - src[s])
+            hi = max(hi, x - src[s])
+            dst[s] = x
+        src, dst = dst, src
+        done += 1
+        if hi - lo <= span_tol:
+            break
+    if done % 2 == 1:
+        v[:] = tmp
+    return done
 
 
 @njit(cache=True, inline="always", fastmath=_DENSE_FASTMATH)
@@ -202,26 +209,44 @@ def _dense_policy_row(P2, r, gamma, actions, v, s, n_actions):
 
 @njit(cache=True, fastmath=_DENSE_FASTMATH)
 def _dense_policy_sweeps_serial(P2, r, gamma, actions, n_sweeps, span_tol, v, tmp):
-    n_states = v.shape[0]
-    n_actions = r.shape[0] // n_states
-    for j in range(n_sweeps):
-        for s in range(n_states):
-            tmp[s] = _dense_policy_row(P2, r, gamma, actions, v, s, n_actions)
-        if _accept(v, tmp) <= span_tol:
-            return j + 1
-    return n_sweeps
+    n_actions = r.shape[0] // v.shape[0]
+    src, dst = v, tmp
+    done = 0
+    while done < n_sweeps:
+        lo, hi = np.inf, -np.inf
+        for s in range(v.shape[0]):
+            x = _dense_policy_row(P2, r, gamma, actions, src, s, n_actions)
+            lo = min(lo, x - src[s])
+            hi = max(hi, x - src[s])
+            dst[s] = x
+        src, dst = dst, src
+        done += 1
+        if hi - lo <= span_tol:
+            break
+    if done % 2 == 1:
+        v[:] = tmp
+    return done
 
 
 @njit(cache=True, parallel=True, fastmath=_DENSE_FASTMATH)
 def _dense_policy_sweeps_parallel(P2, r, gamma, actions, n_sweeps, span_tol, v, tmp):
-    n_states = v.shape[0]
-    n_actions = r.shape[0] // n_states
-    for j in range(n_sweeps):
-        for s in prange(n_states):
-            tmp[s] = _dense_policy_row(P2, r, gamma, actions, v, s, n_actions)
-        if _accept(v, tmp) <= span_tol:
-            return j + 1
-    return n_sweeps
+    n_actions = r.shape[0] // v.shape[0]
+    src, dst = v, tmp
+    done = 0
+    while done < n_sweeps:
+        lo, hi = np.inf, -np.inf
+        for s in prange(v.shape[0]):
+            x = _dense_policy_row(P2, r, gamma, actions, src, s, n_actions)
+            lo = min(lo, x - src[s])
+            hi = max(hi, x - src[s])
+            dst[s] = x
+        src, dst = dst, src
+        done += 1
+        if hi - lo <= span_tol:
+            break
+    if done % 2 == 1:
+        v[:] = tmp
+    return done
 
 
 @njit(cache=True, inline="always")

@@ -8,7 +8,8 @@ Sections: machine; memory bandwidth and Bellman sweeps (GB/s of the compulsory t
 ratio to the copy bandwidth of the same run, target >= 0.6 for the CSR kernels); solvers (per
 instance the median time of every solver that passed the accuracy gate, the fastest of ours
 and of the peers, and the ratio fastest-peer / fastest-ours; target >= 1 everywhere and >= 2
-on the S = 20000 instance); peers not timed, with the reason; the S = 10**6 scale run.
+on the S = 20000 instance); peers not timed, with the reason; the S = 10**6 scale run;
+batched PMD against one-by-one calls.
 """
 
 from __future__ import annotations
@@ -166,11 +167,29 @@ def scale_section(benches: list[dict]) -> str:
         rows)])
 
 
+def pmd_batch_section(benches: list[dict]) -> str:
+    by_mode = {b["param"]: b for b in benches if b["name"].startswith("test_pmd_batch")}
+    if set(by_mode) != {"batched", "one_by_one"}:
+        return ""
+    e = by_mode["batched"]["extra_info"]
+    t_batched = by_mode["batched"]["stats"]["median"]
+    t_single = by_mode["one_by_one"]["stats"]["median"]
+    return "\n".join([
+        "## Batched PMD", "",
+        f"KL-PMD, geometric steps, {e['n_iterations']} updates on a {e['n_states']}-state, "
+        f"{e['n_actions']}-action MDP for B = {e['batch']} step sizes.", "",
+        _table(["mode", "median ms", "speed-up"],
+               [["one call, (B, S, A) batch", _ms(t_batched), f"{t_single / t_batched:.2f}"],
+                ["B separate calls", _ms(t_single), "1.00"]]),
+    ])
+
+
 def report(data: dict) -> str:
     benches = data.get("benchmarks", [])
     extra = data.get("theory_rl", {})
     parts = [machine_section(data), sweep_section(benches, extra.get("copy_gb_per_s")),
-             solver_section(benches, extra.get("not_timed", [])), scale_section(benches)]
+             solver_section(benches, extra.get("not_timed", [])), scale_section(benches),
+             pmd_batch_section(benches)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 

@@ -9,7 +9,8 @@ ratio to the copy bandwidth of the same run, target >= 0.6 for the CSR kernels);
 instance the median time of every solver that passed the accuracy gate, the fastest of ours
 and of the peers, and the ratio fastest-peer / fastest-ours; target >= 1 everywhere and >= 2
 on the S = 20000 instance); peers not timed, with the reason; the S = 10**6 scale run;
-batched PMD against one-by-one calls.
+the CuPy path against the GPU's copy bandwidth (when run on a GPU); batched PMD against
+one-by-one calls.
 """
 
 from __future__ import annotations
@@ -167,6 +168,30 @@ def scale_section(benches: list[dict]) -> str:
         rows)])
 
 
+def gpu_section(benches: list[dict]) -> str:
+    gpu = [b for b in benches if str(b["extra_info"].get("kind", "")).startswith("gpu")]
+    if not gpu:
+        return ""
+    copy = next((b for b in gpu if b["extra_info"]["kind"] == "gpu-copy"), None)
+    lines = ["## GPU (CuPy path)", ""]
+    if copy:
+        e = copy["extra_info"]
+        lines += [f"Device {e['device']} ({e['total_memory_gib']:.0f} GiB); copy bandwidth "
+                  f"(`cupy.copyto`, 1 GiB, read + write): **{e['gb_per_s']:.0f} GB/s**.", ""]
+    rows = []
+    for b in gpu:
+        e = b["extra_info"]
+        if e["kind"] == "gpu-sweep":
+            ratio = f"{e['ratio_to_copy']:.2f}" if e.get("ratio_to_copy") else "?"
+            rows.append([e["instance"], "one sweep", _ms(b["stats"]["median"]),
+                         f"{e['gb_per_s']:.0f} GB/s, {ratio} of copy"])
+        elif e["kind"] == "gpu-vi":
+            rows.append([e["instance"], f"VI to 1e-8 ({e['n_iterations']} sweeps)",
+                         _ms(b["stats"]["median"]), f"CPU: {_ms(e['cpu_seconds'])} ms"])
+    lines.append(_table(["instance", "what", "median ms", "bandwidth / comparison"], rows))
+    return "\n".join(lines)
+
+
 def pmd_batch_section(benches: list[dict]) -> str:
     by_mode = {b["param"]: b for b in benches if b["name"].startswith("test_pmd_batch")}
     if set(by_mode) != {"batched", "one_by_one"}:
@@ -189,7 +214,7 @@ def report(data: dict) -> str:
     extra = data.get("theory_rl", {})
     parts = [machine_section(data), sweep_section(benches, extra.get("copy_gb_per_s")),
              solver_section(benches, extra.get("not_timed", [])), scale_section(benches),
-             pmd_batch_section(benches)]
+             gpu_section(benches), pmd_batch_section(benches)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 

@@ -588,7 +588,9 @@ def value_iteration(
 
     Returns:
         :class:`SolveResult` with ``history`` keys ``residual`` (:math:`\|v_{k}-v_{k-1}\|_\infty`),
-        ``span``, ``error_bound`` (:math:`\gamma\,\mathrm{sp}/(1-\gamma)`), and ``wall_time``.
+        ``span``, ``error_bound`` (:math:`\gamma\,\mathrm{sp}/(1-\gamma)`), ``policy_sweeps``
+        (partial-evaluation sweeps after each greedy step; 0 for value iteration) and
+        ``wall_time``.
 
     Example:
         >>> import numpy as np

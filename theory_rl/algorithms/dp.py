@@ -141,8 +141,9 @@ class _Operator:
             return v, 0
         if not self.kernels:
             xp = self.xp
+            P_pi, r_pi = self.policy_system(actions)  # (S, S), (S,): built once for all sweeps
             for j in range(1, n_sweeps + 1):
-                tv, _ = self.sweep(v, actions)
+                tv = r_pi + self.gamma * xp.asarray(P_pi @ v)
                 delta = tv - v
                 v = tv
                 if float(xp.max(delta) - xp.min(delta)) <= span_tol:
@@ -687,7 +688,7 @@ def policy_iteration(
     xp = op.xp
     if initial_policy is None:
         # Greedy w.r.t. v0 = max_a r(s, a) (quantecon's start): one sweep, often one PI step less.
-        _, policy = op.sweep(xp.asarray(np.ascontiguousarray(mdp.rewards.max(axis=1))))
+        _, policy = op.sweep(xp.asarray(mdp.rewards.max(axis=1)))
     else:
         policy = np.asarray(initial_policy)
         validate_policy(policy, mdp.n_states, mdp.n_actions, name="initial_policy")

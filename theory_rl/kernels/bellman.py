@@ -29,19 +29,24 @@ _DENSE_FASTMATH = {"reassoc", "contract"}
 
 
 @njit(cache=True, inline="always")
+def _csr_row_value(indptr, indices, data, r, gamma, v, row):
+    """``r[row] + gamma * P[row] @ v`` for CSR ``P``."""
+    acc = 0.0
+    k = indptr[row]  # uint64: unsigned counters carry no negative-index wraparound code
+    end = indptr[row + 1]
+    while k < end:
+        acc += data[k] * v[indices[k]]
+        k += _ONE
+    return r[row] + gamma * acc
+
+
+@njit(cache=True, inline="always")
 def _csr_state(indptr, indices, data, r, gamma, v, actions, s, n_actions, out_v, out_a):
     lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
     best = -np.inf
     best_a = lo
     for a in range(lo, hi):
-        row = s * n_actions + a
-        acc = 0.0
-        k = indptr[row]  # uint64: unsigned counters carry no negative-index wraparound code
-        end = indptr[row + 1]
-        while k < end:
-            acc += data[k] * v[indices[k]]
-            k += _ONE
-        q = r[row] + gamma * acc
+        q = _csr_row_value(indptr, indices, data, r, gamma, v, s * n_actions + a)
         if q > best:
             best = q
             best_a = a
@@ -66,17 +71,21 @@ def _csr_sweep_parallel(indptr, indices, data, r, gamma, v, actions, out_v, out_
 
 
 @njit(cache=True, inline="always", fastmath=_DENSE_FASTMATH)
+def _dense_row_value(P2, r, gamma, v, row):
+    """``r[row] + gamma * P2[row] @ v`` for dense ``P2``."""
+    acc = 0.0
+    for t in range(v.shape[0]):
+        acc += P2[row, t] * v[t]
+    return r[row] + gamma * acc
+
+
+@njit(cache=True, inline="always", fastmath=_DENSE_FASTMATH)
 def _dense_state(P2, r, gamma, v, actions, s, n_actions, out_v, out_a):
-    n_states = v.shape[0]
     lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
     best = -np.inf
     best_a = lo
     for a in range(lo, hi):
-        row = s * n_actions + a
-        acc = 0.0
-        for t in range(n_states):
-            acc += P2[row, t] * v[t]
-        q = r[row] + gamma * acc
+        q = _dense_row_value(P2, r, gamma, v, s * n_actions + a)
         if q > best:
             best = q
             best_a = a
@@ -141,17 +150,6 @@ def _csr_policy_rows_parallel(indptr, indices, data, r, actions, p_indptr, p_ind
         _csr_policy_row_copy(indptr, indices, data, row, p_indptr, p_indices, p_data, s)
 
 
-@njit(cache=True, inline="always")
-def _csr_policy_row(p_indptr, p_indices, p_data, r_pi, gamma, v, s):
-    acc = 0.0
-    k = p_indptr[s]
-    end = p_indptr[s + 1]
-    while k < end:
-        acc += p_data[k] * v[p_indices[k]]
-        k += _ONE
-    return r_pi[s] + gamma * acc
-
-
 # Policy sweeps ping-pong between ``v`` and ``tmp`` and reduce the increment's min and max in the
 # same loop; the result is copied back into ``v`` when it ends in ``tmp``.
 @njit(cache=True)
@@ -163,7 +161,7 @@ def _csr_policy_sweeps_serial(p_indptr, p_indices, p_data, r_pi, gamma, n_sweeps
     while done < n_sweeps:
         lo, hi = np.inf, -np.inf
         for s in range(v.shape[0]):
-            x = _csr_policy_row(p_indptr, p_indices, p_data, r_pi, gamma, src, s)
+            x = _csr_row_value(p_indptr, p_indices, p_data, r_pi, gamma, src, s)
             lo = min(lo, x - src[s])
             hi = max(hi, x - src[s])
             dst[s] = x
@@ -185,7 +183,7 @@ def _csr_policy_sweeps_parallel(
     while done < n_sweeps:
         lo, hi = np.inf, -np.inf
         for s in prange(v.shape[0]):
-            x = _csr_policy_row(p_indptr, p_indices, p_data, r_pi, gamma, src, s)
+            x = _csr_row_value(p_indptr, p_indices, p_data, r_pi, gamma, src, s)
             lo = min(lo, x - src[s])
             hi = max(hi, x - src[s])
             dst[s] = x
@@ -198,15 +196,6 @@ def _csr_policy_sweeps_parallel(
     return done
 
 
-@njit(cache=True, inline="always", fastmath=_DENSE_FASTMATH)
-def _dense_policy_row(P2, r, gamma, actions, v, s, n_actions):
-    row = s * n_actions + actions[s]
-    acc = 0.0
-    for t in range(v.shape[0]):
-        acc += P2[row, t] * v[t]
-    return r[row] + gamma * acc
-
-
 @njit(cache=True, fastmath=_DENSE_FASTMATH)
 def _dense_policy_sweeps_serial(P2, r, gamma, actions, n_sweeps, span_tol, v, tmp):
     n_actions = r.shape[0] // v.shape[0]
@@ -215,7 +204,7 @@ def _dense_policy_sweeps_serial(P2, r, gamma, actions, n_sweeps, span_tol, v, tm
     while done < n_sweeps:
         lo, hi = np.inf, -np.inf
         for s in range(v.shape[0]):
-            x = _dense_policy_row(P2, r, gamma, actions, src, s, n_actions)
+            x = _dense_row_value(P2, r, gamma, src, s * n_actions + actions[s])
             lo = min(lo, x - src[s])
             hi = max(hi, x - src[s])
             dst[s] = x
@@ -236,7 +225,7 @@ def _dense_policy_sweeps_parallel(P2, r, gamma, actions, n_sweeps, span_tol, v, 
     while done < n_sweeps:
         lo, hi = np.inf, -np.inf
         for s in prange(v.shape[0]):
-            x = _dense_policy_row(P2, r, gamma, actions, src, s, n_actions)
+            x = _dense_row_value(P2, r, gamma, src, s * n_actions + actions[s])
             lo = min(lo, x - src[s])
             hi = max(hi, x - src[s])
             dst[s] = x
@@ -249,25 +238,14 @@ def _dense_policy_sweeps_parallel(P2, r, gamma, actions, n_sweeps, span_tol, v, 
     return done
 
 
-@njit(cache=True, inline="always")
-def _csr_q_row(indptr, indices, data, r, gamma, v, row, out_q):
-    acc = 0.0
-    k = indptr[row]
-    end = indptr[row + 1]
-    while k < end:
-        acc += data[k] * v[indices[k]]
-        k += _ONE
-    out_q[row] = r[row] + gamma * acc
-
-
 @njit(cache=True)
 def _csr_q_serial(indptr, indices, data, r, gamma, v, out_q):
     """``out_q[row] = r[row] + gamma * P[row] @ v`` for every row ``(S*A,)``."""
     for row in range(r.shape[0]):
-        _csr_q_row(indptr, indices, data, r, gamma, v, row, out_q)
+        out_q[row] = _csr_row_value(indptr, indices, data, r, gamma, v, row)
 
 
 @njit(cache=True, parallel=True)
 def _csr_q_parallel(indptr, indices, data, r, gamma, v, out_q):
     for row in prange(r.shape[0]):
-        _csr_q_row(indptr, indices, data, r, gamma, v, row, out_q)
+        out_q[row] = _csr_row_value(indptr, indices, data, r, gamma, v, row)

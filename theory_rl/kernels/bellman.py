@@ -24,11 +24,12 @@ from numba import njit, prange, uint64
 __all__: list[str] = []
 
 _ONE = uint64(1)
-#: Dense dot products may be reassociated (vectorised); results change in the last bits only.
-_DENSE_FASTMATH = {"reassoc", "contract"}
+#: Row dot products may be reassociated (vectorised: AVX gathers for CSR rows, packed FMAs for
+#: dense ones); results change in the last bits only.
+_FASTMATH = {"reassoc", "contract"}
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
 def _csr_row_value(indptr, indices, data, r, gamma, v, row):
     """``r[row] + gamma * P[row] @ v`` for CSR ``P``."""
     acc = 0.0
@@ -40,7 +41,7 @@ def _csr_row_value(indptr, indices, data, r, gamma, v, row):
     return r[row] + gamma * acc
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
 def _csr_state(indptr, indices, data, r, gamma, v, actions, s, n_actions, out_v, out_a):
     lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
     best = -np.inf
@@ -54,7 +55,7 @@ def _csr_state(indptr, indices, data, r, gamma, v, actions, s, n_actions, out_v,
     out_a[s] = best_a
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FASTMATH)
 def _csr_sweep_serial(indptr, indices, data, r, gamma, v, actions, out_v, out_a):
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
@@ -62,7 +63,7 @@ def _csr_sweep_serial(indptr, indices, data, r, gamma, v, actions, out_v, out_a)
         _csr_state(indptr, indices, data, r, gamma, v, actions, s, n_actions, out_v, out_a)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def _csr_sweep_parallel(indptr, indices, data, r, gamma, v, actions, out_v, out_a):
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
@@ -70,7 +71,7 @@ def _csr_sweep_parallel(indptr, indices, data, r, gamma, v, actions, out_v, out_
         _csr_state(indptr, indices, data, r, gamma, v, actions, s, n_actions, out_v, out_a)
 
 
-@njit(cache=True, inline="always", fastmath=_DENSE_FASTMATH)
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
 def _dense_row_value(P2, r, gamma, v, row):
     """``r[row] + gamma * P2[row] @ v`` for dense ``P2``."""
     acc = 0.0
@@ -79,7 +80,7 @@ def _dense_row_value(P2, r, gamma, v, row):
     return r[row] + gamma * acc
 
 
-@njit(cache=True, inline="always", fastmath=_DENSE_FASTMATH)
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
 def _dense_state(P2, r, gamma, v, actions, s, n_actions, out_v, out_a):
     lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
     best = -np.inf
@@ -93,7 +94,7 @@ def _dense_state(P2, r, gamma, v, actions, s, n_actions, out_v, out_a):
     out_a[s] = best_a
 
 
-@njit(cache=True, fastmath=_DENSE_FASTMATH)
+@njit(cache=True, fastmath=_FASTMATH)
 def _dense_sweep_serial(P2, r, gamma, v, actions, out_v, out_a):
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
@@ -101,7 +102,7 @@ def _dense_sweep_serial(P2, r, gamma, v, actions, out_v, out_a):
         _dense_state(P2, r, gamma, v, actions, s, n_actions, out_v, out_a)
 
 
-@njit(cache=True, parallel=True, fastmath=_DENSE_FASTMATH)
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def _dense_sweep_parallel(P2, r, gamma, v, actions, out_v, out_a):
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
@@ -152,7 +153,7 @@ def _csr_policy_rows_parallel(indptr, indices, data, r, actions, p_indptr, p_ind
 
 # Policy sweeps ping-pong between ``v`` and ``tmp`` and reduce the increment's min and max in the
 # same loop; the result is copied back into ``v`` when it ends in ``tmp``.
-@njit(cache=True)
+@njit(cache=True, fastmath=_FASTMATH)
 def _csr_policy_sweeps_serial(p_indptr, p_indices, p_data, r_pi, gamma, n_sweeps, span_tol, v, tmp):
     """``v <- T_pi^j v`` in place, Jacobi sweeps; stops after ``j <= n_sweeps`` sweeps, as soon
     as an increment has span ``<= span_tol``; returns ``j`` (``tmp``: scratch ``(S,)``)."""
@@ -174,7 +175,7 @@ def _csr_policy_sweeps_serial(p_indptr, p_indices, p_data, r_pi, gamma, n_sweeps
     return done
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def _csr_policy_sweeps_parallel(
     p_indptr, p_indices, p_data, r_pi, gamma, n_sweeps, span_tol, v, tmp
 ):
@@ -196,7 +197,7 @@ def _csr_policy_sweeps_parallel(
     return done
 
 
-@njit(cache=True, fastmath=_DENSE_FASTMATH)
+@njit(cache=True, fastmath=_FASTMATH)
 def _dense_policy_sweeps_serial(P2, r, gamma, actions, n_sweeps, span_tol, v, tmp):
     n_actions = r.shape[0] // v.shape[0]
     src, dst = v, tmp
@@ -217,7 +218,7 @@ def _dense_policy_sweeps_serial(P2, r, gamma, actions, n_sweeps, span_tol, v, tm
     return done
 
 
-@njit(cache=True, parallel=True, fastmath=_DENSE_FASTMATH)
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def _dense_policy_sweeps_parallel(P2, r, gamma, actions, n_sweeps, span_tol, v, tmp):
     n_actions = r.shape[0] // v.shape[0]
     src, dst = v, tmp
@@ -238,14 +239,14 @@ def _dense_policy_sweeps_parallel(P2, r, gamma, actions, n_sweeps, span_tol, v, 
     return done
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FASTMATH)
 def _csr_q_serial(indptr, indices, data, r, gamma, v, out_q):
     """``out_q[row] = r[row] + gamma * P[row] @ v`` for every row ``(S*A,)``."""
     for row in range(r.shape[0]):
         out_q[row] = _csr_row_value(indptr, indices, data, r, gamma, v, row)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
 def _csr_q_parallel(indptr, indices, data, r, gamma, v, out_q):
     for row in prange(r.shape[0]):
         out_q[row] = _csr_row_value(indptr, indices, data, r, gamma, v, row)

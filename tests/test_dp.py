@@ -228,7 +228,8 @@ def test_result_is_read_only_and_echoes_params(mdp):
 
 def test_serial_and_parallel_kernels_agree():
     mdp = sparse_mdp(500, 4, 5, 0.95, seed=8)
-    for m in (mdp, mdp.to_dense()):
+    long_rows = sparse_mdp(300, 4, 37, 0.95, seed=9)  # the vectorised part of the CSR row loop
+    for m in (mdp, long_rows, mdp.to_dense()):
         for solve in (dp.value_iteration, dp.modified_policy_iteration):
             a = solve(m, tol=1e-10, parallel=False)
             b = solve(m, tol=1e-10, parallel=True)

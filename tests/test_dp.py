@@ -318,6 +318,15 @@ def test_gpu_request_without_cupy_is_a_clear_error(mdp):
         dp.value_iteration(mdp, device="gpu")
 
 
+def test_sparse_matrix_too_large_for_gpu_indices_is_a_clear_error(monkeypatch):
+    from theory_rl import backend
+
+    P = sparse_mdp(30, 2, 3, 0.9, seed=0).transitions  # 180 stored entries, 60 rows
+    monkeypatch.setattr(backend, "_CUPY_SPARSE_MAX", 100)
+    with pytest.raises(ValueError, match="transitions: .*180 stored entries.*32-bit indices"):
+        backend.to_device(P, "gpu")
+
+
 def test_value_iteration_at_a_million_states():
     from theory_rl.mdps import garnet
 

@@ -93,15 +93,25 @@ def to_numpy(x: Any) -> Any:
     return x
 
 
+#: cupyx.scipy.sparse stores indices and indptr as int32.
+_CUPY_SPARSE_MAX = 2**31 - 1
+
+
 def to_device(x: Any, device: str) -> Any:
     """Move a NumPy array or SciPy CSR matrix to ``device`` (no copy when already there)."""
     if device == "cpu":
         return to_numpy(x)
     if _is_cupy_array(x):
         return x
-    cp = array_namespace("gpu")
     import scipy.sparse as sp
 
+    if sp.issparse(x) and max(x.nnz, *x.shape) > _CUPY_SPARSE_MAX:
+        raise ValueError(
+            f"transitions: a sparse matrix with shape {x.shape} and {x.nnz} stored entries is too "
+            f"large for the GPU, whose sparse matrices have 32-bit indices (at most "
+            f"{_CUPY_SPARSE_MAX} entries and rows)"
+        )
+    cp = array_namespace("gpu")
     if sp.issparse(x):
         import cupyx.scipy.sparse as csp
 

@@ -83,8 +83,10 @@ __all__ = [
 DIRECT_SOLVE_MAX_STATES = 2000
 #: Transition entries from which ``parallel=None`` picks the parallel kernel.
 PARALLEL_MIN_NNZ = 1 << 20
-#: Restarted-GMRES rounds (4 cycles of 50 each) before iterative evaluation gives up.
+#: Restarted-GMRES rounds (each ``GMRES_CYCLES`` cycles of ``GMRES_RESTART`` Arnoldi steps)
+#: before iterative evaluation gives up.
 GMRES_ROUNDS = 10
+GMRES_CYCLES, GMRES_RESTART = 4, 50
 #: When False, CPU sweeps use the generic NumPy code instead of numba (tests of that path).
 USE_KERNELS = True
 
@@ -355,10 +357,11 @@ def _solve(
     # Each round restarts from the current iterate; a few rounds absorb rounding stagnation.
     atol = tol * (1.0 - gamma)
     gmres = spla.gmres if xp is np else _cupy_sparse_linalg().gmres
-    rtol_kw = {"rtol": 0.0} if xp is np else {"tol": 0.0}
+    # SciPy's maxiter counts restart cycles, CuPy's (>= 14) counts Arnoldi steps
+    maxiter = GMRES_CYCLES if xp is np else GMRES_CYCLES * GMRES_RESTART
     x = b.copy() if x0 is None else x0
     for _ in range(GMRES_ROUNDS):
-        x, _ = gmres(M, b, x0=x, atol=atol, restart=50, maxiter=4, **rtol_kw)
+        x, _ = gmres(M, b, x0=x, rtol=0.0, atol=atol, restart=GMRES_RESTART, maxiter=maxiter)
         residual = float(xp.abs(b - M @ x).max())
         if residual <= atol:
             return x

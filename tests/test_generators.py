@@ -151,7 +151,7 @@ def test_garnet_scales_with_int32_indices():
     ("kwargs", "match"),
     [
         (dict(n_states=5, n_actions=2, branching=6), "branching must be <= n_states"),
-        (dict(n_states=5, n_actions=2, branching=0), "branching must be >= 1"),
+        (dict(n_states=5, n_actions=2, branching=0), "branching must be an int >= 1"),
         (dict(n_states=5.0, n_actions=2, branching=2), "n_states must be an int"),
         (dict(n_states=5, n_actions=True, branching=2), "n_actions must be an int"),
         (dict(n_states=5, n_actions=2, branching=2, variant="x"), "variant"),

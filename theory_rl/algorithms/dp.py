@@ -61,6 +61,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from theory_rl._checks import as_int, as_positive
 from theory_rl.backend import array_namespace, resolve_device, to_device, to_numpy
 from theory_rl.kernels import bellman as _kb
 from theory_rl.mdps.tabular import FiniteHorizonMDP, TabularMDP, _validated_rho, validate_policy
@@ -260,19 +261,6 @@ def _policy_array(policy: Any, n_actions: int) -> np.ndarray:
     return out
 
 
-def _check_positive(name: str, value: float) -> float:
-    value = float(value)
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
-
-
-def _check_count(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _values_arg(values: Any, n_states: int, xp: Any, name: str = "values") -> Any:
     v = np.asarray(to_numpy(values), dtype=np.float64)
     if v.ndim not in (1, 2) or v.shape[-1] != n_states:
@@ -416,7 +404,7 @@ def policy_evaluation(
     checked = validate_policy(pi, mdp.n_states, mdp.n_actions)
     deterministic = pi.dtype.kind in "iu"  # kept as actions: P_pi is then a row gather
     pi = pi if deterministic else checked
-    tol = _evaluation_tol(mdp) if tol is None else _check_positive("tol", tol)
+    tol = _evaluation_tol(mdp) if tol is None else as_positive("tol", tol)
     batch = pi.ndim == (2 if deterministic else 3)
     pis = pi if batch else pi[None]
     out = np.empty((pis.shape[0], mdp.n_states))
@@ -465,8 +453,8 @@ def _iterate(
     parallel: bool | None,
     callback: Callback | None,
 ) -> SolveResult:
-    tol = _check_positive("tol", tol)
-    max_iterations = _check_count("max_iterations", max_iterations)
+    tol = as_positive("tol", tol)
+    max_iterations = as_int("max_iterations", max_iterations)
     op = _operator(mdp, device, parallel)
     xp = op.xp
     if initial_values is None:
@@ -639,7 +627,7 @@ def modified_policy_iteration(
     ``n_iterations`` counts greedy steps, ``history["policy_sweeps"]`` the ``m_k``.
     Arguments as in :func:`value_iteration`.
     """
-    m = _check_count("m", m, minimum=0)
+    m = as_int("m", m, minimum=0)
     return _iterate(
         mdp,
         method="modified_policy_iteration",
@@ -686,7 +674,7 @@ def policy_iteration(
         :class:`SolveResult`; ``history`` keys ``n_changed`` (states whose action changed) and
         ``value_rho`` (:math:`\rho^\top V^{\pi_k}`), one entry per evaluated policy.
     """
-    max_iterations = _check_count("max_iterations", max_iterations)
+    max_iterations = as_int("max_iterations", max_iterations)
     op = _operator(mdp, device, parallel)
     xp = op.xp
     if initial_policy is None:

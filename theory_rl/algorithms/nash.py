@@ -99,6 +99,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import optimize
 
+from theory_rl._checks import as_positive
 from theory_rl.algorithms.mirror import LOG_FLOOR, kl_prox_log, log_normalize
 from theory_rl.backend import (
     array_namespace,
@@ -644,16 +645,6 @@ def _stack_games(
     return games, batched
 
 
-def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return v
-
-
 def _run(
     method: str,
     game: PreferenceGame | Sequence[PreferenceGame],
@@ -673,8 +664,8 @@ def _run(
     extra_params: dict[str, Any] | None = None,
 ) -> SolveResult:
     games, batched = _stack_games(game, beta)
-    eta = _check_positive("eta", eta)
-    tol = _check_positive("tol", tol, allow_zero=True)
+    eta = as_positive("eta", eta)
+    tol = as_positive("tol", tol, allow_zero=True)
     if isinstance(n_iterations, bool) or not isinstance(n_iterations, (int, np.integer)):
         raise ValueError(f"n_iterations must be an integer >= 0, got {n_iterations!r}")
     if n_iterations < 0:

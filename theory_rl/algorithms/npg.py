@@ -76,6 +76,7 @@ from typing import Any
 
 import numpy as np
 
+from theory_rl._checks import as_int
 from theory_rl.algorithms import dp
 from theory_rl.algorithms.mirror import LOG_FLOOR, kl_prox_log, log_normalize
 from theory_rl.backend import array_namespace, namespace_of, resolve_device, to_numpy
@@ -117,12 +118,6 @@ def _positive(name: str, value: Any) -> np.ndarray:
     if arr.ndim > 1 or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
         raise ValueError(f"{name} must be a positive finite scalar or 1-D array, got {value!r}")
     return arr
-
-
-def _count(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _record(record: Sequence[str], allowed: Sequence[str]) -> tuple[str, ...]:
@@ -386,7 +381,7 @@ def natural_policy_gradient(
         >>> bool(res.history["gap"][-1] < res.history["gap"][0])
         True
     """
-    T = _count("n_iterations", n_iterations)
+    T = as_int("n_iterations", n_iterations)
     tau = float(tau)
     if not tau >= 0:
         raise ValueError(f"tau must be >= 0, got {tau}")
@@ -538,7 +533,7 @@ def q_npg(
     if critic not in ("exact", "sampled"):
         raise ValueError(f"critic must be 'exact' or 'sampled', got {critic!r}")
     eta = float(_positive("eta", eta))
-    T = _count("n_iterations", n_iterations)
+    T = as_int("n_iterations", n_iterations)
     _record(record, ("gap", "critic_error", "samples"))
     tab = mdp.to_tabular()
     phi = np.asarray(mdp.features, dtype=np.float64)
@@ -549,8 +544,8 @@ def q_npg(
     if critic == "sampled":
         from theory_rl.algorithms import sampling
 
-        n_rollouts = _count("n_rollouts", n_rollouts)
-        horizon = _count("horizon", horizon if horizon is not None else 1)
+        n_rollouts = as_int("n_rollouts", n_rollouts)
+        horizon = as_int("horizon", horizon if horizon is not None else 1)
     ref = dp.policy_iteration(tab, evaluation="direct")
     v_star = np.asarray(ref.values)
     rho = tab.initial_distribution
@@ -715,9 +710,9 @@ def hybrid_npg(
     from theory_rl.algorithms import sampling
 
     eta = float(_positive("eta", eta))
-    H = _count("episode_length", episode_length)
-    m = _count("episodes_per_iteration", episodes_per_iteration)
-    cap = _count("max_samples", max_samples)
+    H = as_int("episode_length", episode_length)
+    m = as_int("episodes_per_iteration", episodes_per_iteration)
+    cap = as_int("max_samples", max_samples)
     if not 0 < success_fraction <= 1:
         raise ValueError(f"success_fraction must be in (0, 1], got {success_fraction}")
     if not lam > 0:
@@ -802,8 +797,8 @@ def epsilon_greedy_offline_data(
     from episodes of ``episode_length`` steps."""
     from theory_rl.algorithms import sampling
 
-    n = _count("n_samples", n_samples)
-    H = _count("episode_length", episode_length)
+    n = as_int("n_samples", n_samples)
+    H = as_int("episode_length", episode_length)
     behaviour = (1.0 - epsilon) * validate_policy(policy, mdp.n_states, mdp.n_actions)
     behaviour = behaviour + epsilon / mdp.n_actions
     n_ep = -(-n // H)

@@ -48,10 +48,10 @@ from typing import Any
 
 import numpy as np
 
+from theory_rl._checks import as_int
 from theory_rl.algorithms import dp
 from theory_rl.algorithms.mirror import log_normalize, project_simplex
 from theory_rl.algorithms.npg import (
-    _count,
     _Exact,
     _positive,
     _record,
@@ -211,7 +211,7 @@ def _run(
     seed: Any,
     device: str | None,
 ) -> SolveResult:
-    T = _count("n_iterations", n_iterations)
+    T = as_int("n_iterations", n_iterations)
     tau, barrier = _check_reg(tau, barrier)
     record = _record(record, RECORD_KEYS)
     ex = _Exact(mdp, device)

@@ -95,6 +95,7 @@ from typing import Any
 
 import numpy as np
 
+from theory_rl._checks import as_int
 from theory_rl.algorithms import dp
 from theory_rl.algorithms import sampling as _sampling
 from theory_rl.algorithms.mirror import (
@@ -466,7 +467,7 @@ def policy_mirror_descent(
         raise ValueError(f"c0 must be > 0, got {c0}")
     if not float(tol) >= 0:
         raise ValueError(f"tol must be >= 0, got {tol}")
-    K = dp._check_count("n_iterations", n_iterations, minimum=0)
+    K = as_int("n_iterations", n_iterations, minimum=0)
     unknown = set(record) - set(RECORD)
     if unknown:
         raise ValueError(f"record has unknown keys {sorted(unknown)}; choose from {RECORD}")
@@ -695,9 +696,9 @@ def generalized_policy_mirror_descent(
     if regularizer not in REGULARIZERS:
         raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
     tau = _check_tau(tau)
-    K = dp._check_count("n_iterations", n_iterations, minimum=0)
+    K = as_int("n_iterations", n_iterations, minimum=0)
     if memory is not None:
-        memory = dp._check_count("memory", memory)
+        memory = as_int("memory", memory)
         if regularizer != "entropy":
             raise ValueError('memory (StaQ) needs regularizer="entropy"')
         if initial_policy is not None:

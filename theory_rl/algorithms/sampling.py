@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from theory_rl._checks import as_int
 from theory_rl.backend import as_generator, to_numpy
 from theory_rl.kernels import rollouts as _kr
 from theory_rl.mdps.tabular import TabularMDP, _validated_rho, validate_policy
@@ -64,12 +65,6 @@ def _check_mdp(mdp: Any) -> TabularMDP:
     if not isinstance(mdp, TabularMDP):
         raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
     return mdp
-
-
-def _count(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _c(x: Any, dtype: Any) -> np.ndarray:
@@ -121,7 +116,7 @@ def sample_next_states(mdp: TabularMDP, n_samples: int, *, seed: Seed = None) ->
         array([1, 1, 1])
     """
     mdp = _check_mdp(mdp)
-    n = _count("n_samples", n_samples)
+    n = as_int("n_samples", n_samples)
     indptr, indices, cum, _ = _model(mdp)
     out = np.empty((mdp.n_states * mdp.n_actions, n), dtype=np.int64)
     _kr._next_states(as_generator(seed), indptr, indices, cum, np.int64(n), out)
@@ -148,8 +143,8 @@ def rollout_returns(
         ``method="rollout"`` (same seed, same numbers).
     """
     mdp = _check_mdp(mdp)
-    n = _count("n_rollouts", n_rollouts)
-    H = _count("horizon", horizon)
+    n = as_int("n_rollouts", n_rollouts)
+    H = as_int("horizon", horizon)
     indptr, indices, cum, rewards = _model(mdp)
     pi_cum = _policy_cum(mdp, policy)
     out = np.empty((mdp.n_states * mdp.n_actions, n), dtype=np.float64)
@@ -254,8 +249,8 @@ def sample_trajectories(
         ``states[i, t+1] ~ P(. | states[i, t], actions[i, t])``.
     """
     mdp = _check_mdp(mdp)
-    n = _count("n_episodes", n_episodes)
-    H = _count("horizon", horizon)
+    n = as_int("n_episodes", n_episodes)
+    H = as_int("horizon", horizon)
     rho = (
         mdp.initial_distribution
         if initial_distribution is None

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from theory_rl._checks import as_int
 from theory_rl.backend import as_generator
-from theory_rl.mdps.generators import Seed, _as_int
+from theory_rl.mdps.generators import Seed
 from theory_rl.mdps.tabular import TabularMDP, _check_gamma
 
 __all__ = ["combination_lock", "combination_lock_optimal_actions"]
@@ -48,8 +49,8 @@ ANTI_SHAPED = 0.05
 def combination_lock_optimal_actions(horizon: int, n_actions: int = 10, *, seed: Seed = None):
     """The ``(H, 2)`` correct actions of the lock with this seed (the draw of
     :func:`combination_lock`)."""
-    H = _as_int("horizon", horizon)
-    A = _as_int("n_actions", n_actions, minimum=2)
+    H = as_int("horizon", horizon)
+    A = as_int("n_actions", n_actions, minimum=2)
     return as_generator(seed).integers(0, A, size=(H, 2))
 
 

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, logit
 
+from theory_rl._checks import as_int
 from theory_rl.backend import as_generator
 
 __all__ = [
@@ -197,12 +198,6 @@ class PreferenceGame:
         )
 
 
-def _as_int(name: str, n: Any, minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
-    return int(n)
-
-
 def _reference(rng: np.random.Generator, X: int, Y: int, reference: str) -> np.ndarray:
     if reference == "uniform":
         return np.full((X, Y), 1.0 / Y)
@@ -232,7 +227,7 @@ def random_preference_game(
         >>> random_preference_game(4, beta=0.1, seed=0).preferences.shape
         (1, 4, 4)
     """
-    Y, X = _as_int("n_responses", n_responses), _as_int("n_contexts", n_contexts)
+    Y, X = as_int("n_responses", n_responses), as_int("n_contexts", n_contexts)
     rng = as_generator(seed)
     G = rng.normal(scale=float(scale), size=(X, Y, Y))
     S = (G - G.transpose(0, 2, 1)) / np.sqrt(2.0)
@@ -260,7 +255,7 @@ def cyclic_preference_game(
         margin: in ``(0, 1/2]``.
         reference: ``"uniform"`` (default, deterministic) or ``"dirichlet"`` (drawn from seed).
     """
-    Y = _as_int("n_responses", n_responses, 3)
+    Y = as_int("n_responses", n_responses, 3)
     if Y % 2 == 0:
         raise ValueError(f"n_responses must be odd for a cyclic game, got {Y}")
     if not 0 < margin <= 0.5:
@@ -305,7 +300,7 @@ def condorcet_disagreement_game(
     least-squares Bradley-Terry reward (:func:`bradley_terry_fit`) ranks response 1 first
     when ``dominance`` is large enough: reward maximisation (RLHF) picks 1, NLHF picks 0.
     """
-    Y = _as_int("n_responses", n_responses, 3)
+    Y = as_int("n_responses", n_responses, 3)
     if not (0 < margin < 0.5 and 0 < dominance < 0.5):
         raise ValueError(f"margin and dominance must be in (0, 1/2), got {margin}, {dominance}")
     P = np.full((Y, Y), 0.5)

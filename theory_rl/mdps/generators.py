@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from theory_rl._checks import as_int
 from theory_rl.backend import as_generator
 from theory_rl.kernels.sampling import _garnet_rows
 from theory_rl.mdps.tabular import (
@@ -74,13 +75,6 @@ _CHUNK = 1 << 20  # garnet entries generated per kernel call (bounds the int64 s
 # --------------------------------------------------------------------------------------------
 # argument checks shared by the mdps modules
 # --------------------------------------------------------------------------------------------
-def _as_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    """``value`` as a Python int ``>= minimum``; ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {int(value)}")
-    return int(value)
 
 
 def _as_probability(name: str, value: Any) -> float:
@@ -166,9 +160,9 @@ def garnet(
         >>> mdp.nnz, mdp.is_sparse
         (600, True)
     """
-    S = _as_int("n_states", n_states)
-    A = _as_int("n_actions", n_actions)
-    b = _as_int("branching", branching)
+    S = as_int("n_states", n_states)
+    A = as_int("n_actions", n_actions)
+    b = as_int("branching", branching)
     if b > S:
         raise ValueError(
             f"branching must be <= n_states = {S} (successors are distinct states), got {b}"
@@ -223,8 +217,8 @@ def random_mdp(
         >>> random_mdp(3, 2, seed=1).transitions.shape
         (3, 2, 3)
     """
-    S = _as_int("n_states", n_states)
-    A = _as_int("n_actions", n_actions)
+    S = as_int("n_states", n_states)
+    A = as_int("n_actions", n_actions)
     if reward not in ("uniform", "normal"):
         raise ValueError(f'reward must be "uniform" or "normal", got {reward!r}')
     gamma = _check_gamma(gamma)
@@ -274,7 +268,7 @@ def chain(
         >>> mdp.n_states, mdp.n_actions, mdp.gamma
         (5, 4, 0.75)
     """
-    H = _as_int("horizon", horizon)
+    H = as_int("horizon", horizon)
     gamma = H / (H + 1.0) if gamma is None else _check_gamma(gamma)
     S, A = H + 2, 4
     P = np.zeros((S, A, S))
@@ -316,7 +310,7 @@ def river_swim(
     probabilities 0.3 / 0.6 / 0.1); the variant here is the one most RL-theory experiments use.
     Requires ``n_states >= 2``.
     """
-    N = _as_int("n_states", n_states, minimum=2)
+    N = as_int("n_states", n_states, minimum=2)
     gamma = _check_gamma(gamma)
     P = np.zeros((N, 2, N))
     s = np.arange(N)
@@ -436,7 +430,7 @@ def gridworld(
             raise ValueError(
                 f"layout must be (rows, cols) or a picture (str / list of str), got {layout!r}"
             ) from None
-        shape = (_as_int("layout rows", n_rows), _as_int("layout cols", n_cols))
+        shape = (as_int("layout rows", n_rows), as_int("layout cols", n_cols))
         wall = np.zeros(shape, dtype=bool)
         for i, j in _cells("walls", [] if walls is None else walls, shape):
             wall[i, j] = True
@@ -530,7 +524,7 @@ def deep_sea(
     Only the cells with ``col <= row`` are reachable from the start; the others are kept so
     that the numbering is the plain row-major one.
     """
-    N = _as_int("size", size)
+    N = as_int("size", size)
     gamma = N / (N + 1.0) if gamma is None else _check_gamma(gamma)
     cost = _as_real("move_cost", move_cost) / N
     S = N * N + 1
@@ -581,10 +575,10 @@ def ring(
        the standard ring above (``n >= 3`` so that the three moves differ).  Do not cite
        numbers obtained on it as reproducing that paper.
     """
-    n = _as_int("n_states", n_states, minimum=3)
+    n = as_int("n_states", n_states, minimum=3)
     noise = _as_probability("noise", noise)
     gamma = _check_gamma(gamma)
-    g = n // 2 if goal is None else _as_int("goal", goal, minimum=0)
+    g = n // 2 if goal is None else as_int("goal", goal, minimum=0)
     if g >= n:
         raise ValueError(f"goal must be a state in [0, {n}), got {g}")
     s = np.arange(n)

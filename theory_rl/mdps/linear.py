@@ -27,8 +27,9 @@ import dataclasses
 
 import numpy as np
 
+from theory_rl._checks import as_int
 from theory_rl.backend import as_generator
-from theory_rl.mdps.generators import Seed, _as_int
+from theory_rl.mdps.generators import Seed
 from theory_rl.mdps.tabular import (
     InvalidMDPError,
     TabularMDP,
@@ -150,9 +151,9 @@ def random_linear_mdp(
         >>> m.to_tabular().transitions.shape, m.dim
         ((4, 2, 4), 3)
     """
-    S = _as_int("n_states", n_states)
-    A = _as_int("n_actions", n_actions)
-    d = _as_int("dim", dim)
+    S = as_int("n_states", n_states)
+    A = as_int("n_actions", n_actions)
+    d = as_int("dim", dim)
     gamma = _check_gamma(gamma)
     rng = as_generator(seed)
     phi = rng.dirichlet(np.ones(d), size=(S, A))

@@ -73,10 +73,8 @@ _CHUNK = 1 << 20  # garnet entries generated per kernel call (bounds the int64 s
 
 
 # --------------------------------------------------------------------------------------------
-# argument checks shared by the mdps modules
+# argument checks of the generators (integers: theory_rl._checks.as_int)
 # --------------------------------------------------------------------------------------------
-
-
 def _as_probability(name: str, value: Any) -> float:
     """``value`` as a float in [0, 1]; ValueError naming ``name`` otherwise."""
     try:

@@ -14,6 +14,19 @@ divergence:
   ``exp(-1e100) == 0``), which keeps an all-``-inf`` row impossible.
 * **Euclidean** (squared norm): :math:`\pi'_s = \mathrm{Proj}_\Delta(\pi_s + \eta q_s)`, with the
   exact sort-based simplex projection (Held, Wolfe & Crowder 1974; Duchi et al. 2008).
+* **Regularised KL prox** (one formula behind Cen et al.'s entropy NPG, Zhan et al.'s GPMD with
+  entropy, StaQ and the Nash-MP/Nash-MD steps):
+
+  .. math::
+
+      \pi'_s = \arg\max_p\; \eta\langle q_s, p\rangle - \eta\tau\,\mathrm{KL}(p\|\mu_s)
+               - \mathrm{KL}(p\|\pi_s), \qquad
+      \log\pi'_s = \frac{\log\pi_s + \eta q_s + \eta\tau\log\mu_s}{1 + \eta\tau} - \log Z_s,
+
+  a KL prox with step :math:`\eta/(1+\eta\tau)` from the geometric mixture
+  :math:`\pi^{1/(1+\eta\tau)}\mu^{\eta\tau/(1+\eta\tau)}` (:func:`regularized_prox_log`).
+  With the uniform reference :math:`\mu` the KL term is the negative entropy up to a constant.
+  :math:`\eta = \infty` is allowed: the soft-greedy step :math:`\pi' \propto \mu e^{q/\tau}`.
 
 All functions broadcast over leading axes (batches of states, policies, step sizes) and run on
 NumPy or CuPy arrays alike (the namespace of the input).  ``eta`` may be a scalar or an array
@@ -37,14 +50,38 @@ __all__ = [
     "LOG_FLOOR",
     "bregman_divergence",
     "euclidean_prox",
+    "geometric_mixture_log",
+    "kl_log",
     "kl_prox",
     "kl_prox_log",
     "log_normalize",
+    "logsumexp",
+    "REGULARIZERS",
     "project_simplex",
+    "regularized_prox_log",
+    "regularizer_argmin",
+    "regularizer_gradient",
+    "regularizer_value",
 ]
+
+#: The convex regularisers ``h`` of :func:`regularizer_value`: ``"entropy"`` :math:`\sum p\log p`,
+#: ``"tsallis"`` :math:`\frac12\|p\|^2` (index 2), ``"log_barrier"`` :math:`-\sum\log p`.
+REGULARIZERS = ("entropy", "tsallis", "log_barrier")
 
 #: Floor applied to log-probabilities: exp(-1e100) is 0 in float64, and sums stay finite.
 LOG_FLOOR = -1e100
+
+
+def logsumexp(z: Any) -> Any:
+    r""":math:`\log\sum_a e^{z_a}` over the last axis, max-shifted; ``(..., A) -> (...)``.
+
+    ``-inf`` entries are allowed (a row of only ``-inf`` gives ``-inf``).
+    """
+    xp = _xp(z)
+    m = z.max(axis=-1, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return m[..., 0] + xp.log(xp.exp(z - m).sum(axis=-1))
 
 
 def log_normalize(z: Any) -> Any:
@@ -52,6 +89,62 @@ def log_normalize(z: Any) -> Any:
     xp = _xp(z)
     z = z - z.max(axis=-1, keepdims=True)
     return z - xp.log(xp.exp(z).sum(axis=-1, keepdims=True))
+
+
+def kl_log(log_p: Any, log_q: Any) -> Any:
+    r""":math:`\mathrm{KL}(p\|q) = \sum_a p_a(\log p_a - \log q_a)` per row, from log-probabilities.
+
+    ``(..., A), (..., A) -> (...)``; ``0 log 0 = 0`` (entries with ``p_a = 0`` contribute
+    nothing, whatever ``q_a``); ``inf`` when ``p`` puts mass where ``q`` has none.
+    """
+    xp = _xp(log_p)
+    p = xp.exp(log_p)
+    with np.errstate(invalid="ignore"):  # 0 * (-inf) in the branch that where() discards
+        return xp.where(p > 0, p * (log_p - log_q), 0.0).sum(axis=-1)
+
+
+def geometric_mixture_log(log_policies: Any, weights: Any) -> Any:
+    r"""Normalised log of :math:`\prod_i \pi_i^{w_i}` (weights summing to one).
+
+    Each ``log_policies[i]`` is ``(..., A)``; weights are scalars or broadcast against
+    ``log_policies[i][..., :1]``.  Log-probabilities are floored at ``LOG_FLOOR`` first.
+    """
+    xp = _xp(log_policies[0])
+    z = sum(
+        xp.asarray(w) * xp.maximum(lp, LOG_FLOOR)
+        for lp, w in zip(log_policies, weights, strict=True)
+    )
+    return log_normalize(z)
+
+
+def regularized_prox_log(
+    log_policy: Any, q: Any, *, eta: Any, tau: Any, log_reference: Any = None
+) -> Any:
+    r"""The regularised KL prox (module docstring), in log space.
+
+    .. math::  \log\pi' = \frac{\log\pi + \eta q + \eta\tau\log\mu}{1+\eta\tau} - \log Z.
+
+    Args:
+        log_policy: ``(..., A)`` log-probabilities of the centre :math:`\pi`.
+        q: ``(..., A)`` scores.
+        eta: step ``> 0`` (``inf`` allowed: the soft-greedy step), scalar or broadcastable
+            against ``log_policy[..., :1]``.
+        tau: regularisation weight ``>= 0``, scalar or broadcastable likewise.
+        log_reference: ``(..., A)`` log-probabilities of :math:`\mu`; ``None`` is uniform.
+
+    Returns:
+        ``(..., A)`` normalised log-probabilities, floored at ``LOG_FLOOR``.
+    """
+    xp = _xp(log_policy)
+    eta, tau = xp.asarray(eta, dtype=np.float64), xp.asarray(tau, dtype=np.float64)
+    infinite = xp.isinf(eta)
+    finite_eta = xp.where(infinite, 1.0, eta)
+    weight = xp.where(infinite, 0.0, 1.0 / (1.0 + finite_eta * tau))  # on log pi
+    step = xp.where(infinite, 1.0 / tau, finite_eta / (1.0 + finite_eta * tau))
+    centre = weight * xp.maximum(log_policy, LOG_FLOOR)
+    if log_reference is not None:
+        centre = centre + (1.0 - weight) * xp.maximum(log_reference, LOG_FLOOR)
+    return kl_prox_log(log_normalize(centre), q, step)
 
 
 def kl_prox_log(log_policy: Any, q: Any, eta: Any) -> Any:
@@ -121,3 +214,56 @@ def bregman_divergence(p: Any, q: Any, mirror: str = "kl") -> Any:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = xp.where(p > 0, p * (xp.log(p) - xp.log(q)), 0.0)
     return terms.sum(axis=-1)
+
+
+def regularizer_argmin(xi: Any, regularizer: str = "entropy") -> Any:
+    r""":math:`\arg\min_{p\in\Delta} h(p) - \langle \xi_s, p\rangle` per row of ``xi`` ``(..., A)``.
+
+    ``entropy``: ``softmax(xi)``; ``tsallis``: ``Proj_Delta(xi)``; ``log_barrier``:
+    :math:`p_a = 1/(\lambda - \xi_a)` with :math:`\lambda > \max\xi` solving
+    :math:`\sum_a p_a = 1` (Newton from the left on a convex decreasing function, so the
+    iterates increase monotonically to the root; 100 steps at most).
+    """
+    xp = _xp(xi)
+    if regularizer == "entropy":
+        return xp.exp(log_normalize(xi))
+    if regularizer == "tsallis":
+        return project_simplex(xi)
+    if regularizer != "log_barrier":
+        raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
+    z = xi - xi.max(axis=-1, keepdims=True)  # shift: lambda is then in [1, A]
+    lam = xp.ones(z.shape[:-1] + (1,))
+    for _ in range(100):
+        d = lam - z
+        f = (1.0 / d).sum(axis=-1, keepdims=True) - 1.0
+        df = -(1.0 / d**2).sum(axis=-1, keepdims=True)
+        new = lam - f / df
+        done = bool(xp.all(xp.abs(new - lam) <= 1e-15 * new))
+        lam = new
+        if done:
+            break
+    p = 1.0 / (lam - z)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def regularizer_gradient(policy: Any, regularizer: str = "entropy") -> Any:
+    """A subgradient of ``h`` at ``policy`` (the surrogate of an interior policy)."""
+    xp = _xp(policy)
+    if regularizer == "entropy":
+        with np.errstate(divide="ignore"):
+            return xp.maximum(xp.log(policy), LOG_FLOOR)
+    if regularizer == "tsallis":
+        return policy
+    return -1.0 / policy
+
+
+def regularizer_value(policy: Any, regularizer: str = "entropy") -> Any:
+    """``h(pi_s)`` per row, ``(..., S, A) -> (..., S)`` (module docstring: the three ``h``)."""
+    xp = _xp(policy)
+    if regularizer == "entropy":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.where(policy > 0, policy * xp.log(policy), 0.0).sum(axis=-1)
+    if regularizer == "tsallis":
+        return 0.5 * (policy**2).sum(axis=-1)
+    with np.errstate(divide="ignore"):
+        return -xp.log(policy).sum(axis=-1)

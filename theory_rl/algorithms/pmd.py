@@ -100,11 +100,13 @@ from theory_rl.algorithms import dp
 from theory_rl.algorithms import sampling as _sampling
 from theory_rl.algorithms.mirror import (
     LOG_FLOOR,
+    REGULARIZERS,
     euclidean_prox,
     kl_prox,
     kl_prox_log,
-    log_normalize,
-    project_simplex,
+    regularizer_argmin,
+    regularizer_gradient,
+    regularizer_value,
 )
 from theory_rl.backend import array_namespace, as_generator, namespace_of, resolve_device
 from theory_rl.backend import to_numpy as _np
@@ -127,7 +129,6 @@ __all__ = [
 
 MIRRORS = ("kl", "euclidean")
 SCHEDULES = ("constant", "geometric", "adaptive")
-REGULARIZERS = ("entropy", "tsallis", "log_barrier")
 Q_ERROR_MODELS = ("uniform", "adversarial", "fixed")
 RECORD = ("gap", "sup_gap", "kl_to_opt", "divergence_to_opt", "samples", "eta")
 Callback = Callable[[SolveResult], None]
@@ -172,59 +173,6 @@ def _shifted(q: Any) -> Any:
     scores ``<= 0`` a huge step cannot make ``pi + eta q`` lose the ``O(1)`` entries to
     cancellation (``(u - 1) == u`` for ``u = 1e20``)."""
     return q - q.max(axis=-1, keepdims=True)
-
-
-def regularizer_argmin(xi: Any, regularizer: str = "entropy") -> Any:
-    r""":math:`\arg\min_{p\in\Delta} h(p) - \langle \xi_s, p\rangle` per row of ``xi`` ``(..., A)``.
-
-    ``entropy``: ``softmax(xi)``; ``tsallis``: ``Proj_Delta(xi)``; ``log_barrier``:
-    :math:`p_a = 1/(\lambda - \xi_a)` with :math:`\lambda > \max\xi` solving
-    :math:`\sum_a p_a = 1` (Newton from the left on a convex decreasing function, so the
-    iterates increase monotonically to the root; 100 steps at most).
-    """
-    xp = namespace_of(xi)
-    if regularizer == "entropy":
-        return xp.exp(log_normalize(xi))
-    if regularizer == "tsallis":
-        return project_simplex(xi)
-    if regularizer != "log_barrier":
-        raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
-    z = xi - xi.max(axis=-1, keepdims=True)  # shift: lambda is then in [1, A]
-    lam = xp.ones(z.shape[:-1] + (1,))
-    for _ in range(100):
-        d = lam - z
-        f = (1.0 / d).sum(axis=-1, keepdims=True) - 1.0
-        df = -(1.0 / d**2).sum(axis=-1, keepdims=True)
-        new = lam - f / df
-        done = bool(xp.all(xp.abs(new - lam) <= 1e-15 * new))
-        lam = new
-        if done:
-            break
-    p = 1.0 / (lam - z)
-    return p / p.sum(axis=-1, keepdims=True)
-
-
-def _grad_h(policy: Any, regularizer: str) -> Any:
-    """A subgradient of ``h`` at ``policy`` (the surrogate of an interior policy)."""
-    xp = namespace_of(policy)
-    if regularizer == "entropy":
-        with np.errstate(divide="ignore"):
-            return xp.maximum(xp.log(policy), LOG_FLOOR)
-    if regularizer == "tsallis":
-        return policy
-    return -1.0 / policy
-
-
-def _h(policy: Any, regularizer: str) -> Any:
-    """``h(pi_s)`` per state, ``(..., S)``."""
-    xp = namespace_of(policy)
-    if regularizer == "entropy":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return xp.where(policy > 0, policy * xp.log(policy), 0.0).sum(axis=-1)
-    if regularizer == "tsallis":
-        return 0.5 * (policy**2).sum(axis=-1)
-    with np.errstate(divide="ignore"):
-        return -xp.log(policy).sum(axis=-1)
 
 
 def gpmd_step(
@@ -648,12 +596,12 @@ def regularized_optimum(
     q_prev = None
     scale = 1e-14 * max(1.0, float(np.abs(mdp.rewards).max()) / (1.0 - mdp.gamma))
     for _ in range(max_iterations):
-        _, q = problem.evaluate(pi, tau * _h(pi, regularizer))
+        _, q = problem.evaluate(pi, tau * regularizer_value(pi, regularizer))
         pi = regularizer_argmin(q / tau, regularizer)
         if q_prev is not None and np.abs(q - q_prev).max() <= scale:
             break
         q_prev = q
-    soft_v = (pi * q).sum(-1) - tau * _h(pi, regularizer)
+    soft_v = (pi * q).sum(-1) - tau * regularizer_value(pi, regularizer)
     tq = problem.r + problem.gamma[:, None, None] * np.einsum("bsat,bt->bsa", problem.P, soft_v)
     error = float(np.abs(tq - q).max()) / (1.0 - mdp.gamma)
     return q[0], pi[0], error
@@ -714,9 +662,9 @@ def generalized_policy_mirror_descent(
         else reference
     )
     q_star, pi_star = xp.asarray(q_ref), xp.asarray(pi_ref)
-    v_star = (pi_star * q_star).sum(-1) - tau * _h(pi_star, regularizer)
+    v_star = (pi_star * q_star).sum(-1) - tau * regularizer_value(pi_star, regularizer)
     pi = xp.asarray(_initial(problem, initial_policy, B))
-    xi = _grad_h(pi, regularizer)
+    xi = regularizer_gradient(pi, regularizer)
     e = xp.asarray(etas)[:, None, None]
     alpha, beta = e / (1.0 + e * tau), 1.0 / (1.0 + e * tau)
     past: deque = deque(maxlen=memory) if memory is not None else deque(maxlen=0)
@@ -734,7 +682,7 @@ def generalized_policy_mirror_descent(
     message, k = f"n_iterations={K} updates done", 0
     with np.errstate(divide="ignore"):
         while True:
-            v, q = problem.evaluate(pi, tau * _h(pi, regularizer))
+            v, q = problem.evaluate(pi, tau * regularizer_value(pi, regularizer))
             rows["q_error"].append(_np(xp.abs(q_star - q).max(axis=(-1, -2))))
             rows["gap"].append(_np((problem.rho * (v_star - v)).sum(-1)))
             log_pi = xp.maximum(xp.log(pi), LOG_FLOOR)

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from theory_rl.algorithms import dp
-from theory_rl.experiments import pi_monotone, registry, vi_contraction, vi_stopping
+from theory_rl.experiments import registry
 from theory_rl.experiments.base import Claim
+from theory_rl.experiments.claims.dp import pi_monotone, vi_contraction, vi_stopping
 from theory_rl.experiments.sweep import SerialExecutor, run_sweep
 from theory_rl.result import SolveResult
 

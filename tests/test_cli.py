@@ -48,7 +48,7 @@ def fake_registry(monkeypatch):
     def install(*modules):
         for m in modules:
             monkeypatch.setitem(sys.modules, m.__name__, m)
-        monkeypatch.setattr(registry, "CLAIM_MODULES", tuple(m.__name__ for m in modules))
+        monkeypatch.setattr(registry, "_discover", lambda: (("fake", tuple(modules)),))
 
     return install
 
@@ -157,3 +157,52 @@ def test_paper_figures_readme_indexes_every_claim():
     text = readme.read_text()
     for cid in registry.claim_ids():
         assert f"`{cid}`" in text and f"theory-rl reproduce {cid}" in text, cid
+
+
+def test_registry_discovers_families_in_order(tmp_path, monkeypatch):
+    """Families dp, pmd, npg, pg, nash first, others alphabetically; ``_`` modules and modules
+    without CLAIM skipped; an incomplete claim module is a TypeError naming what it lacks."""
+    root = tmp_path / "fake_claims_pkg"
+    body = (
+        "from theory_rl.experiments.base import Claim\n"
+        "CLAIM = Claim({id!r}, 'P', 'T', 's', 'value_iteration')\n"
+        "GRID = QUICK_GRID = [{{}}]\n"
+        "def compute(c): return []\n"
+        "def plot(f): return None\n"
+        "def check(f): return []\n"
+    )
+    layout = {
+        "zeta": ["b_claim", "a_claim"],
+        "nash": ["n1"],
+        "dp": ["d2", "d1"],
+        "alpha": ["x1"],
+        "empty": [],
+    }
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    for family, names in layout.items():
+        (root / family).mkdir()
+        (root / family / "__init__.py").write_text("")
+        (root / family / "_common.py").write_text("CLAIM = None\n")
+        (root / family / "notes.py").write_text("X = 1\n")
+        for n in names:
+            (root / family / f"{n}.py").write_text(body.format(id=n))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = registry.discover("fake_claims_pkg")
+    assert [(f, [m.CLAIM.id for m in mods]) for f, mods in found] == [
+        ("dp", ["d1", "d2"]),
+        ("nash", ["n1"]),
+        ("alpha", ["x1"]),
+        ("zeta", ["a_claim", "b_claim"]),
+    ]
+    (root / "alpha" / "broken.py").write_text("CLAIM = 1\nGRID = []\n")
+    with pytest.raises(TypeError, match="broken lacks QUICK_GRID"):
+        registry.discover("fake_claims_pkg")
+
+
+def test_registry_families_of_the_real_claims():
+    fams = registry.families()
+    assert fams[:5] == ["dp", "pmd", "npg", "pg", "nash"]
+    assert registry.family_of("vi_contraction") == "dp"
+    assert set(registry.claims_by_family()["pmd"]) >= {"pmd_xiao", "pmd_rates"}
+    assert registry.claim_ids() == [c for f in fams for c in registry.claims_by_family()[f]]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from theory_rl.algorithms import nash
-from theory_rl.experiments import nash_comparison, nash_mp_rate, nash_mp_sampled
+from theory_rl.experiments.claims.nash import nash_comparison, nash_mp_rate, nash_mp_sampled
 from theory_rl.experiments.sweep import SerialExecutor, run_sweep
 
 REAL_MP = nash.nash_mirror_prox

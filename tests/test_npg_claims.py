@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 
 from theory_rl.algorithms import npg, pg
-from theory_rl.experiments import (
-    npg_agarwal,
-    npg_cen,
-    npg_chain,
-    npg_hnpg,
-    pg_mei_bandit,
-    registry,
-)
+from theory_rl.experiments import registry
+from theory_rl.experiments.claims.npg import npg_agarwal, npg_cen, npg_chain, npg_hnpg
+from theory_rl.experiments.claims.pg import pg_mei_bandit
 from theory_rl.experiments.sweep import SerialExecutor, run_sweep
 
 REAL_STEP_LOG = npg.npg_step_log

@@ -9,7 +9,13 @@ from __future__ import annotations
 import pytest
 
 from theory_rl.algorithms import pmd
-from theory_rl.experiments import pmd_gpmd, pmd_inexact, pmd_johnson, pmd_sampled, pmd_xiao
+from theory_rl.experiments.claims.pmd import (
+    pmd_gpmd,
+    pmd_inexact,
+    pmd_johnson,
+    pmd_sampled,
+    pmd_xiao,
+)
 from theory_rl.experiments.sweep import SerialExecutor, run_sweep
 
 REAL_PMD = pmd.policy_mirror_descent

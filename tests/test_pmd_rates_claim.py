@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from theory_rl.algorithms import npg, pmd
-from theory_rl.experiments import pmd_rates
+from theory_rl.experiments.claims.pmd import pmd_rates
 from theory_rl.experiments.sweep import SerialExecutor, run_sweep
 
 REAL_PMD = pmd.policy_mirror_descent

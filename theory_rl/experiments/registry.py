@@ -1,54 +1,112 @@
-"""The registered claims, in the order ``theory-rl verify`` runs them.
+"""The registered claims, discovered from :mod:`theory_rl.experiments.claims`.
 
-A claim is a module (see :mod:`theory_rl.experiments.base` for its interface).  Add a new one by
-appending its module path to :data:`CLAIM_MODULES`; modules are imported on first use.
+A claim is a module ``theory_rl.experiments.claims.<family>.<name>`` exposing ``CLAIM`` (see
+:mod:`theory_rl.experiments.base` for the rest of its interface).  Modules whose name starts
+with ``_`` (a family's shared code) are skipped, and so is any module without ``CLAIM``.
+
+Order (the order of ``theory-rl list`` and ``verify``): families :data:`FAMILY_ORDER` first, in
+that order, then any other family alphabetically; within a family, modules alphabetically.
+Modules are imported on first use and the result is cached.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import pkgutil
 from types import ModuleType
 
-__all__ = ["CLAIM_MODULES", "all_claims", "claim_ids", "get_claim"]
+__all__ = [
+    "CLAIMS_PACKAGE",
+    "FAMILY_ORDER",
+    "all_claims",
+    "claim_ids",
+    "claims_by_family",
+    "discover",
+    "families",
+    "family_of",
+    "get_claim",
+]
 
-CLAIM_MODULES: tuple[str, ...] = (
-    "theory_rl.experiments.vi_contraction",
-    "theory_rl.experiments.vi_stopping",
-    "theory_rl.experiments.pi_monotone",
-    "theory_rl.experiments.nash_mp_rate",
-    "theory_rl.experiments.nash_comparison",
-    "theory_rl.experiments.nash_mp_sampled",
-    "theory_rl.experiments.npg_agarwal",
-    "theory_rl.experiments.npg_cen",
-    "theory_rl.experiments.pg_mei_bandit",
-    "theory_rl.experiments.npg_chain",
-    "theory_rl.experiments.npg_hnpg",
-    "theory_rl.experiments.pmd_xiao",
-    "theory_rl.experiments.pmd_johnson",
-    "theory_rl.experiments.pmd_inexact",
-    "theory_rl.experiments.pmd_sampled",
-    "theory_rl.experiments.pmd_gpmd",
-    "theory_rl.experiments.pmd_rates",
-)
+CLAIMS_PACKAGE = "theory_rl.experiments.claims"
+#: Families listed first, in this order; other families follow alphabetically.
+FAMILY_ORDER: tuple[str, ...] = ("dp", "pmd", "npg", "pg", "nash")
 
 _REQUIRED = ("CLAIM", "GRID", "QUICK_GRID", "compute", "plot", "check")
 
 
-def _load(path: str) -> ModuleType:
+def _family_key(name: str) -> tuple[int, str]:
+    return (FAMILY_ORDER.index(name), "") if name in FAMILY_ORDER else (len(FAMILY_ORDER), name)
+
+
+def _subpackages(package: ModuleType) -> list[str]:
+    return [m.name for m in pkgutil.iter_modules(package.__path__) if m.ispkg]
+
+
+def _modules(package: ModuleType) -> list[str]:
+    names = [m.name for m in pkgutil.iter_modules(package.__path__) if not m.ispkg]
+    return sorted(n for n in names if not n.startswith("_"))
+
+
+def _load(path: str) -> ModuleType | None:
+    """The claim module at ``path``; None when it has no ``CLAIM``; TypeError when incomplete."""
     module = importlib.import_module(path)
+    if not hasattr(module, "CLAIM"):
+        return None
     missing = [name for name in _REQUIRED if not hasattr(module, name)]
     if missing:
         raise TypeError(f"claim module {path} lacks {', '.join(missing)}")
     return module
 
 
+def discover(package: str = CLAIMS_PACKAGE) -> tuple[tuple[str, tuple[ModuleType, ...]], ...]:
+    """``((family, claim modules), ...)`` under ``package``, in registry order (uncached).
+
+    Each subpackage of ``package`` is a family; each of its modules not starting with ``_`` and
+    exposing ``CLAIM`` is a claim (``TypeError`` when such a module lacks the rest of the
+    interface).  Families without claims are left out.
+    """
+    root = importlib.import_module(package)
+    out = []
+    for family in sorted(_subpackages(root), key=_family_key):
+        sub = importlib.import_module(f"{package}.{family}")
+        loaded = [_load(f"{package}.{family}.{name}") for name in _modules(sub)]
+        modules = tuple(m for m in loaded if m is not None)
+        if modules:
+            out.append((family, modules))
+    return tuple(out)
+
+
+@functools.cache
+def _discover() -> tuple[tuple[str, tuple[ModuleType, ...]], ...]:
+    return discover(CLAIMS_PACKAGE)
+
+
+def claims_by_family() -> dict[str, dict[str, ModuleType]]:
+    """``{family: {claim id: module}}`` in registry order (families without claims left out)."""
+    ids = [m.CLAIM.id for _, mods in _discover() for m in mods]
+    if len(ids) != len(set(ids)):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"two registered claim modules share a CLAIM.id: {', '.join(dup)}")
+    return {family: {m.CLAIM.id: m for m in mods} for family, mods in _discover()}
+
+
 def all_claims() -> dict[str, ModuleType]:
     """``{claim id: module}`` for every registered claim, in registry order."""
-    modules = [_load(path) for path in CLAIM_MODULES]
-    claims = {m.CLAIM.id: m for m in modules}
-    if len(claims) != len(modules):
-        raise ValueError("two registered claim modules share a CLAIM.id")
-    return claims
+    return {cid: m for claims in claims_by_family().values() for cid, m in claims.items()}
+
+
+def families() -> list[str]:
+    """The families that hold at least one claim, in registry order."""
+    return list(claims_by_family())
+
+
+def family_of(claim_id: str) -> str:
+    """The family of claim ``claim_id``; ``KeyError`` naming the known ids otherwise."""
+    for family, claims in claims_by_family().items():
+        if claim_id in claims:
+            return family
+    raise KeyError(f"unknown claim {claim_id!r}; known: {', '.join(all_claims())}")
 
 
 def claim_ids() -> list[str]:

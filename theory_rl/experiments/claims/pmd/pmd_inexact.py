@@ -37,8 +37,9 @@ import pandas as pd
 from theory_rl.algorithms import pmd
 from theory_rl.bounds import johnson2023
 from theory_rl.bounds.rates import Verdict, fit_rate
-from theory_rl.experiments import plotting, pmd_common
+from theory_rl.experiments import plotting
 from theory_rl.experiments.base import INSTANCE_FAMILIES, Claim, product_grid, seed_of, sub_seed
+from theory_rl.experiments.claims.pmd import _common as pmd_common
 
 CLAIM = Claim(
     id="pmd_inexact",

@@ -19,7 +19,7 @@ from :func:`theory_rl.algorithms.nash.regularized_equilibrium` (SLSQP + Newton),
 an a-posteriori l1 radius.
 
 **Tolerance.**  ``atol`` per iterate = the reference's certified error plus the round-off of the
-KL sum (:func:`theory_rl.experiments.nash_common.kl_atol`); ratios reported where the bound
+KL sum (:func:`theory_rl.experiments.claims.nash._common.kl_atol`); ratios reported where the bound
 exceeds ``100 atol``.  The gap rate is an OLS fit of ``log Gap`` against ``N`` on the iterates
 with ``1e-12 < Gap < 1e-2 Gap_0`` (after the transient, above round-off); the verdict holds when
 the fitted per-query rate is not significantly slower (95% CI) than :math:`(1+2\beta)^{-1/2}`.
@@ -43,7 +43,7 @@ from theory_rl.bounds import tiapkin2025
 from theory_rl.bounds.rates import Verdict, check_bound, fit_rate
 from theory_rl.experiments import plotting
 from theory_rl.experiments.base import Claim, product_grid, resolved, seed_of
-from theory_rl.experiments.nash_common import kl_atol, make_game, reference_equilibrium
+from theory_rl.experiments.claims.nash._common import kl_atol, make_game, reference_equilibrium
 
 CLAIM = Claim(
     id="nash_mp_rate",

@@ -39,7 +39,7 @@ from theory_rl.bounds import munos2024, tiapkin2025
 from theory_rl.bounds.rates import Verdict
 from theory_rl.experiments import plotting
 from theory_rl.experiments.base import Claim, product_grid, seed_of
-from theory_rl.experiments.nash_common import make_game, reference_equilibrium
+from theory_rl.experiments.claims.nash._common import make_game, reference_equilibrium
 
 CLAIM = Claim(
     id="nash_comparison",

@@ -16,7 +16,7 @@ r"""Claim ``pmd_xiao``: PMD's O(1/k) rate with constant steps and linear rate wi
 with ``H = 4``; :math:`\rho` the MDP's initial distribution; :math:`D^*_0` computed exactly from
 :math:`\pi^*` (``divergence_to_opt`` at ``k = 0``); :math:`\eta \in \{10^{-2}, 1, 10^2\}`
 (Thm 8) and :math:`\eta_0 = f\,\frac{1-\gamma}{\gamma}D^*_0`, :math:`f \in \{0.01, 1\}`
-(Thm 10).  Tolerances: :mod:`theory_rl.experiments.pmd_common`.
+(Thm 10).  Tolerances: :mod:`theory_rl.experiments.claims.pmd._common`.
 
 References:
     L. Xiao. On the convergence rates of policy gradient methods. JMLR 23(282), 2022,
@@ -33,8 +33,8 @@ import pandas as pd
 from theory_rl.algorithms import pmd
 from theory_rl.bounds import mdp_constants, xiao2022
 from theory_rl.bounds.rates import Verdict
-from theory_rl.experiments import pmd_common
 from theory_rl.experiments.base import INSTANCE_FAMILIES, Claim, product_grid, seed_of, sub_seed
+from theory_rl.experiments.claims.pmd import _common as pmd_common
 
 CLAIM = Claim(
     id="pmd_xiao",

@@ -27,7 +27,7 @@ instance gets its own random :math:`\rho = \frac12\,\mathrm{uniform} + \frac12\,
 
 **Measured rate (window rule, fixed in advance).**  ``floor`` is the round-off floor of the
 measured error: :func:`theory_rl.bounds.mdp_constants.value_error_floor` plus the certified
-error of the reference (PMD: :func:`theory_rl.experiments.pmd_common.atol_of`; NPG: the soft
+error of the reference (PMD: :func:`theory_rl.experiments.claims.pmd._common.atol_of`; NPG: the soft
 Bellman residual of :math:`Q^*_\tau` divided by :math:`1-\gamma`, with the value-scale of the
 floor raised by :math:`\tau\log|A|`).  The window is the prefix ``k = 0, 1, ..., m-1`` of
 iterates before the first ``k = m`` with error :math:`\le 10^3\,\mathrm{floor}` (all iterates
@@ -80,8 +80,9 @@ import pandas as pd
 from theory_rl.algorithms import dp, npg, pmd
 from theory_rl.bounds import cen2022, mdp_constants, xiao2022
 from theory_rl.bounds.rates import Verdict, fit_rate
-from theory_rl.experiments import plotting, pmd_common
+from theory_rl.experiments import plotting
 from theory_rl.experiments.base import INSTANCE_FAMILIES, Claim, make_instance, seed_of, sub_seed
+from theory_rl.experiments.claims.pmd import _common as pmd_common
 from theory_rl.mdps.tabular import TabularMDP
 
 CLAIM = Claim(

@@ -12,7 +12,7 @@ for every ``k`` and any mirror map,
 at the allowed minimum (``eta = 0`` floor) -- the hardest admissible case; KL and Euclidean;
 garnets (1 and 5 successors), dense Dirichlet MDPs and the chain of Agarwal et al. (``H = 4``);
 uniform :math:`\pi^0`.  Runs last until :math:`\gamma^k < 10^{-12}` (at most 600 updates).
-Tolerances: :mod:`theory_rl.experiments.pmd_common`.
+Tolerances: :mod:`theory_rl.experiments.claims.pmd._common`.
 
 References:
     E. Johnson, C. Pike-Burke, P. Rebeschini. Optimal convergence rate for exact policy mirror
@@ -31,8 +31,8 @@ import pandas as pd
 from theory_rl.algorithms import pmd
 from theory_rl.bounds import johnson2023
 from theory_rl.bounds.rates import Verdict
-from theory_rl.experiments import pmd_common
 from theory_rl.experiments.base import INSTANCE_FAMILIES, Claim, product_grid, seed_of, sub_seed
+from theory_rl.experiments.claims.pmd import _common as pmd_common
 
 CLAIM = Claim(
     id="pmd_johnson",

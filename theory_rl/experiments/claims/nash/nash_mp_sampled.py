@@ -31,7 +31,7 @@ from theory_rl.algorithms import nash
 from theory_rl.bounds.rates import Verdict, fit_rate
 from theory_rl.experiments import plotting
 from theory_rl.experiments.base import Claim, product_grid, seed_of, sub_seed
-from theory_rl.experiments.nash_common import make_game, reference_equilibrium
+from theory_rl.experiments.claims.nash._common import make_game, reference_equilibrium
 
 CLAIM = Claim(
     id="nash_mp_sampled",

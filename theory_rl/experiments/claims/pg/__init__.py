@@ -1,0 +1,1 @@
+"""Softmax policy gradient: Mei et al.'s rate on a bandit."""

@@ -56,39 +56,44 @@ POLICY_METRICS = (
 
 def gap(v_star: Any, v: Any, rho: Any) -> Any:
     r""":math:`\rho^\top(V^* - V)`: ``(..., S) -> (...)``."""
-    return ((v_star - v) * rho).sum(axis=-1)
+    xp = namespace_of(v)
+    return xp.sum((v_star - v) * rho, axis=-1)
 
 
 def sup_gap(v_star: Any, v: Any) -> Any:
     r""":math:`\max_s (V^* - V)(s)`: ``(..., S) -> (...)``."""
-    return (v_star - v).max(axis=-1)
+    xp = namespace_of(v)
+    return xp.max(v_star - v, axis=-1)
 
 
 def kl_to_opt(log_pi_star: Any, log_pi: Any, occupancy: Any) -> Any:
     r""":math:`\mathbb E_{s\sim d^*}\mathrm{KL}(\pi^*_s\|\pi_s)`: ``(..., S, A) -> (...)``."""
-    return (kl_log(log_pi_star, log_pi) * occupancy).sum(axis=-1)
+    xp = namespace_of(log_pi)
+    return xp.sum(kl_log(log_pi_star, log_pi) * occupancy, axis=-1)
 
 
 def max_kl_to_opt(log_pi_star: Any, log_pi: Any) -> Any:
     r""":math:`\max_s\mathrm{KL}(\pi^*_s\|\pi_s)`: ``(..., S, A) -> (...)``."""
-    return kl_log(log_pi_star, log_pi).max(axis=-1)
+    xp = namespace_of(log_pi)
+    return xp.max(kl_log(log_pi_star, log_pi), axis=-1)
 
 
 def divergence_to_opt(pi_star: Any, pi: Any, occupancy: Any, mirror: str = "kl") -> Any:
     r""":math:`\mathbb E_{s\sim d^*} D(\pi^*_s, \pi_s)` in ``mirror``: ``(..., S, A) -> (...)``."""
-    return (bregman_divergence(pi_star, pi, mirror) * occupancy).sum(axis=-1)
+    xp = namespace_of(pi)
+    return xp.sum(bregman_divergence(pi_star, pi, mirror) * occupancy, axis=-1)
 
 
 def q_error(q_star: Any, q: Any) -> Any:
     r""":math:`\|Q^* - Q\|_\infty`: ``(..., S, A) -> (...)``."""
     xp = namespace_of(q)
-    return xp.abs(q_star - q).max(axis=(-2, -1))
+    return xp.max(xp.abs(q_star - q), axis=(-2, -1))
 
 
 def log_policy_error(log_pi_star: Any, log_pi: Any) -> Any:
     r""":math:`\|\log\pi^* - \log\pi\|_\infty`: ``(..., S, A) -> (...)``."""
     xp = namespace_of(log_pi)
-    return xp.abs(log_pi_star - log_pi).max(axis=(-2, -1))
+    return xp.max(xp.abs(log_pi_star - log_pi), axis=(-2, -1))
 
 
 def policy_metrics(

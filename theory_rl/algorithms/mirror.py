@@ -72,23 +72,28 @@ REGULARIZERS = ("entropy", "tsallis", "log_barrier")
 LOG_FLOOR = -1e100
 
 
+def _real(xp: Any, x: Any) -> Any:
+    """``x`` as a float64 array of namespace ``xp`` (scalars and arrays alike)."""
+    return xp.asarray(x, dtype=xp.float64)
+
+
 def logsumexp(z: Any) -> Any:
     r""":math:`\log\sum_a e^{z_a}` over the last axis, max-shifted; ``(..., A) -> (...)``.
 
     ``-inf`` entries are allowed (a row of only ``-inf`` gives ``-inf``).
     """
     xp = _xp(z)
-    m = z.max(axis=-1, keepdims=True)
+    m = xp.max(z, axis=-1, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore"):
-        return m[..., 0] + xp.log(xp.exp(z - m).sum(axis=-1))
+        return m[..., 0] + xp.log(xp.sum(xp.exp(z - m), axis=-1))
 
 
 def log_normalize(z: Any) -> Any:
     """``z - logsumexp(z)`` along the last axis (max-subtracted; ``-inf`` entries allowed)."""
     xp = _xp(z)
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - xp.log(xp.exp(z).sum(axis=-1, keepdims=True))
+    z = z - xp.max(z, axis=-1, keepdims=True)
+    return z - xp.log(xp.sum(xp.exp(z), axis=-1, keepdims=True))
 
 
 def kl_log(log_p: Any, log_q: Any) -> Any:
@@ -100,7 +105,7 @@ def kl_log(log_p: Any, log_q: Any) -> Any:
     xp = _xp(log_p)
     p = xp.exp(log_p)
     with np.errstate(invalid="ignore"):  # 0 * (-inf) in the branch that where() discards
-        return xp.where(p > 0, p * (log_p - log_q), 0.0).sum(axis=-1)
+        return xp.sum(xp.where(p > 0, p * (log_p - log_q), 0.0), axis=-1)
 
 
 def geometric_mixture_log(log_policies: Any, weights: Any) -> Any:
@@ -111,8 +116,7 @@ def geometric_mixture_log(log_policies: Any, weights: Any) -> Any:
     """
     xp = _xp(log_policies[0])
     z = sum(
-        xp.asarray(w) * xp.maximum(lp, LOG_FLOOR)
-        for lp, w in zip(log_policies, weights, strict=True)
+        w * xp.maximum(lp, LOG_FLOOR) for lp, w in zip(log_policies, weights, strict=True)
     )
     return log_normalize(z)
 
@@ -136,7 +140,7 @@ def regularized_prox_log(
         ``(..., A)`` normalised log-probabilities, floored at ``LOG_FLOOR``.
     """
     xp = _xp(log_policy)
-    eta, tau = xp.asarray(eta, dtype=np.float64), xp.asarray(tau, dtype=np.float64)
+    eta, tau = _real(xp, eta), _real(xp, tau)
     infinite = xp.isinf(eta)
     finite_eta = xp.where(infinite, 1.0, eta)
     weight = xp.where(infinite, 0.0, 1.0 / (1.0 + finite_eta * tau))  # on log pi
@@ -159,10 +163,10 @@ def kl_prox_log(log_policy: Any, q: Any, eta: Any) -> Any:
         ``(..., A)`` normalised log-probabilities, floored at ``LOG_FLOOR``.
     """
     xp = _xp(log_policy)
-    q = xp.asarray(q, dtype=np.float64)
-    shifted = q - q.max(axis=-1, keepdims=True)  # <= 0, so eta * shifted never overflows up
+    q = _real(xp, q)
+    shifted = q - xp.max(q, axis=-1, keepdims=True)  # <= 0, so eta * shifted never overflows up
     with np.errstate(invalid="ignore", over="ignore"):  # eta = inf: inf * 0 at the maximisers
-        step = xp.where(shifted < 0, xp.asarray(eta) * shifted, 0.0)
+        step = xp.where(shifted < 0, _real(xp, eta) * shifted, 0.0)
     z = xp.maximum(log_policy, LOG_FLOOR) + step
     return xp.maximum(log_normalize(z), LOG_FLOOR)
 
@@ -183,19 +187,24 @@ def project_simplex(x: Any) -> Any:
     :math:`\max(x - \theta, 0)` with :math:`\theta = (\sum_{i \le k} u_i - 1)/k`.
     """
     xp = _xp(x)
-    x = xp.asarray(x, dtype=np.float64)
+    x = _real(xp, x)
     u = -xp.sort(-x, axis=-1)
-    css = xp.cumsum(u, axis=-1) - 1.0
-    j = xp.arange(1, x.shape[-1] + 1, dtype=np.float64)
-    k = (u - css / j > 0).sum(axis=-1, keepdims=True)  # >= 1 always
-    theta = xp.take_along_axis(css, k - 1, axis=-1) / k
+    cumsum = getattr(xp, "cumulative_sum", None) or xp.cumsum
+    css = cumsum(u, axis=-1) - 1.0
+    j = xp.arange(1, x.shape[-1] + 1, dtype=xp.float64)
+    positive = u - css / j > 0
+    astype = getattr(xp, "astype", None)  # array-API namespaces; NumPy < 2.1, CuPy: a method
+    k = xp.sum(astype(positive, xp.int64) if astype else positive.astype(xp.int64),
+               axis=-1, keepdims=True)  # >= 1 always
+    k_real = astype(k, xp.float64) if astype else k.astype(xp.float64)
+    theta = xp.take_along_axis(css, k - 1, axis=-1) / k_real
     return xp.maximum(x - theta, 0.0)
 
 
 def euclidean_prox(policy: Any, q: Any, eta: Any) -> Any:
     r"""Euclidean prox step :math:`\pi' = \mathrm{Proj}_\Delta(\pi + \eta q)` per row."""
     xp = _xp(policy, q)
-    return project_simplex(policy + xp.asarray(eta) * q)
+    return project_simplex(policy + _real(xp, eta) * q)
 
 
 def bregman_divergence(p: Any, q: Any, mirror: str = "kl") -> Any:
@@ -208,12 +217,12 @@ def bregman_divergence(p: Any, q: Any, mirror: str = "kl") -> Any:
     """
     xp = _xp(p)
     if mirror == "euclidean":
-        return 0.5 * ((p - q) ** 2).sum(axis=-1)
+        return 0.5 * xp.sum((p - q) ** 2, axis=-1)
     if mirror != "kl":
         raise ValueError(f"mirror must be 'kl' or 'euclidean', got {mirror!r}")
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = xp.where(p > 0, p * (xp.log(p) - xp.log(q)), 0.0)
-    return terms.sum(axis=-1)
+    return xp.sum(terms, axis=-1)
 
 
 def regularizer_argmin(xi: Any, regularizer: str = "entropy") -> Any:
@@ -231,19 +240,19 @@ def regularizer_argmin(xi: Any, regularizer: str = "entropy") -> Any:
         return project_simplex(xi)
     if regularizer != "log_barrier":
         raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
-    z = xi - xi.max(axis=-1, keepdims=True)  # shift: lambda is then in [1, A]
+    z = xi - xp.max(xi, axis=-1, keepdims=True)  # shift: lambda is then in [1, A]
     lam = xp.ones(z.shape[:-1] + (1,))
     for _ in range(100):
         d = lam - z
-        f = (1.0 / d).sum(axis=-1, keepdims=True) - 1.0
-        df = -(1.0 / d**2).sum(axis=-1, keepdims=True)
+        f = xp.sum(1.0 / d, axis=-1, keepdims=True) - 1.0
+        df = -xp.sum(1.0 / d**2, axis=-1, keepdims=True)
         new = lam - f / df
         done = bool(xp.all(xp.abs(new - lam) <= 1e-15 * new))
         lam = new
         if done:
             break
     p = 1.0 / (lam - z)
-    return p / p.sum(axis=-1, keepdims=True)
+    return p / xp.sum(p, axis=-1, keepdims=True)
 
 
 def regularizer_gradient(policy: Any, regularizer: str = "entropy") -> Any:
@@ -262,8 +271,8 @@ def regularizer_value(policy: Any, regularizer: str = "entropy") -> Any:
     xp = _xp(policy)
     if regularizer == "entropy":
         with np.errstate(divide="ignore", invalid="ignore"):
-            return xp.where(policy > 0, policy * xp.log(policy), 0.0).sum(axis=-1)
+            return xp.sum(xp.where(policy > 0, policy * xp.log(policy), 0.0), axis=-1)
     if regularizer == "tsallis":
-        return 0.5 * (policy**2).sum(axis=-1)
+        return 0.5 * xp.sum(policy**2, axis=-1)
     with np.errstate(divide="ignore"):
-        return -xp.log(policy).sum(axis=-1)
+        return -xp.sum(xp.log(policy), axis=-1)

@@ -102,20 +102,29 @@ class ExactEvaluator:
         """
         xp = self.xp
         g = self.gamma[:, None, None]
-        P_pi = xp.einsum("...sa,...sat->...st", pi, self.P)
-        r_pi = (pi * self.r).sum(axis=-1)
+        r_pi = xp.sum(pi * self.r, axis=-1)
         if penalty is not None:
             r_pi = r_pi - penalty
-        v = xp.linalg.solve(self.eye - g * P_pi, r_pi[..., None])[..., 0]
-        q = self.r + g * xp.einsum("...sat,...t->...sa", self.P, v)
-        return v, q
+        v = xp.linalg.solve(self.eye - g * self.policy_matrix(pi), r_pi[..., None])[..., 0]
+        return v, self.action_values(v)
+
+    def policy_matrix(self, pi: Any) -> Any:
+        r""":math:`P_\pi[s, t] = \sum_a \pi(a|s) P(t|s, a)`: ``(B, S, A) -> (B, S, S)``."""
+        return self.xp.matmul(pi[..., None, :], self.P)[..., 0, :]
+
+    def action_values(self, v: Any) -> Any:
+        r""":math:`Q = r + \gamma P v`: ``(B, S) -> (B, S, A)``."""
+        xp = self.xp
+        pv = xp.matmul(self.P, v[..., None, :, None])[..., 0]
+        return self.r + self.gamma[:, None, None] * pv
 
     def occupancy(self, pi: Any) -> Any:
         r""":math:`d_\rho^\pi = (1-\gamma)(I - \gamma P_\pi^\top)^{-1}\rho`, ``(B, S)``."""
         xp = self.xp
         g = self.gamma[:, None, None]
-        P_pi = xp.einsum("...sa,...sat->...st", pi, self.P)
-        M = xp.swapaxes(self.eye - g * P_pi, -1, -2)
+        M = self.eye - g * self.policy_matrix(pi)
+        transpose = getattr(xp, "matrix_transpose", None)  # array API; CuPy: swapaxes
+        M = transpose(M) if transpose else xp.swapaxes(M, -1, -2)
         return (1.0 - self.gamma[:, None]) * xp.linalg.solve(M, self.rho[..., None])[..., 0]
 
 

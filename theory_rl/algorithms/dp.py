@@ -313,8 +313,8 @@ def q_values(
         mdp: the MDP.
         values: ``(S,)`` or a batch ``(B, S)``.
         device: ``"cpu"``, ``"gpu"`` or None (infer from ``values``).
-        parallel: CPU only: the parallel numba kernel (CSR transitions); None picks it for
-            large problems when numba has several threads.
+        parallel: CPU with CSR transitions only: the parallel numba kernel; None picks it for
+            large problems when numba has several threads (dense products use BLAS threads).
 
     Returns:
         ``(S, A)`` (or ``(B, S, A)``) NumPy array.  To reduce it over actions, call
@@ -328,11 +328,15 @@ def q_values(
 def _fused_sweep(
     mdp: TabularMDP, values: Any, device: str | None, parallel: bool | None
 ) -> tuple[Any, Any] | Any:
-    """``(T v, greedy actions)`` for ``(S,)`` values in one fused pass (numba sweep kernel on
-    the CPU), or the ``(B, S, A)`` q array for a batch or a GPU run (then reduced by callers)."""
+    """``(T v, greedy actions)`` for ``(S,)`` values and CSR transitions in one fused pass of
+    the numba sweep kernel (no ``(S*A,)`` intermediate); otherwise the ``(S, A)`` / ``(B, S, A)``
+    q array, reduced by the caller.  Dense transitions keep the BLAS product ``P @ v`` followed
+    by the reduction: measured 1.6-1.7x faster than the dense numba sweep (garnet S = 2000,
+    A = 10, two threads), whereas on CSR the fused sweep is 1.4-1.6x faster than the q array
+    (S = 200000, A = 10, b = 10)."""
     op = _operator(mdp, resolve_device(device, values), parallel)
     v = _values_arg(values, mdp.n_states, op.xp)
-    if op.kernels and v.ndim == 1:
+    if op.kernels and op.sparse and v.ndim == 1:
         return op.sweep(v)
     return op.q(v)
 
@@ -342,8 +346,9 @@ def bellman_optimality_operator(
 ) -> np.ndarray:
     r"""``(T v)(s) = max_a q(s, a)``; ``values`` ``(S,)`` or ``(B, S)``, same shape returned.
 
-    On the CPU an ``(S,)`` input goes through the fused numba sweep of the solvers (no
-    ``(S, A)`` array is formed); ``device`` and ``parallel`` as in :func:`q_values`.
+    On the CPU with CSR transitions an ``(S,)`` input goes through the fused numba sweep of the
+    solvers (no ``(S, A)`` array is formed); dense transitions use the BLAS product and a
+    reduction, which is faster there.  ``device`` and ``parallel`` as in :func:`q_values`.
     """
     out = _fused_sweep(mdp, values, device, parallel)
     return to_numpy(out[0] if isinstance(out, tuple) else out.max(axis=-1))

@@ -120,6 +120,22 @@ def not_timed(record: dict[str, Any], reason: str) -> None:
     NOT_TIMED.append({**record, "reason": reason})
 
 
+#: Bytes of the array ``copy_gb_per_s`` copies (the copy moves twice this).
+COPY_BYTES = 512 * 2**20
+
+
+def copy_gb_per_s() -> float:
+    """The single-thread copy bandwidth of this run in GB/s (read + write bytes counted):
+    ``np.copyto`` of a 512 MiB float64 array, median of 8; measured once per run and kept in
+    ``RUN`` (``test_bellman_sweep.test_copy_bandwidth`` stores its own measurement there)."""
+    if "copy_gb_per_s" not in RUN:
+        src = np.ones(COPY_BYTES // 8)
+        dst = np.empty_like(src)
+        times = [timed(np.copyto, dst, src)[1] for _ in range(8)]
+        RUN["copy_gb_per_s"] = 2 * src.nbytes / float(np.median(times)) / 1e9
+    return RUN["copy_gb_per_s"]
+
+
 def warm_up_kernels() -> None:
     """Compile or load every numba kernel and signature the benchmarks reach."""
     dense = garnet(8, 3, 8, gamma=0.9, sparse=False, seed=0)
@@ -130,6 +146,8 @@ def warm_up_kernels() -> None:
             v = np.zeros(mdp.n_states)
             op.sweep(v)
             op.sweep(v, np.zeros(mdp.n_states, dtype=np.int64))
+            dp.bellman_optimality_operator(mdp, v, parallel=parallel)
+            dp.greedy_policy(mdp, v, parallel=parallel)
             dp.value_iteration(mdp, parallel=parallel)
             dp.modified_policy_iteration(mdp, parallel=parallel)
             dp.policy_iteration(mdp, parallel=parallel)

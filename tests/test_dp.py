@@ -281,6 +281,20 @@ def test_modified_policy_iteration_cuts_converged_evaluations():
     ("call", "pattern"),
     [
         (lambda m: dp.value_iteration(m, tol=0.0), "tol must be > 0"),
+        (lambda m: dp.value_iteration(m, tol="1e-8"), "tol must be a real number > 0"),
+        (lambda m: dp.value_iteration(m, rtol=True), "rtol must be a real number > 0"),
+        (lambda m: dp.value_iteration(m, rtol=-1e-9), "rtol must be > 0"),
+        (lambda m: dp.modified_policy_iteration(m, tol=1e-8j), "tol must be a real number"),
+        (lambda m: dp.value_iteration(m, max_iterations=10.0), "max_iterations must be an int"),
+        (lambda m: dp.modified_policy_iteration(m, m="5"), "m must be an int >= 0"),
+        (lambda m: dp.policy_iteration(m, max_iterations="3"), "max_iterations must be an int"),
+        (lambda m: dp.linear_programming(m, tol=None, rtol="0.1"), "rtol must be a real number"),
+        (lambda m: dp.policy_evaluation(m, np.zeros(30, int), tol=b"1"), "tol must be a real"),
+        (
+            lambda m: dp.value_iteration(m, initial_values=np.array(["0"] * 30)),
+            "initial_values must be a numeric array",
+        ),
+        (lambda m: dp.q_values(m, np.zeros(30, dtype=bool)), "values must be a numeric array"),
         (lambda m: dp.value_iteration(m, max_iterations=0), "max_iterations must be an int >= 1"),
         (
             lambda m: dp.value_iteration(m, initial_values=np.zeros(3)),
@@ -337,3 +351,130 @@ def test_value_iteration_at_a_million_states():
     # ||v - V*|| <= tol/2 implies ||Tv - v|| <= (1 + gamma) tol / 2 (triangle inequality).
     tv = dp.bellman_optimality_operator(mdp, res.values)
     assert np.max(np.abs(tv - res.values)) <= (1 + mdp.gamma) * 1e-6 / 2
+
+
+# --------------------------------------------------------------------------------------------
+# Tolerances: round-off floor, relative default, a-posteriori LP certificate
+# --------------------------------------------------------------------------------------------
+def _refined_optimal_values(mdp, actions):
+    """``V^pi`` of deterministic ``actions`` by iterative refinement in extended precision."""
+    S, A = mdp.n_states, mdp.n_actions
+    rows = np.arange(S) * A + actions
+    P = np.asarray(mdp.transition_matrix)[rows]
+    M = np.eye(S, dtype=np.longdouble) - np.longdouble(mdp.gamma) * P.astype(np.longdouble)
+    r = mdp.rewards.ravel()[rows].astype(np.longdouble)
+    M64 = M.astype(np.float64)
+    x = np.linalg.solve(M64, r.astype(np.float64)).astype(np.longdouble)
+    for _ in range(4):
+        x += np.linalg.solve(M64, (r - M @ x).astype(np.float64)).astype(np.longdouble)
+    return x
+
+
+@pytest.mark.slow
+def test_tol_below_roundoff_warns_and_guarantee_includes_the_floor():
+    from theory_rl import RoundoffWarning, garnet
+    from theory_rl.bounds.mdp_constants import value_error_floor
+
+    mdp = garnet(200, 3, 1, gamma=0.9999, seed=5, sparse=False)
+    floor = value_error_floor(mdp)
+    v_star = _refined_optimal_values(mdp, dp.policy_iteration(mdp).policy.argmax(axis=1))
+    with pytest.warns(RoundoffWarning, match="below the float64 round-off bound"):
+        res = dp.modified_policy_iteration(mdp, tol=1e-8, m=50)
+    err = float(np.max(np.abs(res.values - v_star)))
+    # measured 7.4e-9 > tol/2 = 5e-9: the claim "within tol/2" alone would be false
+    assert err > 5e-9
+    assert res.params["roundoff_bound"] == floor and err <= 5e-9 + floor
+    assert f"round-off bound {floor:.3g}" in res.message
+    # a tol above the floor certifies without a warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RoundoffWarning)
+        res = dp.modified_policy_iteration(mdp, tol=1e-4, m=50)
+    assert res.converged and np.max(np.abs(res.values - v_star)) <= 5e-5
+
+
+def test_roundoff_warning_class_is_exported_once():
+    import theory_rl
+    from theory_rl.bounds import mdp_constants
+
+    assert theory_rl.RoundoffWarning is dp.RoundoffWarning is mdp_constants.RoundoffWarning
+    assert issubclass(theory_rl.RoundoffWarning, UserWarning)
+
+
+@pytest.mark.parametrize("solve", [dp.value_iteration, dp.modified_policy_iteration])
+def test_default_tolerance_is_relative_to_the_value_scale(solve):
+    # rewards of order 1e-12: an absolute tol of 1e-8 would stop after one sweep with the myopic
+    # (wrong) action at s0 and a 22% value error
+    mdp, v_star = stay_or_move(0.9)
+    tiny = TabularMDP(mdp.transitions, mdp.rewards * 1e-12, mdp.gamma)
+    res = solve(tiny)
+    assert res.converged and res.policy.argmax(axis=1)[0] == 1
+    scale = 2e-12 / (1 - 0.9)
+    assert res.params["tol"] == pytest.approx(dp.DEFAULT_RTOL * scale)
+    assert np.max(np.abs(res.values - v_star * 1e-12)) <= dp.DEFAULT_RTOL * scale / 2 + 1e-25
+    # the absolute tolerance, asked for explicitly, is honoured as such (any policy is 1e-8-good)
+    coarse = solve(tiny, tol=1e-8)
+    assert coarse.converged and coarse.n_iterations == 1 and coarse.params["rtol"] is None
+    # rtol gives the same relative accuracy whatever the reward scale
+    for scale_r in (1e-12, 1.0, 1e12):
+        m = TabularMDP(mdp.transitions, mdp.rewards * scale_r, mdp.gamma)
+        res = solve(m, rtol=1e-6)
+        assert res.policy.argmax(axis=1)[0] == 1
+        assert np.max(np.abs(res.values - v_star * scale_r)) <= 1e-6 * 20 * scale_r / 2
+    # both given: the smaller absolute threshold
+    res = solve(mdp, tol=1e-3, rtol=1e-9)
+    assert res.params["tol"] == pytest.approx(2e-8)
+
+
+def test_policy_iteration_threshold_is_relative_to_the_value_scale():
+    mdp, v_star = stay_or_move(0.9)
+    tiny = TabularMDP(mdp.transitions, mdp.rewards * 1e-12, mdp.gamma)
+    res = dp.policy_iteration(tiny, initial_policy=np.array([0, 0]))
+    assert res.converged and res.policy.argmax(axis=1)[0] == 1
+    np.testing.assert_allclose(res.values, v_star * 1e-12, rtol=1e-12)
+    assert "round-off bound" in res.message
+
+
+@pytest.mark.slow
+def test_linear_programming_is_certified_by_its_bellman_residual():
+    from theory_rl import garnet
+
+    mdp = garnet(200, 5, 3, gamma=0.9999, seed=1, sparse=False)
+    v_star = dp.policy_iteration(mdp).values
+    for solver in ("highs", "cvxpy"):
+        res = dp.linear_programming(mdp, solver=solver)
+        residual = np.abs(dp.bellman_optimality_operator(mdp, res.values) - res.values).max()
+        bound = residual / (1 - mdp.gamma)
+        # the two residuals differ by round-off at the value scale ~1e4 (100 ulps), over 1-gamma
+        slack = 100 * np.finfo(float).eps * 1e4 / (1 - mdp.gamma)
+        assert res.history["error_bound"][0] == pytest.approx(bound, abs=slack)
+        assert np.max(np.abs(res.values - v_star)) <= bound + 1e-9  # the bound holds
+        assert res.converged == (bound <= res.params["tol"] / 2)
+    # measured: HiGHS residual bound 2.2e-5, Clarabel 0.38 (error 1.6e-4; status "optimal")
+    assert dp.linear_programming(mdp, solver="highs").converged
+    cvx = dp.linear_programming(mdp, solver="cvxpy")
+    assert not cvx.converged and "NOT certified" in cvx.message
+    # a tol below HiGHS' residual bound is refused too
+    assert not dp.linear_programming(mdp, tol=1e-6).converged
+
+
+def test_public_operators_agree_with_the_q_array(code_path):
+    for mdp in (dense_mdp(40, 4, 0.9, seed=3), sparse_mdp(40, 4, 3, 0.9, seed=3)):
+        rng = np.random.default_rng(0)
+        v = rng.random(40) * 10
+        q = dp.q_values(mdp, v)
+        for parallel in (None, False, True):
+            tv = dp.bellman_optimality_operator(mdp, v, parallel=parallel)
+            np.testing.assert_allclose(tv, q.max(axis=1), rtol=1e-14, atol=1e-13)
+            pi = dp.greedy_policy(mdp, v, parallel=parallel)
+            np.testing.assert_array_equal(pi.argmax(axis=1), q.argmax(axis=1))
+            assert pi.shape == (40, 4) and np.all(pi.sum(axis=1) == 1)
+        batch = np.stack([v, 2 * v])
+        np.testing.assert_allclose(
+            dp.bellman_optimality_operator(mdp, batch)[1],
+            dp.bellman_optimality_operator(mdp, 2 * v),
+            rtol=1e-14,
+        )
+        assert dp.greedy_policy(mdp, batch).shape == (2, 40, 4)
+        assert not np.shares_memory(dp.bellman_optimality_operator(mdp, v), v)

@@ -119,6 +119,10 @@ def test_dense_validation_messages(mutate, pattern):
         (1.0, r"gamma must be in \[0, 1\), got 1.0"),
         (-0.1, "gamma must be in"),
         ("x", "gamma must be a real number"),
+        ("0.9", r"gamma must be a real number in \[0, 1\), got '0.9'"),
+        (True, "gamma must be a real number"),
+        (None, "gamma must be a real number"),
+        (0.9 + 0j, "gamma must be a real number"),
         (float("nan"), "gamma must be in"),
     ],
 )
@@ -195,9 +199,9 @@ def test_finite_horizon():
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"horizon": 0}, "horizon must be >= 1"),
-        ({"horizon": True}, "horizon must be a positive int"),
-        ({"horizon": 2.5}, "horizon must be a positive int"),
+        ({"horizon": 0}, "horizon must be an int >= 1"),
+        ({"horizon": True}, "horizon must be an int >= 1"),
+        ({"horizon": 2.5}, "horizon must be an int >= 1"),
         ({"horizon": 4, "per_step": True}, r"per-step transitions must have shape \(H, S, A, S\)"),
         ({"horizon": 3, "rewards": np.zeros((2, 2, 2))}, r"rewards must have shape \(S, A\)"),
     ],
@@ -216,3 +220,20 @@ def test_finite_horizon_per_step_rows_checked():
     Ps[2, 1, 0] = [0.9, 0.0]
     with pytest.raises(InvalidMDPError, match=r"transitions\[2, 1, 0, :\] sums to 0.9"):
         FiniteHorizonMDP(Ps, r, horizon=3)
+
+
+def test_numeric_fields_refuse_strings_and_bools():
+    from theory_rl.mdps import FiniteHorizonMDP, LinearMDP
+
+    P, r = two_state()
+    with pytest.raises(InvalidMDPError, match="rewards must be a numeric array of real numbers"):
+        TabularMDP(P, r.astype(str), 0.9)
+    with pytest.raises(InvalidMDPError, match="transitions must be a numeric array"):
+        TabularMDP(P.astype(bool), r, 0.9)
+    with pytest.raises(InvalidMDPError, match="initial_distribution must be a numeric array"):
+        TabularMDP(P, r, 0.9, np.array(["0.5", "0.5"]))
+    with pytest.raises(InvalidMDPError, match="horizon must be an int >= 1, got '3'"):
+        FiniteHorizonMDP(P, r, "3")
+    with pytest.raises(ValueError, match="gamma must be a real number"):
+        LinearMDP(np.ones((2, 2, 1)), np.full((1, 2), 0.5), np.ones(1), gamma="0.9")
+    assert TabularMDP(P, r, np.float32(0.5)).gamma == 0.5

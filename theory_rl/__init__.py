@@ -17,6 +17,7 @@ from theory_rl.algorithms.dp import (
     value_iteration,
 )
 from theory_rl.backend import BackendUnavailableError
+from theory_rl.bounds.mdp_constants import RoundoffWarning
 from theory_rl.mdps import (
     FiniteHorizonMDP,
     InvalidMDPError,
@@ -43,6 +44,7 @@ __all__ = [
     "FiniteHorizonMDP",
     "InvalidMDPError",
     "LinearMDP",
+    "RoundoffWarning",
     "SolveResult",
     "TabularMDP",
     "backward_induction",

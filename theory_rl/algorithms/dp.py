@@ -37,7 +37,23 @@ Guarantees implemented here (Puterman, *Markov Decision Processes*, 1994):
 * Modified policy iteration (Thm 6.5.5) with ``m`` partial-evaluation sweeps converges from
   :math:`v_0 = \min r / (1-\gamma)` monotonically; ``m = 0`` is value iteration.
 * The LP :math:`\min_v \mathbf 1^\top v` s.t. :math:`v(s) \ge r(s,a) + \gamma P(s,a)^\top v`
-  has the unique solution ``V*`` (Puterman §6.9).
+  has the unique solution ``V*`` (Puterman §6.9).  A solver returns it only up to its
+  feasibility tolerances, so the result is certified a posteriori: any ``v`` satisfies
+  :math:`\|v - V^*\|_\infty \le \|Tv - v\|_\infty/(1-\gamma)`.
+
+**Tolerances.**  The *value scale* is :math:`\max|r|/(1-\gamma)`, a bound on every
+:math:`|V^\pi(s)|`.  Value iteration, modified policy iteration and linear programming take
+``tol`` (absolute) and ``rtol`` (relative to the value scale) and aim at
+:math:`\epsilon = \min(\mathtt{tol}, \mathtt{rtol}\cdot\text{scale})` over the ones given.
+**The default is relative**: with neither given, ``rtol = DEFAULT_RTOL`` (``1e-9``; ``1e-7``
+for linear programming, ``LP_DEFAULT_RTOL``), so problems whose rewards are tiny or huge get
+the same relative accuracy.  The guarantee on success (``converged=True``) is: the policy is
+within :math:`\epsilon` of optimal and the values within :math:`\epsilon/2` of ``V*`` -- in
+exact arithmetic.  Computed in float64 each statement carries an additional round-off term
+:math:`\delta = 4(S+2)\,\varepsilon_{\mathrm{mach}}\max|r|/(1-\gamma)^2`
+(:func:`theory_rl.bounds.mdp_constants.value_error_floor`, a worst-case bound), which the
+result message states; when :math:`\epsilon/2 < \delta` the accuracy asked for cannot be
+certified and the solver emits :class:`~theory_rl.bounds.mdp_constants.RoundoffWarning`.
 
 Backends: on the CPU the sweeps run in numba kernels (:mod:`theory_rl.kernels.bellman`), dense
 or CSR, serial or parallel; with ``device="gpu"`` the same algorithms run as generic CuPy array
@@ -52,6 +68,7 @@ References:
 from __future__ import annotations
 
 import time
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -63,11 +80,19 @@ import scipy.sparse.linalg as spla
 
 from theory_rl._checks import as_int, as_positive
 from theory_rl.backend import array_namespace, resolve_device, to_device, to_numpy
+from theory_rl.bounds.mdp_constants import RoundoffWarning, value_error_floor, value_range
 from theory_rl.kernels import bellman as _kb
-from theory_rl.mdps.tabular import FiniteHorizonMDP, TabularMDP, _validated_rho, validate_policy
+from theory_rl.mdps.tabular import (
+    FiniteHorizonMDP,
+    TabularMDP,
+    _as_float_array,
+    _validated_rho,
+    validate_policy,
+)
 from theory_rl.result import SolveResult
 
 __all__ = [
+    "RoundoffWarning",
     "backward_induction",
     "bellman_optimality_operator",
     "greedy_policy",
@@ -90,6 +115,12 @@ GMRES_ROUNDS = 10
 GMRES_CYCLES, GMRES_RESTART = 4, 50
 #: When False, CPU sweeps use the generic NumPy code instead of numba (tests of that path).
 USE_KERNELS = True
+#: Default accuracy of value iteration and modified policy iteration, relative to the value
+#: scale ``max|r| / (1 - gamma)`` (module docstring, "Tolerances").
+DEFAULT_RTOL = 1e-9
+#: Default accuracy promised by :func:`linear_programming` (HiGHS' and Clarabel's feasibility
+#: tolerances are relative, about 1e-7), relative to the value scale.
+LP_DEFAULT_RTOL = 1e-7
 
 Callback = Callable[[SolveResult], None]
 
@@ -262,7 +293,7 @@ def _policy_array(policy: Any, n_actions: int) -> np.ndarray:
 
 
 def _values_arg(values: Any, n_states: int, xp: Any, name: str = "values") -> Any:
-    v = np.asarray(to_numpy(values), dtype=np.float64)
+    v = _as_float_array(name, to_numpy(values))
     if v.ndim not in (1, 2) or v.shape[-1] != n_states:
         raise ValueError(f"{name} must have shape (S,) = ({n_states},) or (B, S); got {v.shape}")
     if not np.isfinite(v).all():
@@ -273,34 +304,69 @@ def _values_arg(values: Any, n_states: int, xp: Any, name: str = "values") -> An
 # --------------------------------------------------------------------------------------------
 # Operators and evaluation
 # --------------------------------------------------------------------------------------------
-def q_values(mdp: TabularMDP, values: Any, *, device: str | None = None) -> np.ndarray:
+def q_values(
+    mdp: TabularMDP, values: Any, *, device: str | None = None, parallel: bool | None = None
+) -> np.ndarray:
     r"""Action values :math:`q = r + \gamma P v`.
 
     Args:
         mdp: the MDP.
         values: ``(S,)`` or a batch ``(B, S)``.
         device: ``"cpu"``, ``"gpu"`` or None (infer from ``values``).
+        parallel: CPU with CSR transitions only: the parallel numba kernel; None picks it for
+            large problems when numba has several threads (dense products use BLAS threads).
 
     Returns:
-        ``(S, A)`` (or ``(B, S, A)``) NumPy array.
+        ``(S, A)`` (or ``(B, S, A)``) NumPy array.  To reduce it over actions, call
+        :func:`bellman_optimality_operator` or :func:`greedy_policy` instead: they never form
+        the ``(S, A)`` array.
     """
-    op = _operator(mdp, resolve_device(device, values))
+    op = _operator(mdp, resolve_device(device, values), parallel)
     return to_numpy(op.q(_values_arg(values, mdp.n_states, op.xp)))
 
 
+def _fused_sweep(
+    mdp: TabularMDP, values: Any, device: str | None, parallel: bool | None
+) -> tuple[Any, Any] | Any:
+    """``(T v, greedy actions)`` for ``(S,)`` values and CSR transitions in one fused pass of
+    the numba sweep kernel (no ``(S*A,)`` intermediate); otherwise the ``(S, A)`` / ``(B, S, A)``
+    q array, reduced by the caller.  Dense transitions keep the BLAS product ``P @ v`` followed
+    by the reduction: measured 1.6-1.7x faster than the dense numba sweep (garnet S = 2000,
+    A = 10, two threads), whereas on CSR the fused sweep is 1.4-1.6x faster than the q array
+    (S = 200000, A = 10, b = 10)."""
+    op = _operator(mdp, resolve_device(device, values), parallel)
+    v = _values_arg(values, mdp.n_states, op.xp)
+    if op.kernels and op.sparse and v.ndim == 1:
+        return op.sweep(v)
+    return op.q(v)
+
+
 def bellman_optimality_operator(
-    mdp: TabularMDP, values: Any, *, device: str | None = None
+    mdp: TabularMDP, values: Any, *, device: str | None = None, parallel: bool | None = None
 ) -> np.ndarray:
-    r"""``(T v)(s) = max_a q(s, a)``; ``values`` ``(S,)`` or ``(B, S)``, same shape returned."""
-    return q_values(mdp, values, device=device).max(axis=-1)
+    r"""``(T v)(s) = max_a q(s, a)``; ``values`` ``(S,)`` or ``(B, S)``, same shape returned.
+
+    On the CPU with CSR transitions an ``(S,)`` input goes through the fused numba sweep of the
+    solvers (no ``(S, A)`` array is formed); dense transitions use the BLAS product and a
+    reduction, which is faster there.  ``device`` and ``parallel`` as in :func:`q_values`.
+    """
+    out = _fused_sweep(mdp, values, device, parallel)
+    return to_numpy(out[0] if isinstance(out, tuple) else out.max(axis=-1))
 
 
-def greedy_policy(mdp: TabularMDP, values: Any, *, device: str | None = None) -> np.ndarray:
-    """Deterministic ``(S, A)`` one-hot policy greedy w.r.t. ``values`` (lowest index on ties)."""
-    q = q_values(mdp, values, device=device)
-    out = np.zeros_like(q)
-    np.put_along_axis(out, q.argmax(axis=-1)[..., None], 1.0, axis=-1)
-    return out
+def greedy_policy(
+    mdp: TabularMDP, values: Any, *, device: str | None = None, parallel: bool | None = None
+) -> np.ndarray:
+    """Deterministic ``(S, A)`` one-hot policy greedy w.r.t. ``values`` (lowest index on ties).
+
+    ``values`` ``(S,)`` (or ``(B, S)``, giving ``(B, S, A)``); computed like
+    :func:`bellman_optimality_operator`.
+    """
+    out = _fused_sweep(mdp, values, device, parallel)
+    actions = to_numpy(out[1] if isinstance(out, tuple) else out.argmax(axis=-1))
+    policy = np.zeros(actions.shape + (mdp.n_actions,))
+    np.put_along_axis(policy, actions[..., None], 1.0, axis=-1)
+    return policy
 
 
 def _solve(
@@ -365,9 +431,46 @@ def _cupy_sparse_linalg() -> Any:
     return cupyx.scipy.sparse.linalg
 
 
+def _value_scale(mdp: TabularMDP) -> float:
+    """``max|r| / (1 - gamma)``, a bound on every ``|V^pi(s)|``."""
+    return max(abs(x) for x in value_range(mdp))
+
+
 def _evaluation_tol(mdp: TabularMDP) -> float:
-    """Default accuracy of iterative evaluation: 1e-12 of the value scale ``max|r|/(1-gamma)``."""
-    return 1e-12 * max(1.0, float(np.abs(mdp.rewards).max()) / (1.0 - mdp.gamma))
+    """Default accuracy of iterative evaluation: 1e-12 of the value scale ``max|r|/(1-gamma)``
+    (the smallest positive float when all rewards are zero: then ``V^pi = 0`` exactly)."""
+    return 1e-12 * max(_value_scale(mdp), float(np.finfo(np.float64).tiny))
+
+
+def _target_accuracy(
+    mdp: TabularMDP,
+    tol: Any,
+    rtol: Any,
+    default_rtol: float,
+    value_fraction: float,
+    stacklevel: int,
+) -> tuple[float, float]:
+    """``(epsilon, delta)``: the absolute accuracy ``min(tol, rtol * scale)`` over the arguments
+    given (``rtol = default_rtol`` when neither is), and the round-off floor ``delta`` of
+    :func:`value_error_floor`.  Warns with :class:`RoundoffWarning` when the value accuracy
+    ``value_fraction * epsilon`` promised on success is below ``delta``."""
+    tol = None if tol is None else as_positive("tol", tol)
+    rtol = None if rtol is None else as_positive("rtol", rtol)
+    if tol is None and rtol is None:
+        rtol = default_rtol
+    scale = _value_scale(mdp)
+    eps = min(x for x in (tol, None if rtol is None else rtol * scale) if x is not None)
+    delta = value_error_floor(mdp)
+    if scale > 0 and value_fraction * eps < delta:  # all-zero rewards: everything is exact
+        warnings.warn(
+            f"requested accuracy {eps:.3g} (values within {value_fraction * eps:.3g} of V*) is "
+            f"below the float64 round-off bound {delta:.3g} of this problem "
+            f"(4 (S+2) eps max|r| / (1-gamma)^2, value scale {scale:.3g}); the guarantee is "
+            f"values within {value_fraction * eps:.3g} + {delta:.3g} of V*",
+            RoundoffWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return eps, delta
 
 
 def policy_evaluation(
@@ -446,14 +549,18 @@ def _iterate(
     *,
     method: str,
     m: int,
-    tol: float,
+    tol: Any,
+    rtol: Any,
     max_iterations: int,
     initial_values: Any,
     device: str | None,
     parallel: bool | None,
     callback: Callback | None,
 ) -> SolveResult:
-    tol = as_positive("tol", tol)
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    given_tol, given_rtol = tol, rtol
+    tol, roundoff = _target_accuracy(mdp, tol, rtol, DEFAULT_RTOL, 0.5, stacklevel=3)
     max_iterations = as_int("max_iterations", max_iterations)
     op = _operator(mdp, device, parallel)
     xp = op.xp
@@ -473,6 +580,8 @@ def _iterate(
         method=method,
         m=m,
         tol=tol,
+        rtol=given_rtol if given_rtol is not None or given_tol is not None else DEFAULT_RTOL,
+        roundoff_bound=roundoff,
         max_iterations=max_iterations,
         device=op.device,
         parallel=op.parallel,
@@ -499,8 +608,9 @@ def _iterate(
             v = tv + factor * (lo + hi) / 2.0
             converged = True
             message = (
-                f"span stopping rule met: policy within {bound[-1]:.3g} of optimal, "
-                f"values within {bound[-1] / 2:.3g} of V*"
+                f"span stopping rule met: policy within {bound[-1]:.3g} + round-off bound "
+                f"{roundoff:.3g} of optimal, values within {bound[-1] / 2:.3g} + round-off bound "
+                f"{roundoff:.3g} of V* (requested tol {tol:.3g})"
             )
             break
         v, done = op.policy_sweeps(tv, actions, m, inner_tol)
@@ -554,7 +664,8 @@ def _callback_stops(
 def value_iteration(
     mdp: TabularMDP,
     *,
-    tol: float = 1e-8,
+    tol: float | None = None,
+    rtol: float | None = None,
     max_iterations: int = 100_000,
     initial_values: Any = None,
     device: str | None = None,
@@ -563,13 +674,20 @@ def value_iteration(
 ) -> SolveResult:
     r"""Value iteration :math:`v_{k+1} = T v_k` with the span stopping rule.
 
-    Stops at the first ``k`` with :math:`\gamma\,\mathrm{sp}(v_{k+1} - v_k)/(1-\gamma) \le` ``tol``
-    (module docstring): the returned policy, greedy w.r.t. ``v_k``, is ``tol``-optimal in sup
-    norm, and the returned values are within ``tol / 2`` of ``V*``.
+    Stops at the first ``k`` with :math:`\gamma\,\mathrm{sp}(v_{k+1} - v_k)/(1-\gamma) \le
+    \epsilon` (module docstring): the returned policy, greedy w.r.t. ``v_k``, is
+    :math:`\epsilon`-optimal in sup norm, and the returned values are within
+    :math:`\epsilon/2` of ``V*``, each up to the float64 round-off bound
+    :func:`~theory_rl.bounds.mdp_constants.value_error_floor` that ``message`` and
+    ``params["roundoff_bound"]`` state.  :math:`\epsilon = \min(\mathtt{tol},
+    \mathtt{rtol}\max|r|/(1-\gamma))` over the arguments given; **by default relative**,
+    ``rtol = DEFAULT_RTOL = 1e-9``.  Emits :class:`RoundoffWarning` when :math:`\epsilon/2`
+    is below the round-off bound.
 
     Args:
         mdp: the MDP (dense or sparse).
-        tol: guaranteed sup-norm suboptimality of the returned policy (> 0).
+        tol: absolute accuracy: guaranteed sup-norm suboptimality of the returned policy (> 0).
+        rtol: accuracy relative to the value scale ``max|r| / (1 - gamma)`` (> 0).
         max_iterations: sweeps before giving up (then ``converged=False``, and ``message`` says so).
         initial_values: ``(S,)`` start; default ``min(r) / (1 - gamma)`` (a lower bound on V*).
         device: ``"cpu"`` (numba kernels) or ``"gpu"`` (CuPy).
@@ -579,7 +697,9 @@ def value_iteration(
             iterate ``v_k`` and ``policy`` the greedy policy; may raise ``StopIteration``.
 
     Returns:
-        :class:`SolveResult` with ``history`` keys ``residual`` (:math:`\|v_{k}-v_{k-1}\|_\infty`),
+        :class:`SolveResult`; ``params["tol"]`` is :math:`\epsilon` (absolute),
+        ``params["rtol"]`` the relative tolerance in force (None when only ``tol`` was given);
+        ``history`` keys ``residual`` (:math:`\|v_{k}-v_{k-1}\|_\infty`),
         ``span``, ``error_bound`` (:math:`\gamma\,\mathrm{sp}/(1-\gamma)`), ``policy_sweeps``
         (partial-evaluation sweeps after each greedy step; 0 for value iteration) and
         ``wall_time``.
@@ -597,6 +717,7 @@ def value_iteration(
         method="value_iteration",
         m=0,
         tol=tol,
+        rtol=rtol,
         max_iterations=max_iterations,
         initial_values=initial_values,
         device=device,
@@ -609,7 +730,8 @@ def modified_policy_iteration(
     mdp: TabularMDP,
     *,
     m: int = 20,
-    tol: float = 1e-8,
+    tol: float | None = None,
+    rtol: float | None = None,
     max_iterations: int = 100_000,
     initial_values: Any = None,
     device: str | None = None,
@@ -621,11 +743,12 @@ def modified_policy_iteration(
     :math:`v_{k+1} = T_{\pi_k}^{m_k+1} v_k` with ``pi_k`` greedy w.r.t. ``v_k`` (Puterman §6.5);
     ``m = 0`` is value iteration and ``m -> inf`` policy iteration.  The partial evaluation
     stops early (``m_k < m``) once an increment :math:`T_{\pi_k}^{j} v - T_{\pi_k}^{j-1} v` has
-    span at most ``tol (1 - gamma) / (2 gamma)``: MPI converges for any orders ``m_k >= 0``
-    (Puterman Thm 6.5.5), and with ``pi_k`` still greedy the next greedy step then meets the
-    stopping rule.  Same span stopping rule and guarantee as :func:`value_iteration`;
-    ``n_iterations`` counts greedy steps, ``history["policy_sweeps"]`` the ``m_k``.
-    Arguments as in :func:`value_iteration`.
+    span at most :math:`\epsilon (1 - \gamma) / (2 \gamma)`: MPI converges for any orders
+    ``m_k >= 0`` (Puterman Thm 6.5.5), and with ``pi_k`` still greedy the next greedy step then
+    meets the stopping rule.  Same span stopping rule, tolerances (``tol`` absolute, ``rtol``
+    relative to ``max|r| / (1 - gamma)``, relative by default) and guarantee as
+    :func:`value_iteration`; ``n_iterations`` counts greedy steps,
+    ``history["policy_sweeps"]`` the ``m_k``.  Arguments as in :func:`value_iteration`.
     """
     m = as_int("m", m, minimum=0)
     return _iterate(
@@ -633,6 +756,7 @@ def modified_policy_iteration(
         method="modified_policy_iteration",
         m=m,
         tol=tol,
+        rtol=rtol,
         max_iterations=max_iterations,
         initial_values=initial_values,
         device=device,
@@ -657,8 +781,12 @@ def policy_iteration(
     r"""Howard's policy iteration with exact (or GMRES) evaluation.
 
     :math:`\pi_{k+1}(s) \in \arg\max_a q^{\pi_k}(s, a)`, keeping :math:`\pi_k(s)` unless another
-    action is better by more than ``1e-12`` of the value scale (plus the evaluation error), so
-    the loop ends exactly when no state can improve.
+    action is better by more than ``4e-12`` of the value scale ``max|r| / (1 - gamma)`` (four
+    times the evaluation accuracy), so the loop ends exactly when no state can improve by more.
+    The stable policy and its values are then within :math:`\max_s (Tv - v)(s)/(1-\gamma)`
+    of optimal (plus twice the GMRES accuracy over :math:`1-\gamma` for iterative evaluation),
+    plus the round-off bound :func:`~theory_rl.bounds.mdp_constants.value_error_floor`;
+    ``message`` states both.
 
     Args:
         mdp: the MDP.
@@ -715,7 +843,19 @@ def policy_iteration(
             message = "stopped by callback"
             break
         if policy.ndim == 1 and n_changed[-1] == 0:
-            converged, message = True, "policy stable: no state improves"
+            # T v <= v + gain with ||v - V^pi|| <= e (e = eval_tol for GMRES; the round-off of
+            # a direct solve is in value_error_floor) gives V* - V^pi <= (gain + 2e)/(1 - gamma)
+            iterative = evaluation == "iterative" or (
+                evaluation == "auto" and mdp.n_states > DIRECT_SOLVE_MAX_STATES
+            )
+            gain = max(float((tv - v).max()), 0.0)
+            bound = (gain + (2.0 * eval_tol if iterative else 0.0)) / (1.0 - mdp.gamma)
+            converged = True
+            message = (
+                f"policy stable: no state improves by more than {threshold:.3g}; policy and "
+                f"values within {bound:.3g} + round-off bound {value_error_floor(mdp):.3g} of "
+                "optimal"
+            )
             break
         policy = new
     return SolveResult(
@@ -730,18 +870,43 @@ def policy_iteration(
     )
 
 
-def linear_programming(mdp: TabularMDP, *, solver: str = "highs") -> SolveResult:
+def linear_programming(
+    mdp: TabularMDP,
+    *,
+    solver: str = "highs",
+    tol: float | None = None,
+    rtol: float | None = None,
+) -> SolveResult:
     r"""Solve the primal LP :math:`\min_v \mathbf 1^\top v` s.t. :math:`(E - \gamma P) v \ge r`.
 
     ``E`` ``(S*A, S)`` maps each row ``s*A + a`` to state ``s``.  ``solver="highs"`` uses
     :func:`scipy.optimize.linprog` (HiGHS, sparse constraint matrix); ``solver="cvxpy"`` builds the
-    same LP in cvxpy (an independent path for cross-checks).  The policy is greedy w.r.t. the LP
-    values; their accuracy is the solver's feasibility tolerance (about 1e-7 relative for
-    HiGHS), not machine precision.
+    same LP in cvxpy (Clarabel; an independent path for cross-checks).  The policy is greedy
+    w.r.t. the LP values.
+
+    The solver's status certifies nothing about ``V*``: its feasibility tolerances are relative
+    and, near ``gamma = 1``, allow errors far above them.  The result is certified a posteriori
+    from the Bellman residual :math:`\Delta = Tv - v` of the returned values:
+    :math:`\|v - V^*\|_\infty \le \|\Delta\|_\infty/(1-\gamma)` and the greedy policy is
+    within :math:`\gamma\,\mathrm{sp}(\Delta)/(1-\gamma)` of optimal (module docstring), each
+    up to the round-off bound of :func:`~theory_rl.bounds.mdp_constants.value_error_floor`.
+    ``converged`` is True when the value bound is at most :math:`\epsilon/2` (then the policy
+    is within :math:`\epsilon`), the guarantee of :func:`value_iteration`, with
+    :math:`\epsilon = \min(\mathtt{tol}, \mathtt{rtol}\max|r|/(1-\gamma))` over the arguments
+    given; by default relative, ``rtol = LP_DEFAULT_RTOL = 1e-7``.
 
     Returns:
-        :class:`SolveResult` with ``history["objective"]`` (one entry).
+        :class:`SolveResult` with ``history`` keys ``objective``, ``residual``
+        (:math:`\|\Delta\|_\infty`), ``error_bound`` (:math:`\|\Delta\|_\infty/(1-\gamma)`)
+        and ``policy_error_bound`` (:math:`\gamma\,\mathrm{sp}(\Delta)/(1-\gamma)`), one entry
+        each; ``params["tol"]`` is :math:`\epsilon`.
     """
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    if solver not in ("highs", "cvxpy"):
+        raise ValueError(f"solver must be 'highs' or 'cvxpy', got {solver!r}")
+    given_tol, given_rtol = tol, rtol
+    tol, roundoff = _target_accuracy(mdp, tol, rtol, LP_DEFAULT_RTOL, 0.5, stacklevel=2)
     S, A, gamma = mdp.n_states, mdp.n_actions, mdp.gamma
     E = sp.csr_array(
         (np.ones(S * A), np.repeat(np.arange(S), A), np.arange(S * A + 1)), shape=(S * A, S)
@@ -762,8 +927,8 @@ def linear_programming(mdp: TabularMDP, *, solver: str = "highs") -> SolveResult
         )
         if res.status != 0:
             raise RuntimeError(f"HiGHS failed: {res.message}")
-        v, ok, msg = res.x, True, f"HiGHS: {res.message}"
-    elif solver == "cvxpy":
+        v, status = np.asarray(res.x, dtype=np.float64), f"HiGHS: {res.message}"
+    else:
         import cvxpy as cp
 
         x = cp.Variable(S)
@@ -771,19 +936,42 @@ def linear_programming(mdp: TabularMDP, *, solver: str = "highs") -> SolveResult
         prob.solve(solver=cp.CLARABEL)
         if prob.status not in ("optimal", "optimal_inaccurate"):
             raise RuntimeError(f"cvxpy failed: status {prob.status}")
-        v, ok, msg = np.asarray(x.value), prob.status == "optimal", f"cvxpy/CLARABEL: {prob.status}"
-    else:
-        raise ValueError(f"solver must be 'highs' or 'cvxpy', got {solver!r}")
+        v, status = np.asarray(x.value, dtype=np.float64), f"cvxpy/CLARABEL: {prob.status}"
     q = q_values(mdp, v)
+    delta = q.max(axis=1) - v
+    residual = float(np.abs(delta).max())
+    value_bound = residual / (1.0 - gamma)
+    policy_bound = gamma * float(delta.max() - delta.min()) / (1.0 - gamma)
+    converged = value_bound <= tol / 2
+    message = (
+        f"{status}; Bellman residual {residual:.3g}: values within {value_bound:.3g} and policy "
+        f"within {policy_bound:.3g} of optimal, + round-off bound {roundoff:.3g}; "
+        + (
+            f"meets the requested tol {tol:.3g}"
+            if converged
+            else f"NOT certified to the requested tol {tol:.3g} (values within tol/2 required)"
+        )
+    )
     return SolveResult(
         policy=_policy_array(q.argmax(axis=1), A),
         values=v,
         q_values=q,
         n_iterations=1,
-        converged=ok,
-        message=msg,
-        history={"objective": np.array([c @ v])},
-        params=dict(method="linear_programming", solver=solver),
+        converged=converged,
+        message=message,
+        history={
+            "objective": np.array([c @ v]),
+            "residual": np.array([residual]),
+            "error_bound": np.array([value_bound]),
+            "policy_error_bound": np.array([policy_bound]),
+        },
+        params=dict(
+            method="linear_programming",
+            solver=solver,
+            tol=tol,
+            rtol=given_rtol if given_rtol is not None or given_tol is not None else LP_DEFAULT_RTOL,
+            roundoff_bound=roundoff,
+        ),
     )
 
 

@@ -22,7 +22,9 @@ Definitions (normalised discounted occupancy
   policy iteration for each ``s`` (the maximiser is the same deterministic policy at every
   start state, so the supremum over policies is attained).
 * **Round-off floor** of computed values -- :func:`value_error_floor`, the absolute tolerance
-  the claims use when comparing computed values.
+  the claims use when comparing computed values, and the round-off term the solvers of
+  :mod:`theory_rl.algorithms.dp` add to their stopping guarantees.  A requested accuracy below
+  it cannot be certified in float64: the solvers then emit :class:`RoundoffWarning`.
 
 When the optimal policy is not unique, :math:`d_\rho^{\pi^*}` depends on the choice; the
 functions use the policy passed in, or the one policy iteration returns.
@@ -43,10 +45,11 @@ from typing import Any
 
 import numpy as np
 
-from theory_rl.algorithms import dp
+from theory_rl._checks import as_real
 from theory_rl.mdps.tabular import TabularMDP, validate_policy
 
 __all__ = [
+    "RoundoffWarning",
     "concentrability",
     "effective_horizon",
     "mismatch_coefficient",
@@ -58,16 +61,22 @@ __all__ = [
 EPS = float(np.finfo(np.float64).eps)
 
 
+class RoundoffWarning(UserWarning):
+    """A requested accuracy lies below the float64 round-off floor (:func:`value_error_floor`)
+    of the problem, so the solver cannot certify it; its guarantee then carries that floor."""
+
+
 def effective_horizon(gamma: float) -> float:
     """The effective horizon ``1 / (1 - gamma)``."""
-    g = float(gamma)
-    if not 0.0 <= g < 1.0:
-        raise ValueError(f"gamma must be in [0, 1), got {gamma}")
+    g = as_real("gamma", gamma, minimum=0.0, maximum=1.0, open_maximum=True)
     return 1.0 / (1.0 - g)
 
 
 def value_range(mdp: TabularMDP) -> tuple[float, float]:
-    """``(min r, max r) / (1 - gamma)``: every ``V^pi(s)`` and ``Q^pi(s, a)`` lies in it."""
+    """``(min r, max r) / (1 - gamma)``: every ``V^pi(s)`` and ``Q^pi(s, a)`` lies in it.
+
+    ``max(|min|, |max|) = max|r| / (1 - gamma)`` is the *value scale* that relative tolerances
+    of :mod:`theory_rl.algorithms.dp` refer to."""
     h = effective_horizon(mdp.gamma)
     return float(mdp.rewards.min()) * h, float(mdp.rewards.max()) * h
 
@@ -129,6 +138,8 @@ def mismatch_coefficient(mdp: TabularMDP, mu: Any, *, rho: Any = None, policy: A
         rho: ``(S,)`` the performance measure; ``mdp.initial_distribution`` when omitted.
         policy: an optimal policy; computed by policy iteration when omitted.
     """
+    from theory_rl.algorithms import dp  # imported here: dp imports this module
+
     mu = _distribution("mu", mu, mdp.n_states)
     pi = (
         dp.policy_iteration(mdp).policy
@@ -154,6 +165,8 @@ def concentrability(mdp: TabularMDP, mu: Any, *, rho: Any = None) -> float:
 
     See the module docstring: :math:`\sup_\pi d_\rho^\pi(s) = (1-\gamma)\rho^\top V^*_{e_s}`.
     """
+    from theory_rl.algorithms import dp  # imported here: dp imports this module
+
     mu = _distribution("mu", mu, mdp.n_states)
     rho = mdp.initial_distribution if rho is None else _distribution("rho", rho, mdp.n_states)
     S, A = mdp.n_states, mdp.n_actions

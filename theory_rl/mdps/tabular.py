@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from theory_rl._checks import as_int, as_real
+
 __all__ = ["FiniteHorizonMDP", "InvalidMDPError", "TabularMDP", "validate_policy"]
 
 ROW_SUM_TOL = 1e-8
@@ -64,21 +66,26 @@ def _check_distribution(name: str, x: np.ndarray, what: str = "probabilities") -
 
 
 def _check_gamma(gamma: Any) -> float:
+    """``gamma`` as a float in ``[0, 1)``; strings, bools, None and complex numbers are refused."""
     try:
-        g = float(gamma)
-    except (TypeError, ValueError):
-        raise InvalidMDPError(f"gamma must be a real number in [0, 1), got {gamma!r}") from None
-    if not 0.0 <= g < 1.0:
-        raise InvalidMDPError(f"gamma must be in [0, 1), got {g}")
-    return g
+        return as_real("gamma", gamma, minimum=0.0, maximum=1.0, open_maximum=True)
+    except ValueError as exc:
+        raise InvalidMDPError(str(exc)) from None
 
 
 def _as_float_array(name: str, x: Any) -> np.ndarray:
+    """``x`` as float64; only integer and real floating arrays are accepted (no strings, bools,
+    complex numbers or objects, which ``np.asarray(x, dtype=float)`` would convert silently)."""
     try:
-        arr = np.asarray(x, dtype=np.float64)
+        arr = np.asarray(x)
     except (TypeError, ValueError) as exc:
         raise InvalidMDPError(f"{name} must be a numeric array: {exc}") from None
-    return arr
+    if arr.dtype.kind not in "iuf":
+        raise InvalidMDPError(
+            f"{name} must be a numeric array of real numbers (integer or float dtype), got "
+            f"dtype {arr.dtype}"
+        )
+    return arr.astype(np.float64, copy=False)
 
 
 def _freeze(x: np.ndarray) -> np.ndarray:
@@ -90,6 +97,11 @@ def _freeze(x: np.ndarray) -> np.ndarray:
 def _validated_transitions(transitions: Any) -> tuple[np.ndarray | sp.csr_array, int, int]:
     """Validate transitions; return (dense (S, A, S) or CSR (S*A, S), S, A)."""
     if sp.issparse(transitions):
+        if transitions.dtype.kind not in "iuf":
+            raise InvalidMDPError(
+                "transitions must be a numeric array of real numbers (integer or float dtype), "
+                f"got dtype {transitions.dtype}"
+            )
         P = sp.csr_array(transitions, dtype=np.float64)
         if P.ndim != 2:
             raise InvalidMDPError(f"sparse transitions must be 2-D (S*A, S), got ndim {P.ndim}")
@@ -319,11 +331,10 @@ class FiniteHorizonMDP:
     initial_distribution: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, np.integer)):
-            raise InvalidMDPError(f"horizon must be a positive int, got {self.horizon!r}")
-        H = int(self.horizon)
-        if H < 1:
-            raise InvalidMDPError(f"horizon must be >= 1, got {H}")
+        try:
+            H = as_int("horizon", self.horizon)
+        except ValueError as exc:
+            raise InvalidMDPError(str(exc)) from None
         object.__setattr__(self, "horizon", H)
         P = self.transitions
         if not sp.issparse(P) and np.ndim(P) == 4:

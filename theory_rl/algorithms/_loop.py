@@ -92,10 +92,12 @@ class _History:
             value = np.asarray(to_numpy(values[key]))
             buf = self.buffers.get(key)
             if buf is None:
-                dtype = np.int64 if value.dtype.kind in "iub" else np.float64
-                buf = self.buffers[key] = np.full((self.n, *value.shape), np.nan, dtype=dtype)
-                if dtype == np.int64:
-                    buf.fill(0)
+                shape = (self.n, *value.shape)
+                if value.dtype.kind in "iub":  # counts (samples, queries)
+                    buf = np.zeros(shape, dtype=np.int64)
+                else:
+                    buf = np.full(shape, np.nan)
+                self.buffers[key] = buf
             buf[k] = value
 
     def view(self, n_entries: int) -> dict[str, np.ndarray]:

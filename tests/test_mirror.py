@@ -14,6 +14,7 @@ from theory_rl.algorithms.mirror import (
     kl_prox,
     kl_prox_log,
     project_simplex,
+    regularized_prox_log,
 )
 
 rows = arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 7)),
@@ -84,3 +85,24 @@ def test_euclidean_prox_and_divergences():
     assert bregman_divergence(np.array([0.0, 1.0]), half) == pytest.approx(np.log(2))
     with pytest.raises(ValueError, match="mirror must be"):
         bregman_divergence(p, r, "tsallis")
+
+
+def test_regularized_prox_is_the_gpmd_entropy_and_staq_steps():
+    """Parameter maps: GPMD-entropy is the prox with the same (eta, tau) and uniform mu; the
+    StaQ step is the prox from the centre xi - alpha beta^(M-1) q_old, i.e.
+    xi' = beta (xi - alpha beta^(M-1) q_old) + alpha q with beta = 1/(1+eta tau),
+    alpha = eta beta."""
+    rng = np.random.default_rng(3)
+    pi = rng.dirichlet(np.ones(4), size=6)
+    q, q_old = rng.normal(size=(2, 6, 4))
+    eta, tau, M = 0.8, 0.4, 3
+    beta = 1.0 / (1.0 + eta * tau)
+    alpha = eta * beta
+    gpmd = pi**beta * np.exp(alpha * q)
+    out = np.exp(regularized_prox_log(np.log(pi), q, eta=eta, tau=tau))
+    np.testing.assert_allclose(out, gpmd / gpmd.sum(-1, keepdims=True), rtol=1e-13)
+    xi = rng.normal(size=(6, 4))
+    staq = np.exp(beta * (xi - alpha * beta ** (M - 1) * q_old) + alpha * q)
+    centre = xi - alpha * beta ** (M - 1) * q_old
+    out = np.exp(regularized_prox_log(centre, q, eta=eta, tau=tau))
+    np.testing.assert_allclose(out, staq / staq.sum(-1, keepdims=True), rtol=1e-13)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from theory_rl.algorithms import dp, pg
+from theory_rl.algorithms.reference import reference
 from theory_rl.bounds.mei2020 import BANDIT_STEP, bandit_bound
 from theory_rl.mdps import bandit, chain, random_mdp
 
@@ -76,9 +77,19 @@ def test_mei_bound_every_iterate_uniform_init():
 def test_batched_initialisations_and_tol_stop():
     mdp = bandit([1.0, 0.9, 0.1])
     logits = np.log(np.array([[[0.05, 0.01, 0.94]], [[0.01, 0.05, 0.94]]]))
-    res = pg.softmax_policy_gradient(mdp, eta=0.4, n_iterations=500, initial_logits=logits)
-    one = pg.softmax_policy_gradient(mdp, eta=0.4, n_iterations=500, initial_logits=logits[1])
+    rec = ("gap", "sup_gap", "values", "prob_opt")
+    res = pg.softmax_policy_gradient(
+        mdp, eta=0.4, n_iterations=500, initial_logits=logits, record=rec
+    )
+    one = pg.softmax_policy_gradient(
+        mdp, eta=0.4, n_iterations=500, initial_logits=logits[1], record=rec
+    )
     np.testing.assert_allclose(res.policy[1], one.policy, atol=1e-13)
+    assert res.history["gap"].shape == (2, 501) and one.history["gap"].shape == (501,)
+    assert res.history["values"].shape == (2, 501, 1)
+    for key in rec:  # batch member 1 of the (B, K+1) history is the single run
+        np.testing.assert_allclose(res.history[key][1], one.history[key], atol=1e-13)
+    assert not res.converged and res.n_iterations == 500  # a fixed budget is not convergence
     stop = pg.softmax_policy_gradient(chain(2), eta=1.0, n_iterations=10_000, tol=0.1)
     assert stop.converged and stop.history["gap"][-1] <= 0.1 < stop.history["gap"][-2]
     assert stop.n_iterations == stop.history["gap"].size - 1
@@ -93,10 +104,34 @@ def test_entropy_pg_converges_to_regularised_optimum_and_projected_pg_to_optimum
     np.testing.assert_allclose(proj.values, ref.values, atol=1e-8)
 
 
+def test_given_reference_gives_the_same_numbers():
+    mdp = random_mdp(4, 2, gamma=0.6, seed=4)
+    soft = reference(mdp, tau=0.5, regularizer="entropy")
+    kw = dict(eta=1.0, tau=0.5, n_iterations=20, record=("gap", "sup_gap", "kl_to_opt"))
+    a = pg.softmax_policy_gradient(mdp, reference=soft, **kw)
+    b = pg.softmax_policy_gradient(mdp, **kw)
+    for key in a.history:
+        np.testing.assert_array_equal(a.history[key], b.history[key])
+    hard = reference(mdp)
+    a = pg.projected_policy_gradient(mdp, eta=0.5, n_iterations=20, reference=hard)
+    b = pg.projected_policy_gradient(mdp, eta=0.5, n_iterations=20)
+    np.testing.assert_array_equal(a.history["gap"], b.history["gap"])
+    with pytest.raises(ValueError, match="reference"):  # unregularised reference, tau > 0
+        pg.softmax_policy_gradient(mdp, eta=1.0, tau=0.5, reference=hard)
+    with pytest.raises(ValueError, match="reference"):
+        pg.projected_policy_gradient(mdp, eta=1.0, reference=soft)
+
+
 def test_bad_inputs_name_the_field():
     mdp = random_mdp(3, 2, gamma=0.8, seed=0)
     with pytest.raises(ValueError, match="eta"):
         pg.softmax_policy_gradient(mdp, eta=0.0, n_iterations=3)
+    with pytest.raises(ValueError, match="eta"):
+        pg.softmax_policy_gradient(mdp, eta="0.5", n_iterations=3)
+    with pytest.raises(ValueError, match="tol"):
+        pg.softmax_policy_gradient(mdp, eta=0.5, tol="0.1")
+    with pytest.raises(ValueError, match="record"):
+        pg.softmax_policy_gradient(mdp, eta=0.5, record=("gap_inf",))
     with pytest.raises(ValueError, match="initial_logits"):
         pg.softmax_policy_gradient(mdp, eta=1.0, n_iterations=3, initial_logits=np.zeros((2, 2)))
     with pytest.raises(ValueError, match="barrier"):

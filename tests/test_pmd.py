@@ -7,6 +7,8 @@ import pytest
 from conftest import dense_mdp
 
 from theory_rl.algorithms import dp, pmd
+from theory_rl.algorithms.mirror import regularized_prox_log
+from theory_rl.algorithms.reference import reference
 from theory_rl.mdps.generators import chain
 
 
@@ -56,6 +58,7 @@ def test_monotone_improvement_and_convergence(mdp, mirror, schedule):
     gap = res.history["gap"]
     assert gap.shape == (81,) and np.all(np.diff(gap) <= 1e-12)  # exact PMD improves
     assert gap[-1] <= 1e-2 * gap[0]
+    assert res.n_iterations == 80 and not res.converged  # a fixed budget is not convergence
     assert res.policy.shape == (8, 3) and not res.policy.flags.writeable
     np.testing.assert_allclose(res.policy.sum(axis=1), 1.0)
 
@@ -123,6 +126,8 @@ def test_sampled_pmd_counts_samples_and_is_seeded(mdp):
     b = pmd.policy_mirror_descent(mdp, **kw)
     np.testing.assert_array_equal(a.history["gap"], b.history["gap"])
     np.testing.assert_array_equal(a.history["samples"], np.arange(5) * 8 * 3 * 3 * 4)
+    c = pmd.policy_mirror_descent(mdp, **kw, record=("gap",))  # same stream without "eta"
+    np.testing.assert_array_equal(a.history["gap"], c.history["gap"])
     g = pmd.policy_mirror_descent(mdp, **{**kw, "q_estimator": "generative"})
     assert g.history["samples"][-1] == 4 * 8 * 3 * 3
 
@@ -139,6 +144,102 @@ def test_callback_stops_and_tol(mdp):
     assert calls == [0, 1, 2, 3] and res.n_iterations == 3 and not res.converged
     res = pmd.policy_mirror_descent(mdp, schedule="adaptive", eta=0.0, n_iterations=500, tol=1e-8)
     assert res.converged and res.history["sup_gap"][-1] <= 1e-8 and res.n_iterations < 500
+    assert res.history["sup_gap"].shape == (res.n_iterations + 1,)
+    res = pmd.generalized_policy_mirror_descent(mdp, eta=5.0, tau=0.5, n_iterations=500, tol=1e-9)
+    assert res.converged and res.history["q_error"][-1] <= 1e-9 < res.history["q_error"][-2]
+    fixed = pmd.generalized_policy_mirror_descent(mdp, eta=5.0, tau=0.5, n_iterations=5)
+    assert not fixed.converged
+
+
+def test_cost_per_iteration_does_not_grow_with_k(mdp):
+    """History is preallocated: 4x the iterations cost about 4x the time, not 16x."""
+    import time
+
+    def run(k):
+        t = time.perf_counter()
+        pmd.policy_mirror_descent(mdp, n_iterations=k)
+        return time.perf_counter() - t
+
+    run(10)
+    short, long = min(run(100) for _ in range(3)), min(run(400) for _ in range(3))
+    assert long < 8 * short, (short, long)
+
+
+def test_given_reference_gives_the_same_numbers(mdp):
+    ref = reference(mdp)
+    a = pmd.policy_mirror_descent(mdp, n_iterations=10, reference=ref)
+    b = pmd.policy_mirror_descent(mdp, n_iterations=10)
+    for key in a.history:
+        np.testing.assert_array_equal(a.history[key], b.history[key])
+    soft = reference(mdp, tau=0.3, regularizer="tsallis")
+    a = pmd.generalized_policy_mirror_descent(
+        mdp, tau=0.3, regularizer="tsallis", n_iterations=10, reference=soft
+    )
+    b = pmd.generalized_policy_mirror_descent(mdp, tau=0.3, regularizer="tsallis", n_iterations=10)
+    np.testing.assert_array_equal(a.history["q_error"], b.history["q_error"])
+    with pytest.raises(ValueError, match="reference"):  # wrong tau
+        pmd.generalized_policy_mirror_descent(mdp, tau=0.5, regularizer="tsallis", reference=soft)
+    with pytest.raises(ValueError, match="reference"):  # unregularised one for GPMD
+        pmd.generalized_policy_mirror_descent(mdp, tau=0.3, reference=ref)
+    with pytest.raises(ValueError, match="reference"):  # another MDP's
+        pmd.policy_mirror_descent(dense_mdp(5, 3, 0.9, seed=1), reference=ref)
+    with pytest.raises(ValueError, match="reference"):
+        pmd.policy_mirror_descent(mdp, reference=(ref.q_values, ref.policy, 0.0))
+
+
+def test_gpmd_records_max_kl_and_is_seeded_and_params(mdp):
+    res = pmd.generalized_policy_mirror_descent(
+        mdp, eta=1.0, tau=0.2, n_iterations=5, record=("max_kl_to_opt", "kl_to_opt"), seed=3
+    )
+    pi_star = reference(mdp, tau=0.2, regularizer="entropy").policy
+    kl = (pi_star * np.log(pi_star / res.policy)).sum(-1)
+    assert res.history["max_kl_to_opt"][-1] == pytest.approx(kl.max(), rel=1e-9)
+    assert res.history["kl_to_opt"][-1] < res.history["max_kl_to_opt"][-1]
+    assert (
+        res.seed == 3
+        and res.params["device"] == "cpu"
+        and res.params["record"]
+        == (
+            "max_kl_to_opt",
+            "kl_to_opt",
+        )
+    )
+    with pytest.raises(ValueError, match="record"):
+        pmd.generalized_policy_mirror_descent(mdp, record=("samples",))
+
+
+def test_gpmd_entropy_staq_and_the_regularised_prox_agree(mdp):
+    """GPMD-entropy = the regularised prox with the same (eta, tau) and uniform mu; StaQ = the
+    same prox applied to the centre xi_k - alpha beta^(M-1) q_(k-M) (its finite-memory sum)."""
+    rng = np.random.default_rng(5)
+    log_pi = np.log(rng.dirichlet(np.ones(3), size=(2, 8)))
+    q = rng.normal(size=(2, 8, 3))
+    eta, tau = np.array([0.4, 3.0])[:, None, None], 0.3
+    _, xi = pmd.gpmd_step(log_pi, q, eta=eta, tau=tau)
+    prox = regularized_prox_log(log_pi, q, eta=eta, tau=tau)
+    np.testing.assert_allclose(np.exp(xi), np.exp(prox), atol=1e-15)
+    uniform = np.full_like(log_pi, -np.log(3))
+    np.testing.assert_allclose(
+        prox, regularized_prox_log(log_pi, q, eta=eta, tau=tau, log_reference=uniform), atol=1e-14
+    )
+    # StaQ's iterates equal softmax of the truncated sum alpha sum_{i>k-M} beta^(k-i) q_i
+    M, e = 3, 0.7
+    alpha, beta = e / (1 + e * tau), 1 / (1 + e * tau)
+    qs = []
+
+    def keep_q(r):
+        qs.append(np.array(r.q_values))
+
+    res = pmd.staq_policy_mirror_descent(
+        mdp, memory=M, eta=e, tau=tau, n_iterations=9, callback=keep_q
+    )
+    xi = sum(alpha * beta ** (8 - i) * qs[i] for i in range(9 - M, 9))
+    hand = np.exp(xi - xi.max(-1, keepdims=True))
+    np.testing.assert_allclose(res.policy, hand / hand.sum(-1, keepdims=True), atol=1e-13)
+    # and a plausible bug (the expiring term dropped with weight alpha beta^M) is detected
+    wrong = xi - alpha * beta**M * qs[9 - M - 1]
+    bad = np.exp(wrong - wrong.max(-1, keepdims=True))
+    assert np.abs(res.policy - bad / bad.sum(-1, keepdims=True)).max() > 1e-6
 
 
 @pytest.mark.parametrize("regularizer", pmd.REGULARIZERS)
@@ -199,6 +300,9 @@ def test_kl_pmd_survives_huge_adaptive_steps():
 def test_bad_input_names_the_field(mdp):
     for kw, field in [
         ({"eta": -1.0}, "eta"),
+        ({"eta": "1.0"}, "eta"),
+        ({"tol": "0.1"}, "tol"),
+        ({"q_error": "0.1"}, "q_error"),
         ({"mirror": "l2"}, "mirror"),
         ({"schedule": "cosine"}, "schedule"),
         ({"q_error": -0.1}, "q_error"),
@@ -213,6 +317,8 @@ def test_bad_input_names_the_field(mdp):
             pmd.policy_mirror_descent(mdp, **kw)
     with pytest.raises(ValueError, match="tau"):
         pmd.generalized_policy_mirror_descent(mdp, tau=0.0)
+    with pytest.raises(ValueError, match="tau"):
+        pmd.generalized_policy_mirror_descent(mdp, tau="0.1")
     with pytest.raises(ValueError, match="regularizer"):
         pmd.generalized_policy_mirror_descent(mdp, regularizer="renyi")
     with pytest.raises(ValueError, match="memory"):
@@ -233,3 +339,12 @@ def test_gpu_matches_cpu(mdp):
     cpu = pmd.generalized_policy_mirror_descent(mdp, eta=1.0, n_iterations=30)
     gpu = pmd.generalized_policy_mirror_descent(mdp, eta=1.0, n_iterations=30, device="gpu")
     np.testing.assert_allclose(gpu.history["q_error"], cpu.history["q_error"], atol=1e-10)
+    cpu = pmd.staq_policy_mirror_descent(mdp, memory=3, eta=[0.5, 2.0], n_iterations=30)
+    gpu = pmd.staq_policy_mirror_descent(
+        mdp, memory=3, eta=[0.5, 2.0], n_iterations=30, device="gpu"
+    )
+    np.testing.assert_allclose(gpu.history["q_error"], cpu.history["q_error"], atol=1e-10)
+    kw = dict(n_iterations=5, q_estimator="rollout", n_rollouts=2, horizon=4, seed=1)
+    cpu = pmd.policy_mirror_descent(mdp, **kw)
+    gpu = pmd.policy_mirror_descent(mdp, device="gpu", **kw)
+    np.testing.assert_allclose(gpu.history["gap"], cpu.history["gap"], atol=1e-10)

@@ -31,8 +31,13 @@ gradient theorem), with the exact sort-based simplex projection of
 after :math:`O(|S||A|\|d/\mu\|^2_\infty/((1-\gamma)^6\varepsilon^2))` steps; its constant is
 [R] and not used as a test constant.
 
-Evaluation is exact and dense (batched linear solves in the device's array namespace), so a
-batch of step sizes or initialisations is one computation.
+Evaluation is exact and dense (:class:`~theory_rl.algorithms.reference.ExactEvaluator`:
+batched linear solves in the device's array namespace), so a batch of step sizes or
+initialisations is one computation.  Both drivers run on
+:func:`theory_rl.algorithms._loop.iterate` (fixed budget ``n_iterations``; ``tol > 0`` stops
+once ``gap <= tol`` for every run, and only then is ``converged`` True); history arrays are
+``(K+1,)`` for one run and ``(B, K+1)`` for a batch, measured against one
+:class:`~theory_rl.algorithms.reference.Reference` (``reference=``).
 
 References:
     A. Agarwal, S. Kakade, J. Lee, G. Mahajan. On the theory of policy gradient methods.
@@ -43,25 +48,24 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from theory_rl._checks import as_int
-from theory_rl.algorithms import dp
+from theory_rl._checks import as_int, as_positive
+from theory_rl.algorithms._loop import Method, check_record, iterate
+from theory_rl.algorithms.metrics import POLICY_METRICS, policy_metrics
 from theory_rl.algorithms.mirror import log_normalize, project_simplex
-from theory_rl.algorithms.npg import (
-    _Exact,
-    _positive,
-    _record,
-    regularized_optimum,
-)
+from theory_rl.algorithms.pmd import _eta_batch, _exact_reference, _log, _real
+from theory_rl.algorithms.reference import ExactEvaluator, Reference
 from theory_rl.backend import namespace_of, to_numpy
 from theory_rl.mdps.tabular import TabularMDP, validate_policy
 from theory_rl.result import SolveResult
 
 __all__ = [
+    "PG_METRICS",
     "projected_pg_gradient",
     "projected_pg_step",
     "projected_policy_gradient",
@@ -72,46 +76,51 @@ __all__ = [
 ]
 
 Callback = Callable[[SolveResult], None]
-RECORD_KEYS = ("gap", "gap_inf", "values", "grad_norm", "prob_opt")
+#: What the drivers can record: the policy metrics of :mod:`theory_rl.algorithms.metrics`,
+#: ``"values"`` (:math:`V^t_\tau` ``(S,)`` per iterate), ``"grad_norm"`` and ``"prob_opt"``.
+PG_METRICS = (*POLICY_METRICS, "values", "grad_norm", "prob_opt")
 
 
-def _rho(mdp: TabularMDP, rho: Any) -> np.ndarray:
-    r = mdp.initial_distribution if rho is None else np.asarray(to_numpy(rho), dtype=np.float64)
-    if r.shape != (mdp.n_states,) or np.any(r < 0) or abs(r.sum() - 1.0) > 1e-8:
-        raise ValueError(f"rho must be a distribution of shape ({mdp.n_states},)")
-    return r
+def _evaluator(mdp: TabularMDP, device: str | None, rho: Any) -> ExactEvaluator:
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    return ExactEvaluator(mdp, device, rho)
 
 
-def _occupancy(ex: _Exact, pi: Any, rho: Any) -> Any:
-    """Batched ``d_rho^pi`` ``(..., S)``."""
-    xp = ex.xp
-    P_pi = xp.einsum("...sa,sat->...st", pi, ex.P)
-    M = xp.swapaxes(ex.eye - ex.gamma * P_pi, -1, -2)
-    b = xp.broadcast_to(rho, M.shape[:-1])[..., None]
-    return (1.0 - ex.gamma) * xp.linalg.solve(M, b)[..., 0]
-
-
-def _softmax_parts(ex: _Exact, theta: Any, rho: Any, tau: float, barrier: float) -> tuple:
-    """``(log_pi, v, q, grad)`` for logits ``theta`` ``(..., S, A)``."""
-    xp = ex.xp
+def _softmax_parts(ev: ExactEvaluator, theta: Any, tau: float, barrier: float) -> tuple:
+    """``(log_pi, v, q, grad)`` for logits ``theta`` ``(B, S, A)``."""
+    xp = ev.xp
     log_pi = log_normalize(theta)
-    v, q = ex.evaluate(log_pi, tau)
     pi = xp.exp(log_pi)
+    penalty = tau * xp.sum(pi * log_pi, axis=-1) if tau > 0 else None
+    v, q = ev.evaluate(pi, penalty)
     adv = q - v[..., None] - (tau * log_pi if tau > 0 else 0.0)
-    d = _occupancy(ex, pi, rho)
-    grad = d[..., None] * pi * adv / (1.0 - ex.gamma)
+    d = ev.occupancy(pi)
+    grad = d[..., None] * pi * adv / (1.0 - ev.gamma)[:, None, None]
     if barrier > 0:
-        grad = grad + barrier / (ex.S * ex.A) * (1.0 - ex.A * pi)
+        grad = grad + barrier / (ev.S * ev.A) * (1.0 - ev.A * pi)
     return log_pi, v, q, grad
 
 
+def _projected_parts(ev: ExactEvaluator, pi: Any) -> tuple:
+    """``(log_pi, v, q, grad)`` for direct policies ``pi`` ``(B, S, A)``."""
+    v, q = ev.evaluate(pi)
+    d = ev.occupancy(pi)
+    return _log(ev.xp, pi), v, q, d[..., None] * q / (1.0 - ev.gamma)[:, None, None]
+
+
 def _check_reg(tau: float, barrier: float) -> tuple[float, float]:
-    tau, barrier = float(tau), float(barrier)
-    if not tau >= 0:
-        raise ValueError(f"tau must be >= 0, got {tau}")
-    if not barrier >= 0:
-        raise ValueError(f"barrier must be >= 0, got {barrier}")
+    tau = as_positive("tau", _real("tau", tau), allow_zero=True)
+    barrier = as_positive("barrier", _real("barrier", barrier), allow_zero=True)
     return tau, barrier
+
+
+def _rows(ev: ExactEvaluator, x: Any, name: str) -> tuple[Any, tuple[int, ...]]:
+    """``x`` ``(..., S, A)`` as ``(B, S, A)`` in the evaluator's namespace, and ``(...)``."""
+    arr = np.asarray(to_numpy(x), dtype=np.float64)
+    if arr.ndim < 2 or arr.shape[-2:] != (ev.S, ev.A):
+        raise ValueError(f"{name} must have shape (..., {ev.S}, {ev.A}), got {arr.shape}")
+    return ev.xp.asarray(arr.reshape((-1, ev.S, ev.A))), arr.shape[:-2]
 
 
 def softmax_pg_objective(
@@ -120,13 +129,15 @@ def softmax_pg_objective(
     r""":math:`L(\theta) = V_\tau(\rho) + \frac{\lambda}{|S||A|}\sum\log\pi_\theta` for logits
     ``(..., S, A)``; returns ``(...)``."""
     tau, barrier = _check_reg(tau, barrier)
-    ex = _Exact(mdp, "cpu")
-    log_pi = log_normalize(np.asarray(theta, dtype=np.float64))
-    v, _ = ex.evaluate(log_pi, tau)
-    out = v @ _rho(mdp, rho)
+    ev = _evaluator(mdp, "cpu", rho)
+    theta, batch = _rows(ev, theta, "theta")
+    log_pi = log_normalize(theta)
+    pi = np.exp(log_pi)
+    v, _ = ev.evaluate(pi, tau * np.sum(pi * log_pi, axis=-1) if tau > 0 else None)
+    out = np.sum(v * ev.rho, axis=-1)
     if barrier > 0:
-        out = out + barrier / (ex.S * ex.A) * log_pi.sum(axis=(-2, -1))
-    return out
+        out = out + barrier / (ev.S * ev.A) * np.sum(log_pi, axis=(-2, -1))
+    return out.reshape(batch)
 
 
 def softmax_pg_gradient(
@@ -144,10 +155,10 @@ def softmax_pg_gradient(
         ``(..., S, A)`` NumPy array.
     """
     tau, barrier = _check_reg(tau, barrier)
-    ex = _Exact(mdp, device)
-    theta = ex.xp.asarray(np.asarray(to_numpy(theta), dtype=np.float64))
-    _, _, _, grad = _softmax_parts(ex, theta, ex.xp.asarray(_rho(mdp, rho)), tau, barrier)
-    return to_numpy(grad)
+    ev = _evaluator(mdp, device, rho)
+    theta, batch = _rows(ev, theta, "theta")
+    _, _, _, grad = _softmax_parts(ev, theta, tau, barrier)
+    return to_numpy(grad).reshape(batch + (ev.S, ev.A))
 
 
 def softmax_pg_step(
@@ -169,13 +180,10 @@ def projected_pg_gradient(
 ) -> np.ndarray:
     r""":math:`\partial V^\pi(\rho)/\partial\pi(a|s) = d_\rho^\pi(s)Q^\pi(s,a)/(1-\gamma)`,
     ``(..., S, A)``."""
-    ex = _Exact(mdp, device)
-    pi = ex.xp.asarray(validate_policy(to_numpy(policy), ex.S, ex.A))
-    with np.errstate(divide="ignore"):
-        log_pi = ex.xp.log(pi)
-    _, q = ex.evaluate(log_pi)
-    d = _occupancy(ex, pi, ex.xp.asarray(_rho(mdp, rho)))
-    return to_numpy(d[..., None] * q / (1.0 - ex.gamma))
+    ev = _evaluator(mdp, device, rho)
+    pi, batch = _rows(ev, validate_policy(to_numpy(policy), ev.S, ev.A), "policy")
+    _, _, _, grad = _projected_parts(ev, pi)
+    return to_numpy(grad).reshape(batch + (ev.S, ev.A))
 
 
 def projected_pg_step(policy: Any, gradient: Any, *, eta: Any) -> Any:
@@ -187,14 +195,6 @@ def projected_pg_step(policy: Any, gradient: Any, *, eta: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 # drivers
 # --------------------------------------------------------------------------------------------
-def _reference(mdp: TabularMDP, tau: float) -> tuple[np.ndarray, np.ndarray]:
-    if tau > 0:
-        v, _, pi = regularized_optimum(mdp, tau=tau)
-        return v, pi
-    ref = dp.policy_iteration(mdp, evaluation="direct")
-    return np.asarray(ref.values), np.asarray(ref.policy)
-
-
 def _run(
     mdp: TabularMDP,
     *,
@@ -203,145 +203,139 @@ def _run(
     n_iterations: int,
     tau: float,
     barrier: float,
-    start: Any,
+    start: np.ndarray,
     rho: Any,
     record: Sequence[str],
-    tol: float | None,
+    tol: float,
     callback: Callback | None,
     seed: Any,
     device: str | None,
+    reference: Reference | None,
 ) -> SolveResult:
-    T = as_int("n_iterations", n_iterations)
+    """Both drivers on :func:`theory_rl.algorithms._loop.iterate`: ``start`` ``([B,] S, A)``
+    (logits or a policy) and ``eta`` (scalar or ``(B,)``) broadcast to the batch."""
+    K = as_int("n_iterations", n_iterations, minimum=0)
     tau, barrier = _check_reg(tau, barrier)
-    record = _record(record, RECORD_KEYS)
-    ex = _Exact(mdp, device)
-    xp, S, A = ex.xp, ex.S, ex.A
-    eta_arr = _positive("eta", eta)
+    tol = as_positive("tol", _real("tol", tol), allow_zero=True)
+    record = check_record(record, PG_METRICS)
+    eta_arr = _eta_batch(eta).reshape(np.shape(to_numpy(eta)))
+    ev = _evaluator(mdp, device, rho)
+    xp, S, A = ev.xp, ev.S, ev.A
     try:
         batch = np.broadcast_shapes(start.shape[:-2], eta_arr.shape)
     except ValueError:
         raise ValueError(
             f"eta batch {eta_arr.shape} and initial batch {start.shape[:-2]} do not broadcast"
         ) from None
-    x = xp.asarray(np.broadcast_to(start, batch + (S, A)).copy())
-    eta_b = xp.asarray(np.broadcast_to(eta_arr, batch).reshape(batch + (1, 1)))
-    rho_x = xp.asarray(_rho(mdp, rho))
-    v_star, pi_star = _reference(mdp, tau)
-    v_star_x = xp.asarray(v_star)
-    a_star = xp.asarray(pi_star.argmax(axis=1))
-    hist: dict[str, list] = {k: [] for k in record}
-    params = dict(
-        method=kind,
-        eta=eta_arr.copy() if eta_arr.ndim else float(eta_arr),
-        n_iterations=T,
-        tau=tau,
-        barrier=barrier,
-        tol=tol,
-        device=ex.device,
-    )
+    B = int(np.prod(batch))
+    x0 = xp.asarray(np.broadcast_to(start, batch + (S, A)).reshape((B, S, A)))
+    eta_b = xp.asarray(np.broadcast_to(eta_arr, batch).reshape((B, 1, 1)))
+    ref = _exact_reference(ev, reference, tau=tau, regularizer="entropy" if tau > 0 else None)
+    dref = ref.on(xp)
+    a_star = xp.argmax(dref.policy, axis=-1)[..., None]  # (1, S, 1)
+    softmax = kind == "softmax_policy_gradient"
+    latest: list[dict[str, Any]] = []
 
-    def parts(x: Any) -> tuple:
-        if kind == "softmax_policy_gradient":
-            return _softmax_parts(ex, x, rho_x, tau, barrier)
-        with np.errstate(divide="ignore"):
-            log_pi = xp.log(x)
-        v, q = ex.evaluate(log_pi)
-        d = _occupancy(ex, x, rho_x)
-        return log_pi, v, q, d[..., None] * q / (1.0 - ex.gamma)
+    def parts(x: Any) -> dict[str, Any]:
+        log_pi, v, q, grad = (
+            _softmax_parts(ev, x, tau, barrier) if softmax else _projected_parts(ev, x)
+        )
+        state = dict(x=x, log_pi=log_pi, v=v, q=q, grad=grad)
+        latest[:] = [state]
+        return state
 
-    def measure(log_pi: Any, v: Any, grad: Any) -> Any:
-        gap = (v_star_x - v) @ rho_x
-        if "gap" in record:
-            hist["gap"].append(to_numpy(gap))
-        if "gap_inf" in record:
-            hist["gap_inf"].append(to_numpy((v_star_x - v).max(axis=-1)))
-        if "values" in record:
-            hist["values"].append(to_numpy(v))
-        if "grad_norm" in record:
-            hist["grad_norm"].append(to_numpy(xp.sqrt((grad**2).sum(axis=(-2, -1)))))
-        if "prob_opt" in record:
-            p = xp.exp(
-                xp.take_along_axis(
-                    log_pi, xp.broadcast_to(a_star[:, None], log_pi.shape[:-1] + (1,)), axis=-1
-                )
+    def update(state: dict[str, Any], k: int) -> dict[str, Any]:
+        if softmax:
+            return parts(state["x"] + eta_b * state["grad"])
+        return parts(projected_pg_step(state["x"], state["grad"], eta=eta_b))
+
+    def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+        log_pi, v = state["log_pi"], state["v"]
+        out = policy_metrics(keys, reference=dref, log_pi=log_pi, v=v, q=state["q"], rho=ev.rho)
+        if "values" in keys:
+            out["values"] = v
+        if "grad_norm" in keys:
+            out["grad_norm"] = xp.sqrt(xp.sum(state["grad"] ** 2, axis=(-2, -1)))
+        if "prob_opt" in keys:
+            idx = xp.broadcast_to(a_star, log_pi.shape[:-1] + (1,))
+            out["prob_opt"] = xp.min(
+                xp.exp(xp.take_along_axis(log_pi, idx, axis=-1))[..., 0], axis=-1
             )
-            hist["prob_opt"].append(to_numpy(p[..., 0].min(axis=-1)))
-        return gap
+        return {key: xp.reshape(val, batch + val.shape[1:]) for key, val in out.items()}
 
-    def result(x: Any, v: Any, q: Any, k: int, converged: bool, message: str) -> SolveResult:
-        pi = xp.exp(log_normalize(x)) if kind == "softmax_policy_gradient" else x
-        return SolveResult(
-            policy=to_numpy(pi),
-            values=to_numpy(v),
-            q_values=to_numpy(q),
-            n_iterations=k,
-            converged=converged,
-            message=message,
-            history={key: np.asarray(val) for key, val in hist.items()},
-            params={**params, "final_iterate": to_numpy(x)},
-            seed=seed,
+    def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
+        pi = xp.exp(state["log_pi"]) if softmax else state["x"]
+        return (
+            to_numpy(pi).reshape(batch + (S, A)),
+            to_numpy(state["v"]).reshape(batch + (S,)),
+            to_numpy(state["q"]).reshape(batch + (S, A)),
         )
 
-    log_pi, v, q, grad = parts(x)
-    gap = measure(log_pi, v, grad)
-    converged, message, k = False, f"n_iterations={T} done", 0
-    for k in range(1, T + 1):
-        if tol is not None and bool(xp.all(gap <= tol)):
-            converged, message, k = True, f"gap <= tol={tol}", k - 1
-            break
-        if kind == "softmax_policy_gradient":
-            x = x + eta_b * grad
-        else:
-            x = projected_pg_step(x, grad, eta=eta_b)
-        log_pi, v, q, grad = parts(x)
-        gap = measure(log_pi, v, grad)
-        if callback is not None:
-            try:
-                callback(result(x, v, q, k, False, "in progress"))
-            except StopIteration:
-                message = "stopped by callback"
-                break
-    else:
-        if tol is not None and bool(xp.all(gap <= tol)):
-            converged, message = True, f"gap <= tol={tol}"
-    return result(x, v, q, k, converged, message)
+    method = Method(
+        name=kind,
+        init=lambda rng: parts(x0),
+        update=update,
+        measure=measure,
+        output=output,
+        metrics=PG_METRICS,
+        stop_metric="gap",
+        batch_shape=batch,
+    )
+    params = dict(
+        eta=eta_arr.copy() if eta_arr.ndim else float(eta_arr),
+        tau=tau,
+        barrier=barrier,
+        device=ev.device,
+    )
+    res = iterate(
+        method, n_iterations=K, tol=tol, record=record, callback=callback, seed=seed, params=params
+    )
+    final = to_numpy(latest[0]["x"]).reshape(batch + (S, A))
+    return dataclasses.replace(res, params={**res.params, "final_iterate": final})
 
 
 def softmax_policy_gradient(
     mdp: TabularMDP,
     *,
     eta: float | Sequence[float] | np.ndarray,
-    n_iterations: int,
+    n_iterations: int = 100,
     tau: float = 0.0,
     barrier: float = 0.0,
     initial_logits: Any = None,
     rho: Any = None,
     record: Sequence[str] = ("gap",),
-    tol: float | None = None,
+    tol: float = 0.0,
     callback: Callback | None = None,
     seed: Any = None,
     device: str | None = None,
+    reference: Reference | None = None,
 ) -> SolveResult:
     r"""Exact softmax policy gradient ascent on :math:`L(\theta)` (module docstring).
 
     Args:
         mdp: the MDP (dense evaluation).
         eta: step size, scalar or ``(B,)`` batch.
-        n_iterations: maximum number of updates.
+        n_iterations: updates ``K`` (fixed budget; the history has ``K + 1`` entries).
         tau: entropy regularisation; barrier: log-barrier weight :math:`\lambda`.
         initial_logits: ``(S, A)`` or ``(B, S, A)`` logits (default 0: uniform policy).
         rho: ``(S,)`` start distribution of the objective and of ``gap`` (default the MDP's).
-        record: history keys among ``gap`` (:math:`\rho^\top(V^*_\tau-V^t_\tau)`; with
-            ``tau > 0`` against the regularised optimum), ``gap_inf``, ``values``,
-            ``grad_norm`` and ``prob_opt`` (:math:`\min_s\pi_t(a^*(s)|s)`, Mei's :math:`c_t`
-            before the running minimum).
-        tol: stop once every batch member has ``gap <= tol``; ``n_iterations`` is then the
-            first such iteration.
-        callback, seed, device: as in :func:`theory_rl.algorithms.npg.natural_policy_gradient`.
+        record: history keys among :data:`PG_METRICS`: ``gap``
+            (:math:`\rho^\top(V^*_\tau-V^t_\tau)`; with ``tau > 0`` against the regularised
+            optimum), ``sup_gap``, the other metrics of :mod:`theory_rl.algorithms.metrics`,
+            ``values``, ``grad_norm`` and ``prob_opt`` (:math:`\min_s\pi_t(a^*(s)|s)`, Mei's
+            :math:`c_t` before the running minimum).
+        tol: stop once every batch member has ``gap <= tol`` (``0``: never); ``n_iterations``
+            is then the first such iteration and ``converged`` is True (only then).
+        callback: ``callback(intermediate)`` after each evaluation; ``StopIteration`` stops.
+        seed: echoed in the result (exact gradients draw no random numbers).
+        device: ``"cpu"``, ``"gpu"`` or None.
+        reference: :func:`~theory_rl.algorithms.reference.reference` of ``mdp`` (with
+            ``tau`` and ``regularizer="entropy"`` when ``tau > 0``) and ``rho`` if already
+            computed (checked; same numbers as omitting it).
 
     Returns:
-        :class:`SolveResult`, history ``(n_iterations + 1, [B])``; ``params["final_iterate"]``
-        holds the final logits.
+        :class:`SolveResult`, history ``(K+1,)`` or ``(B, K+1)`` (``values``: ``(..., S)``);
+        ``params["final_iterate"]`` holds the final logits.
 
     Example:
         >>> from theory_rl.mdps import bandit
@@ -353,11 +347,17 @@ def softmax_policy_gradient(
     if initial_logits is None:
         start = np.zeros((S, A))
     else:
-        start = np.asarray(to_numpy(initial_logits), dtype=np.float64)
-        if start.ndim not in (2, 3) or start.shape[-2:] != (S, A) or not np.isfinite(start).all():
+        start = np.asarray(to_numpy(initial_logits))
+        if (
+            start.dtype.kind not in "fiu"
+            or start.ndim not in (2, 3)
+            or start.shape[-2:] != (S, A)
+            or not np.isfinite(start).all()
+        ):
             raise ValueError(
-                f"initial_logits must be finite (S, A) or (B, S, A), got {start.shape}"
+                f"initial_logits must be finite real (S, A) or (B, S, A), got {start.shape}"
             )
+        start = start.astype(np.float64)
     return _run(
         mdp,
         kind="softmax_policy_gradient",
@@ -372,6 +372,7 @@ def softmax_policy_gradient(
         callback=callback,
         seed=seed,
         device=device,
+        reference=reference,
     )
 
 
@@ -379,19 +380,21 @@ def projected_policy_gradient(
     mdp: TabularMDP,
     *,
     eta: float | Sequence[float] | np.ndarray,
-    n_iterations: int,
+    n_iterations: int = 100,
     initial_policy: Any = None,
     rho: Any = None,
     record: Sequence[str] = ("gap",),
-    tol: float | None = None,
+    tol: float = 0.0,
     callback: Callback | None = None,
     seed: Any = None,
     device: str | None = None,
+    reference: Reference | None = None,
 ) -> SolveResult:
     r"""Projected gradient ascent on :math:`V^\pi(\rho)` over direct policies (Agarwal §4.1).
 
     Arguments as in :func:`softmax_policy_gradient` (``initial_policy`` ``(S, A)`` or
-    ``(B, S, A)``, default uniform; no regularisation).
+    ``(B, S, A)``, default uniform; no regularisation, so ``reference`` is the unregularised
+    one; ``params["final_iterate"]`` is the final policy).
     """
     S, A = mdp.n_states, mdp.n_actions
     if initial_policy is None:
@@ -412,4 +415,5 @@ def projected_policy_gradient(
         callback=callback,
         seed=seed,
         device=device,
+        reference=reference,
     )

@@ -58,12 +58,33 @@ convergence of :math:`\|Q^*_\tau - Q^k_\tau\|_\infty` at rate :math:`1 - (1-\alp
 **StaQ** (Shilova et al. 2025), entropy + KL PMD with finite memory ``M``: unrolling the
 entropy recursion from a uniform :math:`\pi^0`, :math:`\log\pi^{k+1} = \alpha\sum_{i\le k}
 \beta^{k-i} q^i_\tau + \text{const}` with :math:`\beta = 1/(1+\eta\tau)`,
-:math:`\alpha = \eta/(1+\eta\tau)`; StaQ keeps the last ``M`` terms.  [D] The truncated
-weights sum to
+:math:`\alpha = \eta/(1+\eta\tau)`; StaQ keeps the last ``M`` terms,
+:math:`\xi^{k+1} = \alpha\sum_{i=k-M+1}^{k}\beta^{k-i}q^i_\tau`.  This is computed by the
+recursion
+
+.. math::  \xi^{k+1} = \beta\big(\xi^k - \alpha\beta^{M-1}q^{k-M}_\tau\big) + \alpha q^k_\tau
+
+(the term of :math:`q^{k-M}` leaves the window; nothing leaves while :math:`k < M`), i.e. the
+entropy GPMD step applied to the centre :math:`\xi^k - \alpha\beta^{M-1}q^{k-M}_\tau`; each
+iteration costs the same whatever ``M``.  [D] The truncated weights sum to
 :math:`\alpha(1-\beta^M)/(1-\beta) = (1-\beta^M)/\tau`, so a limit of the iterates satisfies
 :math:`\pi = \mathrm{softmax}(Q^\pi_\tau/\tau_M)` with :math:`\tau_M = \tau/(1-\beta^M)`
 (the regularised ``Q`` at temperature ``tau`` but a greedy step at ``tau_M``); its distance to
 the regularised optimum vanishes as :math:`\beta^M \to 0`.
+
+**One prox.**  The entropy steps are the regularised KL prox
+:func:`theory_rl.algorithms.mirror.regularized_prox_log` with uniform :math:`\mu`: GPMD with
+entropy is it with the same ``(eta, tau)`` (the surrogate :math:`\xi = \log\pi` up to a
+per-state constant, :math:`\log\pi^{k+1} = (\log\pi^k + \eta q^k_\tau)/(1+\eta\tau) - \log Z`),
+and StaQ is it applied to the centre above.
+
+**Drivers** run on :func:`theory_rl.algorithms._loop.iterate`: ``n_iterations`` is a fixed
+budget ``K`` (history entries ``k = 0..K``), ``tol > 0`` stops once the driver's stopping
+metric (``sup_gap`` for PMD, ``q_error`` for GPMD/StaQ) is ``<= tol`` for every run, and
+``converged`` is True only then.  Metrics are those of :mod:`theory_rl.algorithms.metrics`
+against one :class:`~theory_rl.algorithms.reference.Reference` (``reference=``, computed by the
+driver when omitted); exact evaluation is
+:class:`~theory_rl.algorithms.reference.ExactEvaluator`.
 
 .. warning:: Deviations.  Xiao states cost minimisation; here rewards are maximised
    (:math:`r \mapsto 1 - r`).  The adaptive Euclidean step uses the first greedy vertex rather
@@ -95,26 +116,34 @@ from typing import Any
 
 import numpy as np
 
-from theory_rl._checks import as_int
-from theory_rl.algorithms import dp
+from theory_rl._checks import as_int, as_positive
 from theory_rl.algorithms import sampling as _sampling
+from theory_rl.algorithms._loop import Method, check_record, iterate
+from theory_rl.algorithms.metrics import POLICY_METRICS, policy_metrics
 from theory_rl.algorithms.mirror import (
     LOG_FLOOR,
     REGULARIZERS,
     euclidean_prox,
     kl_prox,
     kl_prox_log,
+    regularized_prox_log,
     regularizer_argmin,
     regularizer_gradient,
     regularizer_value,
 )
-from theory_rl.backend import array_namespace, as_generator, namespace_of, resolve_device
+from theory_rl.algorithms.reference import ExactEvaluator, Reference
+from theory_rl.algorithms.reference import reference as exact_reference
+from theory_rl.backend import namespace_of
 from theory_rl.backend import to_numpy as _np
 from theory_rl.mdps.tabular import TabularMDP, validate_policy
 from theory_rl.result import SolveResult
 
 __all__ = [
+    "GPMD_METRICS",
+    "GPMD_RECORD",
     "MIRRORS",
+    "PMD_METRICS",
+    "RECORD",
     "REGULARIZERS",
     "SCHEDULES",
     "adaptive_step_size",
@@ -122,7 +151,6 @@ __all__ = [
     "gpmd_step",
     "pmd_step",
     "policy_mirror_descent",
-    "regularized_optimum",
     "regularizer_argmin",
     "staq_policy_mirror_descent",
 ]
@@ -130,7 +158,15 @@ __all__ = [
 MIRRORS = ("kl", "euclidean")
 SCHEDULES = ("constant", "geometric", "adaptive")
 Q_ERROR_MODELS = ("uniform", "adversarial", "fixed")
+#: What :func:`policy_mirror_descent` can record: the policy metrics of
+#: :mod:`theory_rl.algorithms.metrics`, ``"samples"`` and ``"eta"``.
+PMD_METRICS = (*POLICY_METRICS, "samples", "eta")
+#: Its default ``record``.
 RECORD = ("gap", "sup_gap", "kl_to_opt", "divergence_to_opt", "samples", "eta")
+#: What :func:`generalized_policy_mirror_descent` can record (regularised values).
+GPMD_METRICS = POLICY_METRICS
+#: Its default ``record``.
+GPMD_RECORD = ("q_error", "gap", "max_kl_to_opt")
 Callback = Callable[[SolveResult], None]
 
 
@@ -169,10 +205,11 @@ def pmd_step(policy: Any, q: Any, *, eta: Any, mirror: str = "kl") -> Any:
 
 
 def _shifted(q: Any) -> Any:
-    """``q - max_a q`` per row: the simplex projection is invariant to per-row shifts, and with
-    scores ``<= 0`` a huge step cannot make ``pi + eta q`` lose the ``O(1)`` entries to
-    cancellation (``(u - 1) == u`` for ``u = 1e20``)."""
-    return q - q.max(axis=-1, keepdims=True)
+    """``q - max_a q`` per row ``(..., A)``: the simplex projection is invariant to per-row
+    shifts, and with scores ``<= 0`` a huge step cannot make ``pi + eta q`` lose the ``O(1)``
+    entries to cancellation (``(u - 1) == u`` for ``u = 1e20``)."""
+    xp = namespace_of(q)
+    return q - xp.max(q, axis=-1, keepdims=True)
 
 
 def gpmd_step(
@@ -185,98 +222,23 @@ def gpmd_step(
         xi: ``(..., S, A)`` surrogate (e.g. ``log pi`` for entropy, ``pi`` for Tsallis,
             ``-1/pi`` for the log-barrier).
         q: ``(..., S, A)`` regularised action values :math:`Q_\tau^{\pi}`.
-        eta: step size ``> 0`` (scalar or broadcastable).
+        eta: step size ``> 0`` (scalar or broadcastable against ``xi[..., :1]``).
         tau: regularisation weight ``> 0``.
         regularizer: ``"entropy"``, ``"tsallis"`` or ``"log_barrier"``.
 
     Returns:
-        ``(policy, xi_next)``.  With entropy this is
-        :math:`\pi' \propto \pi^{1/(1+\eta\tau)} e^{\eta q/(1+\eta\tau)}`.
+        ``(policy, xi_next)``.  With entropy the step is the regularised KL prox
+        :func:`~theory_rl.algorithms.mirror.regularized_prox_log` with the same
+        ``(eta, tau)`` and uniform reference,
+        :math:`\pi' \propto \pi^{1/(1+\eta\tau)} e^{\eta q/(1+\eta\tau)}`, and ``xi_next`` is
+        :math:`\log\pi'` (the surrogate up to a per-state constant).
     """
+    xp = namespace_of(xi)
+    if regularizer == "entropy":
+        xi_next = regularized_prox_log(xi, q, eta=eta, tau=tau)
+        return xp.exp(xi_next), xi_next
     xi_next = (xi + eta * q) / (1.0 + eta * tau)
     return regularizer_argmin(xi_next, regularizer), xi_next
-
-
-# --------------------------------------------------------------------------------------------
-# problem preparation and exact batched evaluation
-# --------------------------------------------------------------------------------------------
-class _Problem:
-    """Dense arrays of one MDP or a batch of equal-shape MDPs on one device.
-
-    ``P`` ``(Bm, S, A, S)``, ``r`` ``(Bm, S, A)``, ``gamma`` ``(Bm,)``, ``rho`` ``(Bm, S)``.
-    """
-
-    def __init__(self, mdp: Any, device: str | None, rho: Any = None):
-        self.single = isinstance(mdp, TabularMDP)
-        mdps = [mdp] if self.single else list(mdp)
-        if not mdps or not all(isinstance(m, TabularMDP) for m in mdps):
-            raise ValueError("mdp must be a TabularMDP or a non-empty sequence of them")
-        S, A = mdps[0].n_states, mdps[0].n_actions
-        if any((m.n_states, m.n_actions) != (S, A) for m in mdps):
-            raise ValueError("mdp: all MDPs of a batch must have the same (S, A)")
-        self.mdps, self.S, self.A = mdps, S, A
-        self.device = resolve_device(device)
-        xp = self.xp = array_namespace(self.device)
-        self.P = xp.asarray(np.stack([m.to_dense().transitions for m in mdps]))
-        self.r = xp.asarray(np.stack([m.rewards for m in mdps]))
-        self.gamma_np = np.array([m.gamma for m in mdps])
-        self.gamma = xp.asarray(self.gamma_np)
-        if rho is None:
-            rho_np = np.stack([m.initial_distribution for m in mdps])
-        else:
-            rho_np = np.broadcast_to(np.asarray(_np(rho), dtype=np.float64), (len(mdps), S))
-            if np.any(rho_np < 0) or np.any(np.abs(rho_np.sum(-1) - 1) > 1e-8):
-                raise ValueError("rho must be a distribution over the S states")
-        self.rho_np = np.array(rho_np)
-        self.rho = xp.asarray(self.rho_np)
-
-    def evaluate(self, pi: Any, penalty: Any = None) -> tuple[Any, Any]:
-        """``(V (B, S), Q (B, S, A))`` of ``pi`` ``(B, S, A)``; ``penalty`` ``(B, S)`` is
-        subtracted from the reward (regularised values)."""
-        xp = self.xp
-        g = self.gamma[:, None, None]
-        P_pi = xp.einsum("...sa,...sat->...st", pi, self.P)
-        r_pi = (pi * self.r).sum(axis=-1)
-        if penalty is not None:
-            r_pi = r_pi - penalty
-        M = xp.eye(self.S) - g * P_pi
-        v = xp.linalg.solve(M, r_pi[..., None])[..., 0]
-        q = self.r + g * xp.einsum("...sat,...t->...sa", self.P, v)
-        return v, q
-
-    def reference(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(V* (Bm, S), pi* (Bm, S, A), d* (Bm, S))`` by exact policy iteration."""
-        vs, pis, ds = [], [], []
-        for m, rho in zip(self.mdps, self.rho_np, strict=True):
-            res = dp.policy_iteration(m, evaluation="direct")
-            vs.append(np.asarray(res.values))
-            pis.append(np.asarray(res.policy))
-            ds.append(dp.occupancy_measure(m, res.policy, rho))
-        return np.stack(vs), np.stack(pis), np.stack(ds)
-
-
-def _eta_batch(eta: Any, name: str = "eta", allow_zero: bool = False) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(_np(eta), dtype=np.float64))
-    if (
-        arr.ndim != 1
-        or not np.all(np.isfinite(arr))
-        or not np.all(arr >= 0 if allow_zero else arr > 0)
-    ):
-        raise ValueError(f"{name} must be a positive finite scalar or (B,) array, got {eta!r}")
-    return arr
-
-
-def _batch_size(n_eta: int, n_mdp: int) -> int:
-    if n_eta != 1 and n_mdp != 1 and n_eta != n_mdp:
-        raise ValueError(f"eta has {n_eta} entries but {n_mdp} MDPs were given; they must match")
-    return max(n_eta, n_mdp)
-
-
-def _initial(problem: _Problem, initial_policy: Any, B: int) -> np.ndarray:
-    if initial_policy is None:
-        return np.full((B, problem.S, problem.A), 1.0 / problem.A)
-    pi = validate_policy(_np(initial_policy), problem.S, problem.A, name="initial_policy")
-    return np.array(np.broadcast_to(pi, (B, problem.S, problem.A)))
 
 
 def adaptive_step_size(policy: Any, q: Any, *, c: Any, mirror: str = "kl") -> Any:
@@ -292,53 +254,84 @@ def adaptive_step_size(policy: Any, q: Any, *, c: Any, mirror: str = "kl") -> An
         ``(B,)`` (or scalar) step sizes.
     """
     xp = namespace_of(policy, q)
-    greedy = q >= q.max(axis=-1, keepdims=True)  # exact ties form the greedy set
+    greedy = q >= xp.max(q, axis=-1, keepdims=True)  # exact ties form the greedy set
     if mirror == "kl":
-        mass = xp.where(greedy, policy, 0.0).sum(axis=-1)
+        mass = xp.sum(xp.where(greedy, policy, 0.0), axis=-1)
         with np.errstate(divide="ignore"):
             d = -xp.log(xp.minimum(mass, 1.0))
     else:
         _check_mirror(mirror)
         first = xp.argmax(q, axis=-1)[..., None]
-        vertex = (xp.arange(q.shape[-1]) == first).astype(np.float64)
-        d = 0.5 * ((vertex - policy) ** 2).sum(axis=-1)
-    return d.max(axis=-1) / c
+        vertex = xp.astype(xp.arange(q.shape[-1]) == first, xp.float64)
+        d = 0.5 * xp.sum((vertex - policy) ** 2, axis=-1)
+    return xp.max(d, axis=-1) / c
 
 
-def _kl_rows(p: Any, q_log: Any) -> Any:
-    """``KL(p || exp(q_log))`` per row, ``0 log 0 = 0``."""
-    xp = namespace_of(p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return xp.where(p > 0, p * (xp.log(p) - q_log), 0.0).sum(axis=-1)
+# --------------------------------------------------------------------------------------------
+# argument handling shared by the drivers (also used by theory_rl.algorithms.pg)
+# --------------------------------------------------------------------------------------------
+def _real(name: str, value: Any) -> Any:
+    """``value`` unless it is a string (which ``float`` would silently parse)."""
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    return value
 
 
-def _stack_history(rows: dict[str, list], single: bool) -> dict[str, np.ndarray]:
-    out = {}
-    for key, vals in rows.items():
-        arr = np.stack(vals, axis=-1) if vals else np.empty((0,))
-        out[key] = arr[0] if single and arr.ndim == 2 else arr
-    return out
+def _eta_batch(eta: Any, name: str = "eta", allow_zero: bool = False) -> np.ndarray:
+    """``eta`` as a ``(B,)`` float array (a scalar gives ``(1,)``); ``ValueError`` naming
+    ``name`` unless it is a real, finite, positive (``>= 0`` with ``allow_zero``) scalar or 1-D
+    array."""
+    arr = np.asarray(_np(_real(name, eta)))
+    ok = arr.dtype.kind in "fiu" and arr.ndim <= 1 and arr.size > 0
+    if ok:
+        arr = np.atleast_1d(arr.astype(np.float64))
+        ok = bool(np.all(np.isfinite(arr)) and np.all(arr >= 0 if allow_zero else arr > 0))
+    if not ok:
+        sign = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite real scalar or (B,) array {sign}, got {eta!r}")
+    return arr
 
 
-def _callback_stops(callback: Callback | None, policy, values, k, history, params) -> bool:
-    if callback is None:
-        return False
-    try:
-        callback(
-            SolveResult(
-                policy=policy,
-                values=values,
-                q_values=None,
-                n_iterations=k,
-                converged=False,
-                message="in progress",
-                history=history,
-                params=params,
-            )
+def _batch_size(n_eta: int, n_mdp: int) -> int:
+    if n_eta != 1 and n_mdp != 1 and n_eta != n_mdp:
+        raise ValueError(f"eta has {n_eta} entries but {n_mdp} MDPs were given; they must match")
+    return max(n_eta, n_mdp)
+
+
+def _initial(evaluator: ExactEvaluator, initial_policy: Any, B: int) -> np.ndarray:
+    """``(B, S, A)`` start policies: uniform, or ``initial_policy`` ``(S, A)`` broadcast."""
+    S, A = evaluator.S, evaluator.A
+    if initial_policy is None:
+        return np.full((B, S, A), 1.0 / A)
+    pi = validate_policy(_np(initial_policy), S, A, name="initial_policy")
+    return np.array(np.broadcast_to(pi, (B, S, A)))
+
+
+def _exact_reference(
+    evaluator: ExactEvaluator,
+    reference: Reference | None,
+    *,
+    tau: float = 0.0,
+    regularizer: str | None = None,
+) -> Reference:
+    """The batched :class:`Reference` of the evaluator's MDPs and ``rho``: ``reference``
+    checked against them, or computed."""
+    if reference is None:
+        return exact_reference(
+            evaluator.mdps, tau=tau, regularizer=regularizer, rho=evaluator.rho_np
         )
-    except StopIteration:
-        return True
-    return False
+    if not isinstance(reference, Reference):
+        raise ValueError(
+            f"reference must be a theory_rl.algorithms.reference.Reference, "
+            f"got {type(reference).__name__}"
+        )
+    return reference.check(evaluator, tau=tau, regularizer=regularizer)
+
+
+def _log(xp: Any, pi: Any) -> Any:
+    """``log pi`` floored at ``LOG_FLOOR`` (zero probabilities stay finite)."""
+    with np.errstate(divide="ignore"):
+        return xp.maximum(xp.log(pi), LOG_FLOOR)
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,6 +357,7 @@ def policy_mirror_descent(
     callback: Callback | None = None,
     seed: Any = None,
     device: str | None = None,
+    reference: Reference | None = None,
 ) -> SolveResult:
     r"""Policy mirror descent with exact, perturbed or sampled action values.
 
@@ -375,8 +369,9 @@ def policy_mirror_descent(
         schedule: ``"constant"``, ``"geometric"`` (:math:`\eta_k = \eta/\gamma^k`) or
             ``"adaptive"`` (Johnson et al., :math:`c_k = c_0\gamma^{2(k+1)}`).
         c0: ``c_0 > 0`` of the adaptive schedule.
-        n_iterations: PMD updates ``K``; the history has ``K + 1`` entries (``k = 0..K``).
-        tol: stop early once every run has ``sup_gap <= tol`` (``0``: never).
+        n_iterations: PMD updates ``K`` (fixed budget); the history has ``K + 1`` entries.
+        tol: stop early once every run has ``sup_gap <= tol`` (``0``: never); only then is
+            ``converged`` True.
         initial_policy: ``(S, A)``; uniform if omitted (Xiao's theorems need it interior).
         rho: ``(S,)`` performance measure of ``gap`` and ``d*``; ``mdp.initial_distribution``
             if omitted.
@@ -385,20 +380,23 @@ def policy_mirror_descent(
         q_estimator: ``None`` (exact), ``"rollout"`` or ``"generative"``
             (:func:`theory_rl.algorithms.sampling.estimate_q` with ``n_rollouts`` and
             ``horizon``).
-        record: history keys among ``"gap"`` (:math:`V^*(\rho) - V^k(\rho)`), ``"sup_gap"``
-            (:math:`\|V^* - V^k\|_\infty`), ``"kl_to_opt"``
-            (:math:`\mathbb E_{d_\rho^{\pi^*}} KL(\pi^*_s\|\pi^k_s)`), ``"divergence_to_opt"``
-            (the same in the run's mirror map: Xiao's :math:`D^*_k`), ``"samples"``
-            (cumulative transitions drawn) and ``"eta"`` (the step used at ``k``; NaN at the
-            last entry).
+        record: history keys among :data:`PMD_METRICS`: the metrics of
+            :mod:`theory_rl.algorithms.metrics` (``"gap"`` :math:`V^*(\rho) - V^k(\rho)`,
+            ``"sup_gap"``, ``"kl_to_opt"`` :math:`\mathbb E_{d_\rho^{\pi^*}}
+            KL(\pi^*_s\|\pi^k_s)`, ``"divergence_to_opt"`` the same in the run's mirror map
+            (Xiao's :math:`D^*_k`), ...), ``"samples"`` (cumulative transitions drawn to
+            produce iterate ``k``) and ``"eta"`` (the step of the update from iterate ``k``;
+            NaN at ``k = n_iterations``).
         callback: ``callback(intermediate)`` after each evaluation; ``StopIteration`` stops.
-        seed: seeds the perturbations and the samplers.
+        seed: seeds the perturbations and the samplers (one Generator; for every ``k`` the
+            samplers draw for runs ``b = 0..B-1`` in turn, then the perturbation is drawn).
         device: ``"cpu"``, ``"gpu"`` or None.
+        reference: the unregularised :func:`~theory_rl.algorithms.reference.reference` of
+            ``mdp`` and ``rho`` if already computed (checked; same numbers as omitting it).
 
     Returns:
         :class:`SolveResult` with ``policy`` ``(S, A)`` (``(B, S, A)`` for a batch), ``values``
-        and ``q_values`` of the last policy, history arrays ``(K+1,)`` or ``(B, K+1)``, and
-        ``params`` holding ``v_star`` and ``d_star``.
+        and ``q_values`` of the last policy, history arrays ``(K+1,)`` or ``(B, K+1)``.
     """
     _check_mirror(mirror)
     if schedule not in SCHEDULES:
@@ -409,155 +407,143 @@ def policy_mirror_descent(
         raise ValueError(
             f'q_estimator must be None, "rollout" or "generative", got {q_estimator!r}'
         )
-    if not float(q_error) >= 0:
-        raise ValueError(f"q_error must be >= 0, got {q_error}")
-    if not float(c0) > 0:
-        raise ValueError(f"c0 must be > 0, got {c0}")
-    if not float(tol) >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
+    q_error = as_positive("q_error", _real("q_error", q_error), allow_zero=True)
+    c0 = as_positive("c0", _real("c0", c0))
+    tol = as_positive("tol", _real("tol", tol), allow_zero=True)
     K = as_int("n_iterations", n_iterations, minimum=0)
-    unknown = set(record) - set(RECORD)
-    if unknown:
-        raise ValueError(f"record has unknown keys {sorted(unknown)}; choose from {RECORD}")
+    record = check_record(record, PMD_METRICS)
     etas = _eta_batch(eta, allow_zero=schedule == "adaptive")
-    problem = _Problem(mdp, device, rho)
-    xp = problem.xp
-    B = _batch_size(etas.size, len(problem.mdps))
-    single = problem.single and np.ndim(_np(eta)) == 0
-    rng = as_generator(seed)
-
-    v_star_np, pi_star_np, d_star_np = problem.reference()
-    v_star, pi_star, d_star = (xp.asarray(x) for x in (v_star_np, pi_star_np, d_star_np))
-    gamma = np.broadcast_to(problem.gamma_np, (B,))
+    ev = ExactEvaluator(mdp, device, rho)
+    xp, S, A = ev.xp, ev.S, ev.A
+    n_mdps = len(ev.mdps)
+    B = _batch_size(etas.size, n_mdps)
+    single = ev.single and np.ndim(_np(eta)) == 0
+    ref = _exact_reference(ev, reference)
+    dref = ref.on(xp)
+    pi_star_np = ref.policy  # (Bm, S, A): the target of the "fixed" error model
+    gamma = np.broadcast_to(ev.gamma_np, (B,))
     eta0 = xp.asarray(np.broadcast_to(etas, (B,)))[:, None, None]
-    pi = xp.asarray(_initial(problem, initial_policy, B))
-    with np.errstate(divide="ignore"):
-        log_pi = xp.maximum(xp.log(pi), LOG_FLOOR)
+    pi0 = xp.asarray(_initial(ev, initial_policy, B))
+    keep = (lambda a: a[0]) if single else (lambda a: a)
 
-    rows: dict[str, list] = {key: [] for key in record}
-    samples = np.zeros(B, dtype=np.int64)
+    def init(rng: np.random.Generator) -> dict[str, Any]:
+        v, q = ev.evaluate(pi0)
+        return dict(
+            pi=pi0,
+            log_pi=_log(xp, pi0),
+            v=v,
+            q=q,
+            k=0,
+            rng=rng,
+            step=None,
+            samples=np.zeros(B, dtype=np.int64),
+        )
+
+    def step(state: dict[str, Any]) -> tuple[Any, Any, np.ndarray]:
+        """``(q_used, eta_k (B, 1, 1), samples drawn (B,))`` of the update from ``state``;
+        computed once (the ``"eta"`` metric may ask before ``update`` does), so the random
+        stream is consumed in the same order whether ``"eta"`` is recorded or not."""
+        if state["step"] is None:
+            k, pi, rng = state["k"], state["pi"], state["rng"]
+            drawn = np.zeros(B, dtype=np.int64)
+            if q_estimator is not None:
+                pol_np = _np(pi)
+                q_np = np.empty((B, S, A))
+                for b in range(B):
+                    q_np[b], drawn[b] = _sampling.estimate_q(
+                        ev.mdps[b % n_mdps],
+                        pol_np[b],
+                        n_rollouts=n_rollouts,
+                        horizon=horizon,
+                        seed=rng,
+                        method=q_estimator,
+                    )
+                q_used = xp.asarray(q_np)
+            else:
+                q_used = state["q"]
+            if q_error > 0:
+                q_used = q_used + xp.asarray(
+                    _perturbation(q_error_model, q_error, _np(q_used), pi_star_np, rng)
+                )
+            if schedule == "constant":
+                eta_k = eta0
+            elif schedule == "geometric":
+                eta_k = eta0 / xp.asarray(gamma**k)[:, None, None]
+            else:
+                c_k = xp.asarray(c0 * gamma ** (2 * (k + 1)))
+                adaptive = adaptive_step_size(pi, q_used, c=c_k, mirror=mirror)
+                eta_k = xp.maximum(eta0[:, 0, 0], adaptive)[:, None, None]
+            state["step"] = (q_used, eta_k, drawn)
+        return state["step"]
+
+    def update(state: dict[str, Any], k: int) -> dict[str, Any]:
+        q_used, eta_k, drawn = step(state)
+        if mirror == "kl":
+            log_pi = kl_prox_log(state["log_pi"], q_used, eta_k)
+            pi = xp.exp(log_pi)
+        else:
+            pi = euclidean_prox(state["pi"], _shifted(q_used), eta_k)
+            log_pi = _log(xp, pi)
+        v, q = ev.evaluate(pi)
+        return dict(
+            pi=pi,
+            log_pi=log_pi,
+            v=v,
+            q=q,
+            k=k + 1,
+            rng=state["rng"],
+            step=None,
+            samples=state["samples"] + drawn,
+        )
+
+    def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+        out = policy_metrics(
+            keys,
+            reference=dref,
+            log_pi=state["log_pi"],
+            v=state["v"],
+            q=state["q"],
+            rho=ev.rho,
+            mirror=mirror,
+        )
+        if "samples" in keys:
+            out["samples"] = state["samples"].copy()
+        if "eta" in keys:
+            out["eta"] = np.full(B, np.nan) if state["k"] == K else step(state)[1][:, 0, 0]
+        return {key: keep(val) for key, val in out.items()}
+
+    def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
+        return tuple(keep(_np(state[key])) for key in ("pi", "v", "q"))
+
+    method = Method(
+        name="policy_mirror_descent",
+        init=init,
+        update=update,
+        measure=measure,
+        output=output,
+        metrics=PMD_METRICS,
+        stop_metric="sup_gap",
+        batch_shape=() if single else (B,),
+    )
     params = dict(
-        method="policy_mirror_descent",
         eta=etas if etas.size > 1 else float(etas[0]),
         mirror=mirror,
         schedule=schedule,
-        c0=float(c0),
-        n_iterations=K,
-        tol=float(tol),
-        q_error=float(q_error),
+        c0=c0,
+        q_error=q_error,
         q_error_model=q_error_model,
         q_estimator=q_estimator,
         n_rollouts=n_rollouts,
         horizon=horizon,
-        device=problem.device,
-        v_star=v_star_np[0] if problem.single else v_star_np,
-        d_star=d_star_np[0] if problem.single else d_star_np,
+        device=ev.device,
     )
-    converged, message = False, f"n_iterations={K} updates done"
-    k = 0
-    while True:
-        v, q = problem.evaluate(pi)
-        diff = v_star - v
-        sup_gap = diff.max(axis=-1)
-        if "gap" in rows:
-            rows["gap"].append(_np((problem.rho * diff).sum(axis=-1)))
-        if "sup_gap" in rows:
-            rows["sup_gap"].append(_np(sup_gap))
-        if "kl_to_opt" in rows or ("divergence_to_opt" in rows and mirror == "kl"):
-            kl = _np((d_star * _kl_rows(pi_star, log_pi)).sum(axis=-1))
-            if "kl_to_opt" in rows:
-                rows["kl_to_opt"].append(kl)
-        if "divergence_to_opt" in rows:
-            if mirror == "kl":
-                rows["divergence_to_opt"].append(kl)
-            else:
-                eu = 0.5 * ((pi_star - pi) ** 2).sum(axis=-1)
-                rows["divergence_to_opt"].append(_np((d_star * eu).sum(axis=-1)))
-        if "samples" in rows:
-            rows["samples"].append(samples.copy())
-        history = _stack_history(
-            {**rows, **({"eta": rows["eta"] + [np.full(B, np.nan)]} if "eta" in rows else {})},
-            single,
-        )
-        pol_np = _np(pi)
-        if _callback_stops(
-            callback,
-            pol_np[0] if single else pol_np,
-            _np(v)[0] if single else _np(v),
-            k,
-            history,
-            params,
-        ):
-            message = "stopped by callback"
-            break
-        if tol > 0 and float(sup_gap.max()) <= tol:
-            converged, message = True, f"sup_gap <= tol = {tol:g} for every run"
-            break
-        if k == K:
-            converged = tol == 0
-            break
-        # ---- the action values the update uses
-        if q_estimator is not None:
-            q_np = np.empty((B, problem.S, problem.A))
-            for b in range(B):
-                m = problem.mdps[b % len(problem.mdps)]
-                q_np[b], used = _sampling.estimate_q(
-                    m,
-                    pol_np[b],
-                    n_rollouts=n_rollouts,
-                    horizon=horizon,
-                    seed=rng,
-                    method=q_estimator,
-                )
-                samples[b] += used
-            q_used = xp.asarray(q_np)
-        else:
-            q_used = q
-        if q_error > 0:
-            q_used = q_used + xp.asarray(
-                _perturbation(q_error_model, q_error, _np(q_used), pi_star_np, rng, B)
-            )
-        # ---- the step size
-        if schedule == "constant":
-            eta_k = eta0
-        elif schedule == "geometric":
-            eta_k = eta0 / xp.asarray(gamma**k)[:, None, None]
-        else:
-            c_k = xp.asarray(float(c0) * gamma ** (2 * (k + 1)))
-            eta_k = xp.maximum(eta0[:, 0, 0], adaptive_step_size(pi, q_used, c=c_k, mirror=mirror))[
-                :, None, None
-            ]
-        if "eta" in rows:
-            rows["eta"].append(_np(eta_k[:, 0, 0]))
-        # ---- the update
-        if mirror == "kl":
-            log_pi = kl_prox_log(log_pi, q_used, eta_k)
-            pi = xp.exp(log_pi)
-        else:
-            pi = euclidean_prox(pi, _shifted(q_used), eta_k)
-            with np.errstate(divide="ignore"):
-                log_pi = xp.maximum(xp.log(pi), LOG_FLOOR)
-        k += 1
-    history = _stack_history(
-        {**rows, **({"eta": rows["eta"] + [np.full(B, np.nan)]} if "eta" in rows else {})},
-        single,
-    )
-    pol, val, qv = _np(pi), _np(v), _np(q)
-    return SolveResult(
-        policy=pol[0] if single else pol,
-        values=val[0] if single else val,
-        q_values=qv[0] if single else qv,
-        n_iterations=k,
-        converged=converged,
-        message=message,
-        history=history,
-        params=params,
-        seed=seed,
+    return iterate(
+        method, n_iterations=K, tol=tol, record=record, callback=callback, seed=seed, params=params
     )
 
 
 def _perturbation(
-    model: str, b: float, q: np.ndarray, pi_star: np.ndarray, rng: np.random.Generator, B: int
+    model: str, b: float, q: np.ndarray, pi_star: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
     """An error ``e`` ``(B, S, A)`` with ``|e| <= b`` (see the module docstring)."""
     if model == "uniform":
@@ -572,79 +558,60 @@ def _perturbation(
 # --------------------------------------------------------------------------------------------
 # regularised problems: GPMD and StaQ
 # --------------------------------------------------------------------------------------------
-def _check_tau(tau: float) -> float:
-    tau = float(tau)
-    if not (np.isfinite(tau) and tau > 0):
-        raise ValueError(f"tau must be a positive finite number, got {tau}")
-    return tau
-
-
-def regularized_optimum(
-    mdp: TabularMDP, *, tau: float, regularizer: str = "entropy", max_iterations: int = 10_000
-) -> tuple[np.ndarray, np.ndarray, float]:
-    r"""``(Q*_tau (S, A), pi*_tau (S, A), error)`` by regularised policy iteration.
-
-    :math:`\pi \leftarrow \arg\min_p h(p) - \langle Q^\pi_\tau/\tau, p\rangle` with exact
-    regularised evaluation (GPMD with :math:`\eta = \infty`; contracts at rate ``gamma``),
-    until the iterate stops changing.  ``error`` is the a-posteriori bound
-    :math:`\|T_\tau Q - Q\|_\infty/(1-\gamma) \ge \|Q - Q^*_\tau\|_\infty` with
-    :math:`(T_\tau Q)(s,a) = r + \gamma P\max_p(\langle Q, p\rangle - \tau h(p))`.
-    """
-    tau = _check_tau(tau)
-    problem = _Problem(mdp, "cpu")
-    pi = np.full((1, problem.S, problem.A), 1.0 / problem.A)
-    q_prev = None
-    scale = 1e-14 * max(1.0, float(np.abs(mdp.rewards).max()) / (1.0 - mdp.gamma))
-    for _ in range(max_iterations):
-        _, q = problem.evaluate(pi, tau * regularizer_value(pi, regularizer))
-        pi = regularizer_argmin(q / tau, regularizer)
-        if q_prev is not None and np.abs(q - q_prev).max() <= scale:
-            break
-        q_prev = q
-    soft_v = (pi * q).sum(-1) - tau * regularizer_value(pi, regularizer)
-    tq = problem.r + problem.gamma[:, None, None] * np.einsum("bsat,bt->bsa", problem.P, soft_v)
-    error = float(np.abs(tq - q).max()) / (1.0 - mdp.gamma)
-    return q[0], pi[0], error
-
-
 def generalized_policy_mirror_descent(
-    mdp: TabularMDP,
+    mdp: TabularMDP | Sequence[TabularMDP],
     *,
     eta: Any = 1.0,
     tau: float = 0.1,
     regularizer: str = "entropy",
     n_iterations: int = 100,
+    tol: float = 0.0,
     initial_policy: Any = None,
     memory: int | None = None,
-    reference: tuple[np.ndarray, np.ndarray, float] | None = None,
+    rho: Any = None,
+    record: Sequence[str] = GPMD_RECORD,
     callback: Callback | None = None,
+    seed: Any = None,
     device: str | None = None,
+    reference: Reference | None = None,
 ) -> SolveResult:
     r"""GPMD (Zhan et al. 2023) for :math:`V_\tau^\pi`; with ``memory=M`` (entropy only) StaQ.
 
     Args:
-        mdp: the MDP.
+        mdp: a :class:`TabularMDP`, or a sequence of ``B`` MDPs with equal ``(S, A)`` (batch).
         eta: step size ``> 0``; a ``(B,)`` array runs a batch.
         tau: regularisation weight ``> 0``.
         regularizer: ``"entropy"``, ``"tsallis"`` or ``"log_barrier"``.
-        n_iterations: updates ``K`` (history has ``K + 1`` entries).
+        n_iterations: updates ``K`` (fixed budget; history has ``K + 1`` entries).
+        tol: stop early once every run has ``q_error <= tol`` (``0``: never); only then is
+            ``converged`` True.
         initial_policy: interior ``(S, A)`` policy; uniform if omitted (StaQ needs uniform).
         memory: ``None`` (full GPMD) or ``M >= 1``: keep only the last ``M`` action-value
             functions in the entropy surrogate (StaQ).
-        reference: ``regularized_optimum(mdp, tau=tau, regularizer=regularizer)`` if already
-            computed.
+        rho: ``(S,)`` performance measure of ``gap`` and of the reference occupancy;
+            ``mdp.initial_distribution`` if omitted.
+        record: history keys among :data:`GPMD_METRICS` (regularised values): ``"q_error"``
+            :math:`\|Q^*_\tau - Q^k_\tau\|_\infty`, ``"gap"``
+            :math:`\rho^\top(V^*_\tau - V^k_\tau)`, ``"max_kl_to_opt"``
+            :math:`\max_s KL(\pi^*_{\tau,s}\|\pi^k_s)`, ``"kl_to_opt"`` (occupancy-weighted),
+            ...
         callback: as in :func:`policy_mirror_descent`.
+        seed: echoed in the result (the method draws no random numbers).
         device: ``"cpu"``, ``"gpu"`` or None.
+        reference: ``reference(mdp, tau=tau, regularizer=regularizer, rho=rho)``
+            (:mod:`theory_rl.algorithms.reference`) if already computed (checked; same numbers
+            as omitting it).
 
     Returns:
-        :class:`SolveResult`; history ``q_error`` (:math:`\|Q^*_\tau - Q^k_\tau\|_\infty`),
-        ``gap`` (:math:`\rho^\top(V^*_\tau - V^k_\tau)`), ``kl_to_opt``
-        (:math:`\max_s KL(\pi^*_{\tau,s}\|\pi^k_s)`); ``params["reference_error"]``.
+        :class:`SolveResult`; history ``(K+1,)`` or ``(B, K+1)``; ``params["reference_error"]``
+        (the reference's certified error, ``(B,)`` for a batch of MDPs).
     """
     if regularizer not in REGULARIZERS:
         raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
-    tau = _check_tau(tau)
+    tau = as_positive("tau", _real("tau", tau))
+    tol = as_positive("tol", _real("tol", tol), allow_zero=True)
     K = as_int("n_iterations", n_iterations, minimum=0)
+    record = check_record(record, GPMD_METRICS)
     if memory is not None:
         memory = as_int("memory", memory)
         if regularizer != "entropy":
@@ -652,81 +619,107 @@ def generalized_policy_mirror_descent(
         if initial_policy is not None:
             raise ValueError("memory (StaQ) starts from the uniform policy: omit initial_policy")
     etas = _eta_batch(eta)
-    problem = _Problem(mdp, device)
-    xp = problem.xp
-    B = etas.size
-    single = np.ndim(_np(eta)) == 0
-    q_ref, pi_ref, ref_err = (
-        regularized_optimum(mdp, tau=tau, regularizer=regularizer)
-        if reference is None
-        else reference
+    ev = ExactEvaluator(mdp, device, rho)
+    xp = ev.xp
+    B = _batch_size(etas.size, len(ev.mdps))
+    single = ev.single and np.ndim(_np(eta)) == 0
+    ref = _exact_reference(ev, reference, tau=tau, regularizer=regularizer)
+    dref = ref.on(xp)
+    pi0 = xp.asarray(_initial(ev, initial_policy, B))
+    e = xp.asarray(np.broadcast_to(etas, (B,)))[:, None, None]
+    # StaQ: weight alpha beta^(M-1) of the action values that leave the window
+    expiring = e / (1.0 + e * tau) ** memory if memory is not None else None
+    keep = (lambda a: a[0]) if single else (lambda a: a)
+
+    def evaluate(pi: Any) -> tuple[Any, Any]:
+        return ev.evaluate(pi, tau * regularizer_value(pi, regularizer))
+
+    def init(rng: np.random.Generator) -> dict[str, Any]:
+        v, q = evaluate(pi0)
+        log_pi = _log(xp, pi0)
+        xi = log_pi if regularizer == "entropy" else regularizer_gradient(pi0, regularizer)
+        return dict(pi=pi0, log_pi=log_pi, xi=xi, v=v, q=q, past=deque(maxlen=memory or 1))
+
+    def update(state: dict[str, Any], k: int) -> dict[str, Any]:
+        if memory is None:
+            pi, xi = gpmd_step(state["xi"], state["q"], eta=e, tau=tau, regularizer=regularizer)
+            log_pi = xi if regularizer == "entropy" else _log(xp, pi)
+        else:
+            past = state["past"]
+            centre = state["xi"] if len(past) < memory else state["xi"] - expiring * past[0]
+            past.append(state["q"])
+            xi = log_pi = regularized_prox_log(centre, state["q"], eta=e, tau=tau)
+            pi = xp.exp(log_pi)
+        v, q = evaluate(pi)
+        return dict(pi=pi, log_pi=log_pi, xi=xi, v=v, q=q, past=state["past"])
+
+    def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+        out = policy_metrics(
+            keys,
+            reference=dref,
+            log_pi=state["log_pi"],
+            v=state["v"],
+            q=state["q"],
+            rho=ev.rho,
+        )
+        return {key: keep(val) for key, val in out.items()}
+
+    def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
+        return tuple(keep(_np(state[key])) for key in ("pi", "v", "q"))
+
+    method = Method(
+        name="gpmd" if memory is None else "staq",
+        init=init,
+        update=update,
+        measure=measure,
+        output=output,
+        metrics=GPMD_METRICS,
+        stop_metric="q_error",
+        batch_shape=() if single else (B,),
     )
-    q_star, pi_star = xp.asarray(q_ref), xp.asarray(pi_ref)
-    v_star = (pi_star * q_star).sum(-1) - tau * regularizer_value(pi_star, regularizer)
-    pi = xp.asarray(_initial(problem, initial_policy, B))
-    xi = regularizer_gradient(pi, regularizer)
-    e = xp.asarray(etas)[:, None, None]
-    alpha, beta = e / (1.0 + e * tau), 1.0 / (1.0 + e * tau)
-    past: deque = deque(maxlen=memory) if memory is not None else deque(maxlen=0)
-    rows: dict[str, list] = {"q_error": [], "gap": [], "kl_to_opt": []}
     params = dict(
-        method="gpmd" if memory is None else "staq",
-        eta=etas if B > 1 else float(etas[0]),
+        eta=etas if etas.size > 1 else float(etas[0]),
         tau=tau,
         regularizer=regularizer,
-        n_iterations=K,
         memory=memory,
-        reference_error=ref_err,
-        device=problem.device,
+        reference_error=float(ref.error[0]) if ev.single else ref.error,
+        device=ev.device,
     )
-    message, k = f"n_iterations={K} updates done", 0
-    with np.errstate(divide="ignore"):
-        while True:
-            v, q = problem.evaluate(pi, tau * regularizer_value(pi, regularizer))
-            rows["q_error"].append(_np(xp.abs(q_star - q).max(axis=(-1, -2))))
-            rows["gap"].append(_np((problem.rho * (v_star - v)).sum(-1)))
-            log_pi = xp.maximum(xp.log(pi), LOG_FLOOR)
-            rows["kl_to_opt"].append(_np(_kl_rows(pi_star, log_pi).max(axis=-1)))
-            hist = _stack_history(rows, single)
-            pol = _np(pi)
-            if _callback_stops(
-                callback,
-                pol[0] if single else pol,
-                _np(v)[0] if single else _np(v),
-                k,
-                hist,
-                params,
-            ):
-                message = "stopped by callback"
-                break
-            if k == K:
-                break
-            if memory is None:
-                pi, xi = gpmd_step(xi, q, eta=e, tau=tau, regularizer=regularizer)
-            else:
-                past.append(q)
-                n = len(past)
-                xi = sum(alpha * beta ** (n - 1 - i) * qi for i, qi in enumerate(past))
-                pi = regularizer_argmin(xi, "entropy")
-            k += 1
-    pol, val, qv = _np(pi), _np(v), _np(q)
-    return SolveResult(
-        policy=pol[0] if single else pol,
-        values=val[0] if single else val,
-        q_values=qv[0] if single else qv,
-        n_iterations=k,
-        converged=False,
-        message=message,
-        history=_stack_history(rows, single),
-        params=params,
+    return iterate(
+        method, n_iterations=K, tol=tol, record=record, callback=callback, seed=seed, params=params
     )
 
 
 def staq_policy_mirror_descent(
-    mdp: TabularMDP, *, memory: int, eta: Any = 1.0, tau: float = 0.1, **kwargs: Any
+    mdp: TabularMDP | Sequence[TabularMDP],
+    *,
+    memory: int,
+    eta: Any = 1.0,
+    tau: float = 0.1,
+    n_iterations: int = 100,
+    tol: float = 0.0,
+    rho: Any = None,
+    record: Sequence[str] = GPMD_RECORD,
+    callback: Callback | None = None,
+    seed: Any = None,
+    device: str | None = None,
+    reference: Reference | None = None,
 ) -> SolveResult:
     """StaQ-style finite-memory entropy + KL PMD: :func:`generalized_policy_mirror_descent`
-    with ``regularizer="entropy"`` and ``memory=M`` (see the module docstring)."""
+    with ``regularizer="entropy"`` and ``memory=M`` from the uniform policy (module docstring;
+    arguments as there)."""
     return generalized_policy_mirror_descent(
-        mdp, eta=eta, tau=tau, regularizer="entropy", memory=memory, **kwargs
+        mdp,
+        eta=eta,
+        tau=tau,
+        regularizer="entropy",
+        n_iterations=n_iterations,
+        tol=tol,
+        memory=memory,
+        rho=rho,
+        record=record,
+        callback=callback,
+        seed=seed,
+        device=device,
+        reference=reference,
     )

@@ -87,7 +87,7 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
         initial_logits=logits,
         record=("gap", "prob_opt"),
     )
-    gap, prob = res.history["gap"], res.history["prob_opt"]  # (T+1, B)
+    gap, prob = res.history["gap"].T, res.history["prob_opt"].T  # (T+1, B)
     t = np.arange(1, gap.shape[0] + 1)  # Mei's indexing: iterate k is pi_{k+1}
     keep = np.unique(
         np.r_[np.arange(min(200, t.size)), np.geomspace(1, t.size, 400).astype(int) - 1]

@@ -36,9 +36,12 @@ def instance(config: dict[str, Any], seed: np.random.SeedSequence) -> TabularMDP
     return make_instance(config, seed)
 
 
-def atol_of(mdp: TabularMDP) -> float:
-    """Round-off floor of a value difference plus the certified error of the reference V*."""
-    return mdp_constants.value_error_floor(mdp) + exact_solution(mdp)[2]
+def atol_of(mdp: TabularMDP, reference: Any = None) -> float:
+    """Round-off floor of a value difference plus the certified error of the reference V*
+    (``reference.error`` of a :class:`~theory_rl.algorithms.reference.Reference` of ``mdp``
+    if given, else solved here)."""
+    error = exact_solution(mdp)[2] if reference is None else float(reference.error)
+    return mdp_constants.value_error_floor(mdp) + error
 
 
 def bound_rows(k: Any, measured: Any, bound: Any, atol: float, **extra: Any) -> list[dict]:

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from theory_rl.algorithms import pmd
+from theory_rl.algorithms.reference import reference
 from theory_rl.bounds.rates import Verdict, fit_rate
 from theory_rl.bounds.zhan2023 import gpmd_rate
 from theory_rl.experiments import plotting
@@ -93,7 +94,7 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     seed = seed_of(config)
     mdp = pmd_common.instance(config, sub_seed(seed, 0))
     tau, eta, reg = float(config["tau"]), float(config["eta"]), config["regularizer"]
-    ref = pmd.regularized_optimum(mdp, tau=tau, regularizer=reg)
+    ref = reference(mdp, tau=tau, regularizer=reg)
     if config["kind"] == "gpmd":
         rate = gpmd_rate(mdp.gamma, eta, tau)
         K = int(min(300, np.ceil(np.log(1e-13) / np.log(rate))))
@@ -101,7 +102,7 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
             mdp, eta=eta, tau=tau, regularizer=reg, n_iterations=K, reference=ref
         )
         err = np.asarray(res.history["q_error"])
-        floor = 1e-8 * max(1.0, float(np.abs(ref[0]).max()))
+        floor = 1e-8 * max(1.0, float(np.abs(ref.q_values).max()))
         below = np.flatnonzero(err <= floor)
         stop = int(below[0]) if below.size else err.size
         fit = fit_rate(np.arange(stop), err[:stop]) if stop >= 3 else None
@@ -116,8 +117,9 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     M = int(config["memory"])
     beta = 1.0 / (1.0 + eta * tau)
     K = 400
-    res = pmd.staq_policy_mirror_descent(mdp, memory=M, eta=eta, tau=tau, n_iterations=K)
-    res_prev = pmd.staq_policy_mirror_descent(mdp, memory=M, eta=eta, tau=tau, n_iterations=K - 1)
+    kw = dict(memory=M, eta=eta, tau=tau, reference=ref)
+    res = pmd.staq_policy_mirror_descent(mdp, n_iterations=K, **kw)
+    res_prev = pmd.staq_policy_mirror_descent(mdp, n_iterations=K - 1, **kw)
     settled = float(np.abs(res.policy - res_prev.policy).max())
     tau_m = tau / (1.0 - beta**M)
     fixed = pmd.regularizer_argmin(np.asarray(res.q_values) / tau_m, "entropy")

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import theory_rl
-from theory_rl.algorithms import nash, reference
+from theory_rl.algorithms import nash
 from theory_rl.mdps import garnet, random_linear_mdp
 from theory_rl.mdps.combination_lock import combination_lock
 from theory_rl.mdps.games import random_preference_game
@@ -45,7 +45,7 @@ def _game():
 
 
 def _ref(**kw):
-    return lambda problem: reference.reference(problem, **kw)
+    return lambda problem: theory_rl.reference(problem, **kw)
 
 
 DRIVERS: dict[str, Case] = {

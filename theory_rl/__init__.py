@@ -1,21 +1,13 @@
 """theory_rl: exact and sampled RL-theory algorithms whose stated bounds are checked by measurement.
 
-Curated public names; the submodules (``theory_rl.mdps``, ``theory_rl.algorithms``,
+Curated public names: the problem types and generators, :class:`SolveResult`, and every
+family's drivers and pure steps (:data:`theory_rl.algorithms.__all__`); ``docs/api.md`` lists
+them all.  The submodules (``theory_rl.mdps``, ``theory_rl.algorithms``,
 ``theory_rl.bounds``, ``theory_rl.experiments``) hold the rest.
 """
 
-from theory_rl.algorithms.dp import (
-    backward_induction,
-    bellman_optimality_operator,
-    greedy_policy,
-    linear_programming,
-    modified_policy_iteration,
-    occupancy_measure,
-    policy_evaluation,
-    policy_iteration,
-    q_values,
-    value_iteration,
-)
+from theory_rl import algorithms as _algorithms
+from theory_rl.algorithms import *  # noqa: F403 -- the curated list algorithms.__all__
 from theory_rl.backend import BackendUnavailableError
 from theory_rl.bounds.mdp_constants import RoundoffWarning
 from theory_rl.mdps import (
@@ -47,25 +39,16 @@ __all__ = [
     "RoundoffWarning",
     "SolveResult",
     "TabularMDP",
-    "backward_induction",
     "bandit",
-    "bellman_optimality_operator",
     "chain",
     "deep_sea",
     "from_gymnasium",
     "from_mdptoolbox",
     "garnet",
-    "greedy_policy",
     "gridworld",
-    "linear_programming",
-    "modified_policy_iteration",
-    "occupancy_measure",
-    "policy_evaluation",
-    "policy_iteration",
-    "q_values",
     "random_linear_mdp",
     "random_mdp",
     "ring",
     "river_swim",
-    "value_iteration",
+    *_algorithms.__all__,
 ]

@@ -45,9 +45,13 @@ from theory_rl.algorithms.pmd import (
     policy_mirror_descent,
     staq_policy_mirror_descent,
 )
+from theory_rl.algorithms.reference import Reference, reference, regularized_optimum
 from theory_rl.algorithms.sampling import estimate_q, sample_next_states, sample_trajectories
 
 __all__ = [
+    "Reference",
+    "reference",
+    "regularized_optimum",
     "estimate_q",
     "generalized_policy_mirror_descent",
     "gpmd_step",

@@ -18,7 +18,10 @@ Resume: each task writes ``part-<index>-<digest>.parquet`` atomically (write, th
 ``out``; the digest covers the configuration, the task, the root seed, the spawn key and the
 package version.  A re-run skips parts already present, so an interrupted sweep resumes without
 recomputing finished work, and returns the same table as an uninterrupted run (parts are read in
-grid order).  On a remote cluster ``out`` must be on a file system the workers share.
+grid order).  An interrupt (``KeyboardInterrupt``) cancels the tasks not yet started and leaves
+the parts written.  Tasks are idempotent: a task that Dask runs again because its worker died
+rewrites the same part with the same content.  On a remote cluster ``out`` must be on a file
+system the workers share.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import os
 import sys
 import tempfile
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,7 +92,7 @@ class SerialExecutor(cf.Executor):
         future: cf.Future = cf.Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 -- delivered through the future
+        except Exception as exc:  # delivered through the future; KeyboardInterrupt propagates
             future.set_exception(exc)
         return future
 
@@ -267,9 +271,16 @@ class _Job:
         meta = dict(table.schema.metadata or {})
         meta[METADATA_KEY] = json.dumps(self.metadata, sort_keys=True).encode()
         table = table.replace_schema_metadata(meta)
-        tmp = f"{self.path}.tmp-{os.getpid()}"
-        pq.write_table(table, tmp)
-        os.replace(tmp, self.path)  # atomic: a part either exists whole or not at all
+        # Atomic: a part exists whole or not at all, also when the process is interrupted or
+        # killed while writing, or when a cluster re-runs a task lost with a dead worker.
+        tmp = f"{self.path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         return self.path
 
 
@@ -351,15 +362,27 @@ def run_sweep(
         if pending:
             if executor is None:
                 executor = stack.enter_context(local_executor(min(default_workers(), len(pending))))
-            futures = {executor.submit(job): i for i, job in pending}
-            bar = stack.enter_context(
-                tqdm(total=len(grid), initial=len(grid) - len(pending), desc=progress, disable=None)
-            )
-            for future in cf.as_completed(futures):
-                exc = future.exception()
-                if exc is not None:
-                    failures[futures[future]] = "".join(traceback.format_exception(exc))
-                bar.update(1)
+            futures: dict[cf.Future, int] = {}
+            try:
+                for i, job in pending:
+                    futures[executor.submit(job)] = i
+                bar = stack.enter_context(
+                    tqdm(
+                        total=len(grid),
+                        initial=len(grid) - len(pending),
+                        desc=progress,
+                        disable=None,
+                    )
+                )
+                for future in cf.as_completed(futures):
+                    exc = future.exception()
+                    if exc is not None:
+                        failures[futures[future]] = "".join(traceback.format_exception(exc))
+                    bar.update(1)
+            except BaseException:  # interrupted: drop the tasks not started; parts written stay
+                for future in futures:
+                    future.cancel()
+                raise
         if failures:
             raise SweepError(dict(sorted(failures.items())), len(grid))
         frames = [pd.read_parquet(p) for p in paths]

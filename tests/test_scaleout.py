@@ -311,3 +311,23 @@ def test_interrupt_while_writing_leaves_no_part(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(
         run_sweep(grid, marked_task, executor=SerialExecutor(), out=tmp_path / "run"), reference
     )
+
+
+def test_local_cluster_workers_leave_ctrl_c_to_the_caller():
+    """Ctrl-C reaches the whole process group: LocalCluster workers ignore it (no tracebacks),
+    the calling process keeps its handler and shuts the cluster down.  The workers are pinned to
+    one thread; the caller's environment stays as it was."""
+    pytest.importorskip("distributed")
+    before = signal.getsignal(signal.SIGINT)
+    environ = {name: os.environ.get(name) for name in sweep.THREAD_VARIABLES}
+    executor = sweep.dask_executor(n_workers=1)
+    try:
+        assert signal.getsignal(signal.SIGINT) is before
+        assert {name: os.environ.get(name) for name in sweep.THREAD_VARIABLES} == environ
+        pinned = executor.submit(lambda: [os.environ.get(n) for n in sweep.THREAD_VARIABLES])
+        assert pinned.result(timeout=60) == ["1"] * len(sweep.THREAD_VARIABLES)
+        ignored = executor.submit(lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+        assert ignored.result(timeout=60)
+        assert executor.submit(os.getpid).result(timeout=60) != os.getpid()
+    finally:
+        executor.shutdown()

@@ -33,8 +33,10 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -172,6 +174,23 @@ class DaskExecutor(cf.Executor):
             self.cluster.close()
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while worker processes start, so that they inherit the ignored signal.
+
+    Ctrl-C reaches every process of the terminal's process group; the caller handles it and shuts
+    the cluster down, and the workers need not print their own KeyboardInterrupt tracebacks.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def dask_executor(
     address: str | None = None,
     *,
@@ -189,7 +208,9 @@ def dask_executor(
 
     LocalCluster worker processes get the thread variables through Dask's
     ``distributed.nanny.pre-spawn-environ`` (set before the worker starts); on an existing
-    cluster each task calls :func:`pin_threads` before it runs.
+    cluster each task calls :func:`pin_threads` before it runs; the caller's environment is
+    restored after the workers start.  LocalCluster workers start with SIGINT ignored: Ctrl-C
+    interrupts the caller, whose shutdown stops them.
     """
     try:
         import dask
@@ -201,7 +222,7 @@ def dask_executor(
     if address is not None:
         return DaskExecutor(Client(address))
     env = {f"distributed.nanny.pre-spawn-environ.{name}": "1" for name in THREAD_VARIABLES}
-    with dask.config.set(env):
+    with dask.config.set(env), _pinned_environ(), _sigint_ignored():
         cluster = LocalCluster(
             n_workers=default_workers() if n_workers is None else n_workers,
             threads_per_worker=threads_per_worker,

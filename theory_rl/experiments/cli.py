@@ -19,7 +19,7 @@ redraws a figure from its saved data without re-running anything.
 one numba/BLAS thread; ``--workers 1`` runs in this process), ``serial``, ``dask`` (a Dask
 LocalCluster) or ``tcp://HOST:PORT`` (an existing Dask scheduler).  ``--cache DIR`` keeps the
 sweep's parquet parts so an interrupted run resumes; by default parts go to a temporary
-directory and every run recomputes.
+directory and every run recomputes.  Ctrl-C stops a run with status 130 and a one-line message.
 """
 
 from __future__ import annotations
@@ -299,15 +299,23 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     ids = [args.claim] if args.command == "reproduce" else args.only
     quick = args.command == "verify" and args.quick
-    return _run_claims(
-        ids,
-        quick=quick,
-        out=Path(args.out),
-        executor_spec=args.executor,
-        workers=args.workers,
-        cache=args.cache,
-        seed=args.seed,
-    )
+    try:
+        return _run_claims(
+            ids,
+            quick=quick,
+            out=Path(args.out),
+            executor_spec=args.executor,
+            workers=args.workers,
+            cache=args.cache,
+            seed=args.seed,
+        )
+    except KeyboardInterrupt:
+        if args.cache:
+            note = f"finished parts are kept in {args.cache}; re-run with the same --cache resumes"
+        else:
+            note = "nothing was kept; with --cache DIR an interrupted run resumes"
+        print(f"interrupted: {note}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

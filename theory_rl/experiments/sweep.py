@@ -18,7 +18,10 @@ Resume: each task writes ``part-<index>-<digest>.parquet`` atomically (write, th
 ``out``; the digest covers the configuration, the task, the root seed, the spawn key and the
 package version.  A re-run skips parts already present, so an interrupted sweep resumes without
 recomputing finished work, and returns the same table as an uninterrupted run (parts are read in
-grid order).  On a remote cluster ``out`` must be on a file system the workers share.
+grid order).  An interrupt (``KeyboardInterrupt``) cancels the tasks not yet started and leaves
+the parts written.  Tasks are idempotent: a task that Dask runs again because its worker died
+rewrites the same part with the same content.  On a remote cluster ``out`` must be on a file
+system the workers share.
 """
 
 from __future__ import annotations
@@ -30,9 +33,12 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,7 +94,7 @@ class SerialExecutor(cf.Executor):
         future: cf.Future = cf.Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 -- delivered through the future
+        except Exception as exc:  # delivered through the future; KeyboardInterrupt propagates
             future.set_exception(exc)
         return future
 
@@ -168,6 +174,23 @@ class DaskExecutor(cf.Executor):
             self.cluster.close()
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while worker processes start, so that they inherit the ignored signal.
+
+    Ctrl-C reaches every process of the terminal's process group; the caller handles it and shuts
+    the cluster down, and the workers need not print their own KeyboardInterrupt tracebacks.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def dask_executor(
     address: str | None = None,
     *,
@@ -185,7 +208,9 @@ def dask_executor(
 
     LocalCluster worker processes get the thread variables through Dask's
     ``distributed.nanny.pre-spawn-environ`` (set before the worker starts); on an existing
-    cluster each task calls :func:`pin_threads` before it runs.
+    cluster each task calls :func:`pin_threads` before it runs; the caller's environment is
+    restored after the workers start.  LocalCluster workers start with SIGINT ignored: Ctrl-C
+    interrupts the caller, whose shutdown stops them.
     """
     try:
         import dask
@@ -197,7 +222,7 @@ def dask_executor(
     if address is not None:
         return DaskExecutor(Client(address))
     env = {f"distributed.nanny.pre-spawn-environ.{name}": "1" for name in THREAD_VARIABLES}
-    with dask.config.set(env):
+    with dask.config.set(env), _pinned_environ(), _sigint_ignored():
         cluster = LocalCluster(
             n_workers=default_workers() if n_workers is None else n_workers,
             threads_per_worker=threads_per_worker,
@@ -267,9 +292,16 @@ class _Job:
         meta = dict(table.schema.metadata or {})
         meta[METADATA_KEY] = json.dumps(self.metadata, sort_keys=True).encode()
         table = table.replace_schema_metadata(meta)
-        tmp = f"{self.path}.tmp-{os.getpid()}"
-        pq.write_table(table, tmp)
-        os.replace(tmp, self.path)  # atomic: a part either exists whole or not at all
+        # Atomic: a part exists whole or not at all, also when the process is interrupted or
+        # killed while writing, or when a cluster re-runs a task lost with a dead worker.
+        tmp = f"{self.path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         return self.path
 
 
@@ -351,15 +383,27 @@ def run_sweep(
         if pending:
             if executor is None:
                 executor = stack.enter_context(local_executor(min(default_workers(), len(pending))))
-            futures = {executor.submit(job): i for i, job in pending}
-            bar = stack.enter_context(
-                tqdm(total=len(grid), initial=len(grid) - len(pending), desc=progress, disable=None)
-            )
-            for future in cf.as_completed(futures):
-                exc = future.exception()
-                if exc is not None:
-                    failures[futures[future]] = "".join(traceback.format_exception(exc))
-                bar.update(1)
+            futures: dict[cf.Future, int] = {}
+            try:
+                for i, job in pending:
+                    futures[executor.submit(job)] = i
+                bar = stack.enter_context(
+                    tqdm(
+                        total=len(grid),
+                        initial=len(grid) - len(pending),
+                        desc=progress,
+                        disable=None,
+                    )
+                )
+                for future in cf.as_completed(futures):
+                    exc = future.exception()
+                    if exc is not None:
+                        failures[futures[future]] = "".join(traceback.format_exception(exc))
+                    bar.update(1)
+            except BaseException:  # interrupted: drop the tasks not started; parts written stay
+                for future in futures:
+                    future.cancel()
+                raise
         if failures:
             raise SweepError(dict(sorted(failures.items())), len(grid))
         frames = [pd.read_parquet(p) for p in paths]

@@ -191,12 +191,17 @@ def test_cli_sweep_on_a_cluster_survives_a_killed_worker(
 
 
 def marked_task(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """One seeded draw; on the test cluster it records its start and takes 0.4 s."""
+    """One seeded draw; on the test cluster it records its start, and on the worker named in
+    ``MARKS/victim`` it holds its task (up to 60 s) until the test kills that worker, so the
+    kill always finds a task in flight."""
     marks = os.environ.get(MARKS)
     if marks:
         Path(marks).mkdir(exist_ok=True)
         (Path(marks) / f"{config['i']}-{os.getpid()}").touch()
-        time.sleep(0.4)
+        victim = Path(marks) / "victim"
+        if victim.exists() and victim.read_text() == str(os.getpid()):
+            time.sleep(60)
+        time.sleep(0.05)
     return [{"i2": config["i"] ** 2, "draw": float(np.random.default_rng(config["seed"]).random())}]
 
 
@@ -214,17 +219,12 @@ def test_task_lost_with_a_killed_worker_runs_again_elsewhere(cluster, tmp_path):
         except BaseException as exc:  # noqa: BLE001 -- reported by the assertion below
             result["error"] = exc
 
+    marks.mkdir()
+    (marks / "victim").write_text(str(victim.pid))
+
     def victim_busy() -> list[int]:
-        """Tasks the victim started less than 0.15 s ago (well before they finish), once a
-        first part exists."""
-        if not _parts(out):
-            return []
-        now = time.time()
-        return [
-            int(m.name.split("-")[0])
-            for m in marks.glob(f"*-{victim.pid}")
-            if now - m.stat().st_mtime < 0.15
-        ]
+        """The task the victim holds (it never finishes one)."""
+        return [int(m.name.split("-")[0]) for m in marks.glob(f"*-{victim.pid}")]
 
     thread = threading.Thread(target=run)
     thread.start()

@@ -50,14 +50,11 @@ import numpy as np
 
 from theory_rl._checks import as_int
 from theory_rl.algorithms import dp
+from theory_rl.algorithms._loop import check_record as _record
 from theory_rl.algorithms.mirror import log_normalize, project_simplex
-from theory_rl.algorithms.npg import (
-    _Exact,
-    _positive,
-    _record,
-    regularized_optimum,
-)
-from theory_rl.backend import namespace_of, to_numpy
+from theory_rl.algorithms.npg import _positive
+from theory_rl.algorithms.reference import regularized_optimum
+from theory_rl.backend import array_namespace, namespace_of, resolve_device, to_numpy
 from theory_rl.mdps.tabular import TabularMDP, validate_policy
 from theory_rl.result import SolveResult
 
@@ -73,6 +70,31 @@ __all__ = [
 
 Callback = Callable[[SolveResult], None]
 RECORD_KEYS = ("gap", "gap_inf", "values", "grad_norm", "prob_opt")
+
+
+class _Exact:
+    """Dense exact (soft) evaluation of batches of policies ``(..., S, A)`` on one device."""
+
+    def __init__(self, mdp: TabularMDP, device: str | None):
+        if not isinstance(mdp, TabularMDP):
+            raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+        self.device = resolve_device(device)
+        xp = self.xp = array_namespace(self.device)
+        self.S, self.A, self.gamma = mdp.n_states, mdp.n_actions, mdp.gamma
+        self.P = xp.asarray(np.ascontiguousarray(mdp.to_dense().transitions))  # (S, A, S)
+        self.r = xp.asarray(mdp.rewards)  # (S, A)
+        self.eye = xp.eye(self.S)
+
+    def evaluate(self, log_pi: Any, tau: float = 0.0) -> tuple[Any, Any]:
+        """``(V_tau, Q_tau)`` of shapes ``(..., S)`` and ``(..., S, A)`` from log-policies."""
+        xp = self.xp
+        pi = xp.exp(log_pi)
+        reward = self.r - tau * log_pi if tau > 0 else self.r  # (..., S, A)
+        r_pi = (pi * reward).sum(axis=-1)
+        P_pi = xp.einsum("...sa,sat->...st", pi, self.P)
+        v = xp.linalg.solve(self.eye - self.gamma * P_pi, r_pi[..., None])[..., 0]
+        q = self.r + self.gamma * xp.einsum("sat,...t->...sa", self.P, v)
+        return v, q
 
 
 def _rho(mdp: TabularMDP, rho: Any) -> np.ndarray:
@@ -189,8 +211,8 @@ def projected_pg_step(policy: Any, gradient: Any, *, eta: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 def _reference(mdp: TabularMDP, tau: float) -> tuple[np.ndarray, np.ndarray]:
     if tau > 0:
-        v, _, pi = regularized_optimum(mdp, tau=tau)
-        return v, pi
+        ref = regularized_optimum(mdp, tau=tau)
+        return ref.values, ref.policy
     ref = dp.policy_iteration(mdp, evaluation="direct")
     return np.asarray(ref.values), np.asarray(ref.policy)
 

@@ -275,8 +275,9 @@ def test_given_reference_gives_the_same_numbers_and_is_checked(game):
         nash.nash_mirror_prox([game, game], n_iterations=2, reference=eq)
     with pytest.raises(ValueError, match="policy"):
         nash.GameReference(policy=np.ones((2, 7)), beta=game.beta)
-    batch = nash.nash_mirror_prox([game, game], n_iterations=5, reference=[eq, eq])
-    np.testing.assert_array_equal(batch.history["kl_to_opt"][1], own.history["kl_to_opt"][:6])
+    for refs in ([eq, eq], [eq, nash.GameReference.from_result(eq)]):
+        batch = nash.nash_mirror_prox([game, game], n_iterations=5, reference=refs)
+        np.testing.assert_array_equal(batch.history["kl_to_opt"][1], own.history["kl_to_opt"][:6])
 
 
 def test_kl_to_opt_is_the_context_weighted_kl(game):

@@ -693,10 +693,15 @@ def game_reference(
 
 
 def _as_reference(given: Any, games: list[PreferenceGame]) -> GameReference:
+    """``given`` (a :class:`GameReference`, a :func:`regularized_equilibrium` result, or a
+    sequence of single-game ones for a batch) as the checked, batched reference of ``games``."""
+    single = (GameReference, SolveResult)
     if isinstance(given, SolveResult):
         given = GameReference.from_result(given)
-    elif isinstance(given, Sequence) and all(isinstance(r, SolveResult) for r in given):
-        parts = [GameReference.from_result(r) for r in given]
+    elif isinstance(given, Sequence) and given and all(isinstance(r, single) for r in given):
+        parts = [r if isinstance(r, GameReference) else GameReference.from_result(r) for r in given]
+        if any(r.policy.ndim != 2 for r in parts):
+            raise ValueError("reference: a sequence must hold one single-game reference per game")
         given = GameReference(
             **{
                 f: np.stack([getattr(r, f) for r in parts])

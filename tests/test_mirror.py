@@ -106,3 +106,63 @@ def test_regularized_prox_is_the_gpmd_entropy_and_staq_steps():
     centre = xi - alpha * beta ** (M - 1) * q_old
     out = np.exp(regularized_prox_log(centre, q, eta=eta, tau=tau))
     np.testing.assert_allclose(out, staq / staq.sum(-1, keepdims=True), rtol=1e-13)
+
+
+# ------------------------------------------------------------------ one prox, three steps
+def _normalised(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    return np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 1.0])
+def test_entropy_npg_nash_prox_and_shared_prox_agree_under_their_parameter_maps(fraction):
+    """Cen's entropy NPG step (alpha = eta/(1-gamma)) is the shared regularised prox with
+    eta' = alpha/(1 - alpha tau), uniform reference (eta' = inf at alpha tau = 1: soft policy
+    iteration); Nash-MP's prox is the shared prox with tau = beta and mu = pi_ref."""
+    from theory_rl.algorithms import nash, npg
+    from theory_rl.algorithms.mirror import regularized_prox_log
+    from theory_rl.mdps.games import random_preference_game
+
+    rng = np.random.default_rng(21)
+    pi, q = rng.dirichlet(np.ones(5), size=4), rng.normal(size=(4, 5))
+    gamma, tau = 0.9, 0.2
+    eta = fraction * (1 - gamma) / tau  # Cen's step, eta tau <= 1 - gamma
+    alpha = eta / (1 - gamma)
+    cen = _normalised((1 - alpha * tau) * np.log(pi) + alpha * q)  # Cen et al. eq. (14)
+    got = npg.entropy_npg_step(pi, q, eta=eta, tau=tau, gamma=gamma)
+    np.testing.assert_allclose(got, cen, rtol=1e-12, atol=1e-15)
+    mapped = np.inf if fraction == 1.0 else alpha / (1 - alpha * tau)
+    shared = np.exp(regularized_prox_log(np.log(pi), q, eta=mapped, tau=tau))
+    np.testing.assert_allclose(shared, cen, rtol=1e-12, atol=1e-15)
+    uniform = np.full_like(pi, np.log(1 / 5))  # the uniform reference is the default
+    np.testing.assert_allclose(
+        np.exp(regularized_prox_log(np.log(pi), q, eta=mapped, tau=tau, log_reference=uniform)),
+        cen,
+        rtol=1e-12,
+        atol=1e-15,
+    )
+    if fraction == 1.0:  # soft policy iteration: pi' = softmax(Q / tau), whatever pi
+        np.testing.assert_allclose(shared, _normalised(q / tau), rtol=1e-12)
+    else:  # the plausible wrong map eta' = alpha does not agree
+        wrong = np.exp(regularized_prox_log(np.log(pi), q, eta=alpha, tau=tau))
+        assert not np.allclose(wrong, cen, rtol=1e-6)
+
+    # Nash-MP: log pi' = (eta P pi + eta beta log ref + log pi)/(1 + eta beta) - log Z
+    g = random_preference_game(5, beta=tau, n_contexts=4, seed=3)
+    log_ref, P = np.log(g.reference_policy), g.preferences
+    step_nash, beta = 2.0 * fraction, g.beta
+    q_pi = (P @ pi[..., None])[..., 0]
+    hand = _normalised(
+        (step_nash * q_pi + step_nash * beta * log_ref + np.log(pi)) / (1 + step_nash * beta)
+    )
+    half = np.exp(nash.nash_mp_step(np.log(pi), P, log_ref, beta=beta, eta=step_nash).log_half)
+    shared = regularized_prox_log(np.log(pi), q_pi, eta=step_nash, tau=beta, log_reference=log_ref)
+    np.testing.assert_allclose(half, hand, rtol=1e-12)
+    np.testing.assert_allclose(np.exp(shared), hand, rtol=1e-12)
+    # with a uniform reference, Nash-MP's prox is Cen's step with alpha = eta/(1 + eta beta)
+    a = step_nash / (1 + step_nash * beta)
+    np.testing.assert_allclose(
+        npg.entropy_npg_step(pi, q_pi, eta=a * (1 - gamma), tau=beta, gamma=gamma),
+        np.exp(regularized_prox_log(np.log(pi), q_pi, eta=step_nash, tau=beta)),
+        rtol=1e-12,
+    )

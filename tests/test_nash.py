@@ -49,7 +49,7 @@ def test_prox_step_is_the_argmax_of_its_objective(game):
     rng = np.random.default_rng(1)
     c, q = rng.dirichlet(np.ones(7)), rng.random(7)
     beta, eta = 0.3, 2.0
-    best = np.exp(nash.regularized_prox_log(np.log(c), lr[0], q, beta=beta, eta=eta))
+    best = np.exp(mirror.regularized_prox_log(np.log(c), q, eta=eta, tau=beta, log_reference=lr[0]))
 
     def obj(p):
         kl = mirror.bregman_divergence
@@ -157,7 +157,7 @@ def test_nash_mp_meets_its_kl_bound_at_every_iterate():
     for Y, beta in [(5, 0.01), (20, 0.1), (40, 1.0)]:
         g = random_preference_game(Y, beta=beta, seed=Y)
         res = nash.nash_mirror_prox(g, n_iterations=200)
-        kl, N = res.history["kl_to_equilibrium"], res.history["queries"]
+        kl, N = res.history["kl_to_opt"], res.history["queries"]
         np.testing.assert_array_equal(N, 2 * np.arange(201))
         bound = tiapkin2025.kl_bound(kl[0], beta, N)
         assert np.all(kl <= bound + 1e-13)
@@ -169,20 +169,20 @@ def test_driver_result_and_params(game):
     assert res.converged and res.n_iterations < 30 and res.values[0] <= 1e-10
     assert res.params["eta"] == 2.0 and res.params["queries_per_iteration"] == 2
     assert not res.policy.flags.writeable
-    for key in ("kl_to_equilibrium", "exploitability", "queries"):
+    for key in ("kl_to_opt", "exploitability", "queries"):
         assert res.history[key].shape == (res.n_iterations + 1,)
 
 
 def test_batched_driver_matches_single_runs():
     games = [random_preference_game(6, beta=b, seed=s) for s, b in [(1, 0.1), (2, 0.5), (3, 1.0)]]
     batch = nash.nash_mirror_prox(games, n_iterations=20)
-    assert batch.policy.shape == (3, 1, 6) and batch.history["exploitability"].shape == (21, 3)
+    assert batch.policy.shape == (3, 1, 6) and batch.history["exploitability"].shape == (3, 21)
     for i, g in enumerate(games):
         single = nash.nash_mirror_prox(g, n_iterations=20)
         np.testing.assert_allclose(batch.policy[i], single.policy, rtol=1e-12)
         np.testing.assert_allclose(
-            batch.history["kl_to_equilibrium"][:, i],
-            single.history["kl_to_equilibrium"],
+            batch.history["kl_to_opt"][i],
+            single.history["kl_to_opt"],
             atol=1e-15,
         )
 
@@ -201,21 +201,21 @@ def test_callback_can_stop(game):
 
 def test_omd_stalls_at_small_beta_while_nash_mp_and_optimistic_converge():
     g = random_preference_game(30, beta=0.01, seed=5)
-    eq = nash.regularized_equilibrium(g).policy
-    kw = {"equilibrium": eq, "record": ("kl_to_equilibrium",)}
+    eq = nash.regularized_equilibrium(g)
+    kw = {"reference": eq, "record": ("kl_to_opt",)}
     omd = nash.online_mirror_descent(g, eta=2.0, n_iterations=1000, **kw)
     mp = nash.nash_mirror_prox(g, eta=2.0, n_iterations=500, **kw)
     opt = nash.optimistic_mirror_descent(g, eta=1.0, n_iterations=1000, **kw)
-    kl0 = omd.history["kl_to_equilibrium"][0]
-    assert omd.history["kl_to_equilibrium"][-1] > 1e-2 * kl0
-    assert mp.history["kl_to_equilibrium"][-1] < 1e-6 * kl0
-    assert opt.history["kl_to_equilibrium"][-1] < 1e-6 * kl0
+    kl0 = omd.history["kl_to_opt"][0]
+    assert omd.history["kl_to_opt"][-1] > 1e-2 * kl0
+    assert mp.history["kl_to_opt"][-1] < 1e-6 * kl0
+    assert opt.history["kl_to_opt"][-1] < 1e-6 * kl0
 
 
 def test_nash_md_converges_slowly_and_checks_eta_beta():
     g = cyclic_preference_game(5, beta=0.1, reference="dirichlet", seed=0)
     res = nash.nash_md(g, n_iterations=400)
-    kl = res.history["kl_to_equilibrium"]
+    kl = res.history["kl_to_opt"]
     assert kl[-1] < 1e-2 * kl[0]
     with pytest.raises(ValueError, match="eta"):
         nash.nash_md(g, eta=20.0, n_iterations=2)
@@ -231,14 +231,14 @@ def test_sampled_nash_mp_is_reproducible_and_counts_queries():
     c = nash.sampled_nash_mirror_prox(g, **{**kw, "seed": 43})
     assert not np.array_equal(a.policy, c.policy)
     bern = nash.sampled_nash_mirror_prox(g, **kw, outcomes="bernoulli", n_inner=2, inner_lr=0.3)
-    assert np.isfinite(bern.history["kl_to_equilibrium"]).all()
+    assert np.isfinite(bern.history["kl_to_opt"]).all()
 
 
 def test_sampled_with_huge_samples_tracks_the_exact_run():
     g = random_preference_game(5, beta=0.5, seed=7)
-    exact = nash.nash_mirror_prox(g, n_iterations=10).history["kl_to_equilibrium"]
+    exact = nash.nash_mirror_prox(g, n_iterations=10).history["kl_to_opt"]
     samp = nash.sampled_nash_mirror_prox(g, n_samples=200_000, n_iterations=10, seed=0)
-    np.testing.assert_allclose(samp.history["kl_to_equilibrium"][:4], exact[:4], rtol=0.05)
+    np.testing.assert_allclose(samp.history["kl_to_opt"][:4], exact[:4], rtol=0.05)
 
 
 @pytest.mark.parametrize(
@@ -259,6 +259,60 @@ def test_bad_input_raises_value_error_naming_the_field(game, call, field):
         call(game)
 
 
+def test_given_reference_gives_the_same_numbers_and_is_checked(game):
+    eq = nash.regularized_equilibrium(game)
+    own = nash.nash_mirror_prox(game, n_iterations=20)
+    for ref in (eq, nash.GameReference.from_result(eq), nash.game_reference(game)):
+        given = nash.nash_mirror_prox(game, n_iterations=20, reference=ref)
+        for key in own.history:
+            np.testing.assert_array_equal(given.history[key], own.history[key])
+    other = nash.regularized_equilibrium(game.with_beta(2 * game.beta))
+    with pytest.raises(ValueError, match="reference"):  # the equilibrium of another beta
+        nash.nash_mirror_prox(game, n_iterations=2, reference=other)
+    with pytest.raises(ValueError, match="reference"):
+        nash.nash_mirror_prox(game, n_iterations=2, reference=eq.policy)
+    with pytest.raises(ValueError, match="reference"):  # one equilibrium for a batch of two
+        nash.nash_mirror_prox([game, game], n_iterations=2, reference=eq)
+    with pytest.raises(ValueError, match="policy"):
+        nash.GameReference(policy=np.ones((2, 7)), beta=game.beta)
+    for refs in ([eq, eq], [eq, nash.GameReference.from_result(eq)]):
+        batch = nash.nash_mirror_prox([game, game], n_iterations=5, reference=refs)
+        np.testing.assert_array_equal(batch.history["kl_to_opt"][1], own.history["kl_to_opt"][:6])
+
+
+def test_kl_to_opt_is_the_context_weighted_kl(game):
+    """kl_to_opt = sum_x rho(x) KL(pi*_x || pi_x) (metrics.kl_to_opt weighted by contexts)."""
+    eq = nash.regularized_equilibrium(game).policy
+    res = nash.online_mirror_descent(game, n_iterations=3)
+    pi = np.asarray(res.policy)
+    by_hand = sum(
+        game.contexts[x] * np.sum(eq[x] * np.log(eq[x] / pi[x])) for x in range(game.n_contexts)
+    )
+    np.testing.assert_allclose(res.history["kl_to_opt"][-1], by_hand, rtol=1e-12)
+
+
+def test_fixed_budget_is_not_convergence_and_tol_is(game):
+    res = nash.nash_mirror_prox(game, n_iterations=5)
+    assert not res.converged and "fixed budget" in res.message
+    res = nash.nash_mirror_prox(game, n_iterations=500, tol=1e-9, record=("exploitability",))
+    assert res.converged and res.history["exploitability"][-1] <= 1e-9
+    assert np.all(res.history["exploitability"][:-1] > 1e-9)
+
+
+def test_drivers_have_their_docstrings_in_the_source():
+    import inspect
+
+    for driver in (
+        nash.nash_mirror_prox,
+        nash.online_mirror_descent,
+        nash.optimistic_mirror_descent,
+        nash.nash_md,
+        nash.sampled_nash_mirror_prox,
+    ):
+        source = inspect.getsource(driver)
+        assert driver.__doc__ and driver.__doc__.strip().splitlines()[0] in source
+
+
 def test_generic_path_runs_on_the_namespace_of_the_input(game):
     """The steps only use the input's namespace (numpy here); CuPy is checked under `gpu`."""
     lr, P = logs(game)
@@ -270,15 +324,15 @@ def test_generic_path_runs_on_the_namespace_of_the_input(game):
 @pytest.mark.gpu
 def test_gpu_matches_cpu():
     g = random_preference_game(300, beta=0.05, n_contexts=2, seed=1)
-    eq = nash.regularized_equilibrium(g).policy
+    eq = nash.regularized_equilibrium(g)
     for driver, kw in [
         (nash.nash_mirror_prox, {}),
         (nash.nash_md, {}),
         (nash.optimistic_mirror_descent, {}),
         (nash.sampled_nash_mirror_prox, {"n_samples": 32, "seed": 3}),
     ]:
-        cpu = driver(g, n_iterations=50, equilibrium=eq, **kw)
-        gpu = driver(g, n_iterations=50, equilibrium=eq, device="gpu", **kw)
+        cpu = driver(g, n_iterations=50, reference=eq, **kw)
+        gpu = driver(g, n_iterations=50, reference=eq, device="gpu", **kw)
         assert isinstance(gpu.policy, np.ndarray) and gpu.params["device"] == "gpu"
         np.testing.assert_allclose(gpu.policy, cpu.policy, atol=1e-10)
         for key in cpu.history:

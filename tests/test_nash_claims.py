@@ -48,10 +48,15 @@ def test_rate_claim_fails_without_extrapolation(monkeypatch):
 
 
 def test_rate_claim_fails_for_the_wrong_regulariser(monkeypatch):
-    """Nash-MP run with beta/2 converges to another point: KL to pi*_beta stalls."""
-    monkeypatch.setattr(
-        nash, "nash_mirror_prox", lambda game, **kw: REAL_MP(game.with_beta(game.beta / 2), **kw)
-    )
+    """Nash-MP run with beta/2 converges to another point: KL to pi*_beta stalls.  (The broken
+    driver relabels the claim's reference, since a reference of another beta is refused.)"""
+
+    def broken(game, *, reference, **kw):
+        half = game.with_beta(game.beta / 2)
+        relabelled = nash.GameReference(policy=reference.policy, beta=half.beta)
+        return REAL_MP(half, reference=relabelled, **kw)
+
+    monkeypatch.setattr(nash, "nash_mirror_prox", broken)
     _, verdicts = run(nash_mp_rate, RATE_GRID)
     assert not verdicts[0].holds
 

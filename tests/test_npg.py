@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from theory_rl.algorithms import dp, npg
 from theory_rl.algorithms.mirror import kl_prox
+from theory_rl.algorithms.reference import reference, regularized_optimum
 from theory_rl.bounds import mdp_constants
 from theory_rl.bounds.agarwal2021 import npg_bound
 from theory_rl.mdps import LinearMDP, bandit, chain, combination_lock, random_linear_mdp, random_mdp
@@ -53,7 +54,8 @@ def test_entropy_npg_step_is_cen_closed_form():
 def test_regularized_optimum_is_a_fixed_point():
     mdp = random_mdp(6, 3, gamma=0.9, seed=2)
     tau = 0.1
-    v, q, pi = npg.regularized_optimum(mdp, tau=tau)
+    ref = regularized_optimum(mdp, tau=tau)
+    v, q, pi = ref.values, ref.q_values, ref.policy
     # soft Bellman equation and stationarity under the entropy NPG step
     np.testing.assert_allclose(v, tau * np.log(np.exp(q / tau).sum(axis=1)), atol=1e-10)
     nxt = npg.entropy_npg_step(pi, q, eta=0.5 * (1 - mdp.gamma) / tau, tau=tau, gamma=mdp.gamma)
@@ -77,14 +79,15 @@ def test_npg_optimal_policy_is_a_fixed_point():
 def test_agarwal_bound_and_monotone_improvement_every_iterate(mdp):
     eta = np.array([0.01, 1.0, (1 - mdp.gamma) ** 2 * math.log(mdp.n_actions)])
     res = npg.natural_policy_gradient(
-        mdp, eta=eta, n_iterations=100, record=("gap_inf", "values", "log_partition")
+        mdp, eta=eta, n_iterations=100, record=("sup_gap", "values", "log_partition")
     )
+    assert res.history["sup_gap"].shape == (3, 101)  # (B, K+1)
     atol = mdp_constants.value_error_floor(mdp)
-    T = np.arange(1, 101)[:, None]
-    bound = npg_bound(T, eta=eta, gamma=mdp.gamma, n_actions=mdp.n_actions)
-    assert np.all(res.history["gap_inf"][1:] <= bound + atol)
-    dv = np.diff(res.history["values"], axis=0)
-    lower = (1 - mdp.gamma) / eta[:, None] * res.history["log_partition"][:-1]
+    T = np.arange(1, 101)
+    bound = npg_bound(T, eta=eta[:, None], gamma=mdp.gamma, n_actions=mdp.n_actions)
+    assert np.all(res.history["sup_gap"][:, 1:] <= bound + atol)
+    dv = np.diff(res.history["values"], axis=1)
+    lower = (1 - mdp.gamma) / eta[:, None, None] * res.history["log_partition"][:, :-1]
     assert np.all(dv >= lower - atol) and np.all(lower >= -atol)
 
 
@@ -95,7 +98,7 @@ def test_batch_equals_separate_runs_and_rho_invariance():
     for j, e in enumerate(etas):
         one = npg.natural_policy_gradient(mdp, eta=e, n_iterations=20, record=("gap",))
         np.testing.assert_allclose(batch.policy[j], one.policy, atol=1e-13)
-        np.testing.assert_allclose(batch.history["gap"][:, j], one.history["gap"], atol=1e-12)
+        np.testing.assert_allclose(batch.history["gap"][j], one.history["gap"], atol=1e-12)
     other = npg.natural_policy_gradient(mdp, eta=etas, n_iterations=20, rho=np.eye(5)[0])
     np.testing.assert_allclose(other.policy, batch.policy, atol=1e-13)  # update is rho-free
 
@@ -106,8 +109,9 @@ def test_kl_to_opt_and_result_contract():
     res = npg.natural_policy_gradient(
         mdp, eta=1.0, n_iterations=10, callback=lambda r: seen.append(r.n_iterations)
     )
-    assert seen == list(range(1, 11))
+    assert seen == list(range(0, 11))  # every measured iterate, k = 0 first
     assert res.history["gap"].shape == (11,) and res.history["kl_to_opt"][0] > 0
+    assert not res.converged and "fixed budget" in res.message
     assert res.history["kl_to_opt"][-1] < res.history["kl_to_opt"][0]
     assert not res.policy.flags.writeable
 
@@ -125,7 +129,21 @@ def test_bad_inputs_name_the_field():
     with pytest.raises(ValueError, match="eta"):
         npg.natural_policy_gradient(mdp, eta=-1.0, n_iterations=5)
     with pytest.raises(ValueError, match="n_iterations"):
-        npg.natural_policy_gradient(mdp, eta=1.0, n_iterations=0)
+        npg.natural_policy_gradient(mdp, eta=1.0, n_iterations=-1)
+    with pytest.raises(ValueError, match="n_iterations"):
+        npg.natural_policy_gradient(mdp, eta=1.0, n_iterations=2.0)
+    with pytest.raises(ValueError, match="eta"):
+        npg.natural_policy_gradient(mdp, eta="1.0", n_iterations=2)
+    with pytest.raises(ValueError, match="tau"):
+        npg.natural_policy_gradient(mdp, eta=0.1, tau="0.1", n_iterations=2)
+    with pytest.raises(ValueError, match="tol"):
+        npg.natural_policy_gradient(mdp, eta=1.0, n_iterations=2, tol=-1.0)
+    with pytest.raises(ValueError, match="reference"):
+        npg.natural_policy_gradient(mdp, eta=1.0, n_iterations=2, reference="optimum")
+    with pytest.raises(ValueError, match="reference"):  # the tau = 0.1 optimum, a tau = 0 run
+        npg.natural_policy_gradient(
+            mdp, eta=1.0, n_iterations=2, reference=regularized_optimum(mdp, tau=0.1)
+        )
     with pytest.raises(ValueError, match="record"):
         npg.natural_policy_gradient(mdp, eta=1.0, n_iterations=2, record=("nope",))
     with pytest.raises(ValueError, match="eta"):
@@ -164,7 +182,8 @@ def test_q_npg_exact_critic_is_tabular_npg():
     eta (1 - gamma) (module docstring of npg)."""
     lin = random_linear_mdp(6, 3, 4, gamma=0.8, seed=8)
     res = npg.q_npg(lin, eta=0.5, n_iterations=15)
-    assert res.history["critic_error"][:-1].max() < 1e-10
+    assert np.isnan(res.history["critic_error"][0])
+    assert res.history["critic_error"][1:].max() < 1e-10
     tab = npg.natural_policy_gradient(lin.to_tabular(), eta=0.5 * 0.2, n_iterations=15)
     np.testing.assert_allclose(res.policy, tab.policy, atol=1e-10)
     np.testing.assert_allclose(res.history["gap"], tab.history["gap"], atol=1e-10)
@@ -179,7 +198,7 @@ def test_q_npg_sampled_critic_tracks_exact():
     assert sa.history["samples"][-1] > 0 and np.all(np.diff(sa.history["samples"]) > 0)
     # truncation bias gamma^39/(1-gamma) ~ 3e-6; MC error of a mean of 50 returns in [0, 3.4]:
     # 6 sigma / sqrt(50) <= 6 * 1.7 / 7.07 = 1.45; the critic is a projection of those errors.
-    assert sa.history["critic_error"][:-1].max() < 1.5
+    assert sa.history["critic_error"][1:].max() < 1.5
     assert sa.history["gap"][-1] < sa.history["gap"][0]
     assert abs(sa.history["gap"][-1] - ex.history["gap"][-1]) < 0.1 * ex.history["gap"][0]
 
@@ -271,3 +290,77 @@ def test_npg_gpu_matches_cpu():
         mdp, eta=0.5, tau=0.1, n_iterations=20, device="gpu", record=("q_error",)
     )
     assert ent.history["q_error"][-1] < ent.history["q_error"][0]
+
+
+def test_given_reference_gives_the_same_numbers_and_tol_stops():
+    mdp = random_mdp(6, 3, gamma=0.9, seed=12)
+    keys = ("gap", "sup_gap", "kl_to_opt", "q_error", "log_policy_error")
+    for tau, eta in ((0.0, [0.5, 2.0]), (0.1, [0.05, 0.1])):
+        ref = reference(mdp, tau=tau, regularizer="entropy" if tau else None)
+        own = npg.natural_policy_gradient(mdp, eta=eta, tau=tau, n_iterations=30, record=keys)
+        given = npg.natural_policy_gradient(
+            mdp, eta=eta, tau=tau, n_iterations=30, record=keys, reference=ref
+        )
+        for key in keys:
+            np.testing.assert_array_equal(given.history[key], own.history[key])
+    # tol on sup_gap: converged exactly when the rule was met, before the budget
+    res = npg.natural_policy_gradient(mdp, eta=5.0, n_iterations=500, tol=1e-8, record=("sup_gap",))
+    assert res.converged and res.n_iterations < 500 and res.history["sup_gap"][-1] <= 1e-8
+    assert np.all(res.history["sup_gap"][:-1] > 1e-8)
+
+
+def test_entropy_npg_soft_policy_iteration_limit_reaches_the_optimum():
+    """eta = (1 - gamma)/tau (eta' = inf in the shared prox) is soft policy iteration, a
+    gamma-contraction in Q: the q_error history must contract at least that fast."""
+    mdp = random_mdp(8, 3, gamma=0.8, seed=13)
+    tau = 0.2
+    res = npg.natural_policy_gradient(
+        mdp, eta=(1 - mdp.gamma) / tau, tau=tau, n_iterations=40, record=("q_error",)
+    )
+    err = res.history["q_error"]
+    resolved = err > 1e-11
+    ratios = err[1:][resolved[1:]] / err[:-1][resolved[1:]]
+    assert err[-1] < 1e-10 and np.all(ratios <= mdp.gamma * (1 + 1e-6))
+
+
+def test_q_npg_record_seed_and_device():
+    lin = random_linear_mdp(5, 2, 3, gamma=0.7, seed=9)
+    kw = dict(eta=1.0, n_iterations=5, critic="sampled", n_rollouts=5, horizon=10)
+    a = npg.q_npg(lin, seed=3, record=("gap", "samples", "kl_to_opt"), device="cpu", **kw)
+    b = npg.q_npg(lin, seed=3, record=("gap",), **kw)
+    np.testing.assert_array_equal(a.policy, b.policy)  # one Generator, same order
+    assert a.history["kl_to_opt"].shape == (6,) and a.params["theta"].shape == (3,)
+    steps = np.diff(a.history["samples"])  # every update draws the same number
+    assert a.history["samples"][0] == 0 and steps[0] > 0 and np.all(steps == steps[0])
+    with pytest.raises(ValueError, match="record"):
+        npg.q_npg(lin, eta=1.0, record=("value",))
+    with pytest.raises(ValueError, match="device"):
+        npg.q_npg(lin, eta=1.0, device="tpu")
+
+
+def test_hybrid_npg_budget_record_and_device():
+    mdp = combination_lock(4, 10, seed=3)
+    kw = dict(eta=1.0, episode_length=4, episodes_per_iteration=5, seed=1)
+    # the cap: 70 transitions allow ceil(70 / 20) = 4 updates; never success that soon
+    res = npg.hybrid_npg(mdp, max_samples=70, **kw)
+    assert not res.converged and res.n_iterations == 4 and res.params["online_samples"] == 80
+    np.testing.assert_array_equal(res.history["samples"], [0, 20, 40, 60, 80])
+    assert res.history["value"].shape == (5,)
+    fewer = npg.hybrid_npg(mdp, max_samples=70, n_iterations=2, record=("value",), **kw)
+    assert fewer.n_iterations == 2 and set(fewer.history) == {"value"}
+    np.testing.assert_array_equal(fewer.history["value"], res.history["value"][:3])
+    with pytest.raises(ValueError, match="device"):
+        npg.hybrid_npg(mdp, max_samples=70, device="gpu", **kw)
+    with pytest.raises(ValueError, match="success_fraction"):
+        npg.hybrid_npg(mdp, max_samples=70, success_fraction=1.5, **kw)
+
+
+def test_hybrid_npg_success_is_the_stopping_rule():
+    """converged is True exactly at the first iterate whose value reaches the target."""
+    mdp = combination_lock(3, 4, gamma=0.9, seed=0)
+    res = npg.hybrid_npg(
+        mdp, eta=1.0, episode_length=3, episodes_per_iteration=20, max_samples=60_000, seed=0
+    )
+    target = 0.5 * 0.9**2
+    assert res.converged and "success" in res.message
+    assert res.history["value"][-1] >= target and np.all(res.history["value"][:-1] < target)

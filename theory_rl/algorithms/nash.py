@@ -13,7 +13,10 @@ term enters through a geometric mixture of the prox centre,
 :math:`\arg\max \eta\langle q,\pi\rangle - \eta\beta\,\mathrm{KL}(\pi\|\pi_{\mathrm{ref}})
 - \mathrm{KL}(\pi\|\pi_k) = \mathrm{prox}(\pi_k^{1/(1+\eta\beta)}
 \pi_{\mathrm{ref}}^{\eta\beta/(1+\eta\beta)}, q; \eta/(1+\eta\beta))`
-(:func:`regularized_prox_log`).
+(the shared :func:`theory_rl.algorithms.mirror.regularized_prox_log` with weight
+:math:`\tau = \beta` and reference :math:`\mu = \pi_{\mathrm{ref}}`; its centre is
+:math:`\pi_k` and its step :math:`\eta` -- the same formula as Cen et al.'s entropy NPG step
+with :math:`\mu` uniform, see :mod:`theory_rl.algorithms.npg`).
 
 **Nash Mirror Prox** (Tiapkin et al. 2025, arXiv:2505.19731 **v1**; :func:`nash_mp_step`,
 :func:`nash_mirror_prox`), two preference queries per iteration:
@@ -66,6 +69,17 @@ unbiased Monte-Carlo estimate :math:`\hat q = \frac1M\sum_m P[:, y'_m]`, :math:`
    exploitability :math:`\mathrm{Gap}_\beta` below is one-sided (half the duality gap of the
    symmetric game).  (iv) The practical LLM variant's EMA of parameters is not implemented.
 
+**Drivers and metrics.**  Every driver runs on the one iteration loop
+(:func:`theory_rl.algorithms._loop.iterate`; history ``(K+1,)`` for one game, ``(B, K+1)`` for a
+batch of ``B``) and measures against one :class:`GameReference` (``reference=``, the
+regularised equilibrium computed once per game).  ``record`` keys (:data:`RECORD_KEYS`):
+``kl_to_opt`` :math:`\mathbb E_{x\sim\rho}\mathrm{KL}(\pi^*_{\beta,x}\|\pi_{k,x})` -- the
+metric :func:`theory_rl.algorithms.metrics.kl_to_opt` of the MDP drivers, whose weighting
+(the occupancy :math:`d_\rho^{\pi^*}`) is here the context distribution :math:`\rho`, the
+occupancy of a one-step problem; ``exploitability`` :math:`\mathrm{Gap}_\beta(\pi_k)`
+(:func:`exploitability`; the ``tol`` stopping metric); ``queries`` and ``comparisons``
+(cumulative counts).
+
 **Ground truth.**  :func:`regularized_equilibrium` solves, by Newton with continuation in
 ``beta`` (the notes' SLSQP start was too slow: seconds per instance at ``Y = 30``), the fixed point
 :math:`\pi = \mathrm{softmax}(\log\pi_{\mathrm{ref}} + P\pi/\beta)`; :func:`equilibrium_certificate`
@@ -92,6 +106,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -99,25 +114,30 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import optimize
 
-from theory_rl._checks import as_positive
-from theory_rl.algorithms.mirror import LOG_FLOOR, kl_prox_log, log_normalize
-from theory_rl.backend import (
-    array_namespace,
-    as_generator,
-    namespace_of,
-    resolve_device,
-    to_numpy,
+from theory_rl._checks import as_int, as_positive
+from theory_rl.algorithms._loop import Method, iterate
+from theory_rl.algorithms.metrics import kl_to_opt
+from theory_rl.algorithms.mirror import (
+    LOG_FLOOR,
+    geometric_mixture_log,
+    kl_log,
+    kl_prox_log,
+    log_normalize,
+    logsumexp,
+    regularized_prox_log,
 )
+from theory_rl.backend import array_namespace, namespace_of, resolve_device, to_numpy
 from theory_rl.mdps.games import PreferenceGame
 from theory_rl.result import SolveResult
 
 __all__ = [
     "CERTIFICATE_GAP",
+    "GameReference",
     "MirrorProxStep",
+    "RECORD_KEYS",
     "equilibrium_certificate",
     "exploitability",
-    "geometric_mixture_log",
-    "kl_to",
+    "game_reference",
     "nash_md",
     "nash_md_step",
     "nash_mirror_prox",
@@ -128,7 +148,6 @@ __all__ = [
     "optimistic_step",
     "preference_against",
     "regularized_equilibrium",
-    "regularized_prox_log",
     "sampled_nash_mirror_prox",
     "sampled_nash_mp_step",
     "unregularized_equilibrium",
@@ -136,7 +155,9 @@ __all__ = [
 
 #: Ground truth is accepted when its exploitability is below this (certificate precision).
 CERTIFICATE_GAP = 1e-12
-DEFAULT_RECORD = ("kl_to_equilibrium", "exploitability", "queries")
+#: What the drivers may record (module docstring, "Metrics").
+RECORD_KEYS = ("kl_to_opt", "exploitability", "queries", "comparisons")
+DEFAULT_RECORD = ("kl_to_opt", "exploitability", "queries")
 EPS = float(np.finfo(np.float64).eps)
 
 
@@ -155,41 +176,6 @@ def preference_against(preferences: Any, policy: Any) -> Any:
         ``(..., X, Y)``.
     """
     return (preferences @ policy[..., None])[..., 0]
-
-
-def geometric_mixture_log(log_policies: Sequence[Any], weights: Sequence[Any]) -> Any:
-    r"""Normalised log of :math:`\prod_i \pi_i^{w_i}` (weights summing to one).
-
-    Each ``log_policies[i]`` is ``(..., Y)``; weights are scalars or broadcast against
-    ``log_policies[i][..., :1]``.  Log-probabilities are floored at ``LOG_FLOOR`` first.
-    """
-    xp = namespace_of(log_policies[0])
-    z = sum(
-        xp.asarray(w) * xp.maximum(lp, LOG_FLOOR)
-        for lp, w in zip(log_policies, weights, strict=True)
-    )
-    return log_normalize(z)
-
-
-def regularized_prox_log(
-    log_centre: Any, log_reference: Any, q: Any, *, beta: Any, eta: Any
-) -> Any:
-    r"""The KL-regularised prox step, in log space:
-
-    .. math::  \arg\max_\pi\ \eta\langle q, \pi\rangle
-               - \eta\beta\,\mathrm{KL}(\pi\|\pi_{\mathrm{ref}})
-               - \mathrm{KL}(\pi\|c), \quad
-               \log\pi = \frac{\eta q + \eta\beta\log\pi_{\mathrm{ref}} + \log c}{1+\eta\beta}
-               - \log Z,
-
-    computed as :func:`~theory_rl.algorithms.mirror.kl_prox_log` from the geometric mixture
-    :math:`c^{1/(1+\eta\beta)}\pi_{\mathrm{ref}}^{\eta\beta/(1+\eta\beta)}` with step
-    :math:`\eta/(1+\eta\beta)`.  Shapes ``(..., Y)``; ``beta``/``eta`` scalars or broadcastable.
-    """
-    xp = namespace_of(log_centre)
-    s = xp.asarray(eta) * xp.asarray(beta)
-    centre = geometric_mixture_log([log_centre, log_reference], [1.0 / (1.0 + s), s / (1.0 + s)])
-    return kl_prox_log(centre, q, xp.asarray(eta) / (1.0 + s))
 
 
 class MirrorProxStep(NamedTuple):
@@ -226,9 +212,9 @@ def nash_mp_step(
     """
     xp = namespace_of(log_policy)
     q = preference_against(preferences, xp.exp(log_policy))
-    half = regularized_prox_log(log_policy, log_reference, q, beta=beta, eta=eta)
+    half = regularized_prox_log(log_policy, q, eta=eta, tau=beta, log_reference=log_reference)
     q_half = preference_against(preferences, xp.exp(half))
-    nxt = regularized_prox_log(log_policy, log_reference, q_half, beta=beta, eta=eta)
+    nxt = regularized_prox_log(log_policy, q_half, eta=eta, tau=beta, log_reference=log_reference)
     return MirrorProxStep(half, nxt)
 
 
@@ -238,7 +224,7 @@ def omd_step(log_policy: Any, preferences: Any, log_reference: Any, *, beta: Any
     - \log Z`.  Shapes as :func:`nash_mp_step`."""
     xp = namespace_of(log_policy)
     q = preference_against(preferences, xp.exp(log_policy))
-    return regularized_prox_log(log_policy, log_reference, q, beta=beta, eta=eta)
+    return regularized_prox_log(log_policy, q, eta=eta, tau=beta, log_reference=log_reference)
 
 
 def optimistic_step(
@@ -263,9 +249,11 @@ def optimistic_step(
         ``(log_next, q_half)``; pass ``q_half`` as ``q_previous`` to the next step.
     """
     xp = namespace_of(log_policy)
-    half = regularized_prox_log(log_policy, log_reference, q_previous, beta=beta, eta=eta)
+    half = regularized_prox_log(
+        log_policy, q_previous, eta=eta, tau=beta, log_reference=log_reference
+    )
     q_half = preference_against(preferences, xp.exp(half))
-    nxt = regularized_prox_log(log_policy, log_reference, q_half, beta=beta, eta=eta)
+    nxt = regularized_prox_log(log_policy, q_half, eta=eta, tau=beta, log_reference=log_reference)
     return nxt, q_half
 
 
@@ -363,18 +351,6 @@ def sampled_nash_mp_step(
 # --------------------------------------------------------------------------------------------
 # metrics
 # --------------------------------------------------------------------------------------------
-def _logsumexp(z: Any) -> Any:
-    xp = namespace_of(z)
-    m = z.max(axis=-1, keepdims=True)
-    return (m + xp.log(xp.exp(z - m).sum(axis=-1, keepdims=True)))[..., 0]
-
-
-def _kl_log(p: Any, log_p: Any, log_q: Any) -> Any:
-    xp = namespace_of(p)
-    with np.errstate(invalid="ignore"):  # 0 * (-inf) in the branch that where() discards
-        return xp.where(p > 0, p * (log_p - log_q), 0.0).sum(axis=-1)
-
-
 def _gap_log(preferences: Any, log_policy: Any, log_reference: Any, beta: Any) -> Any:
     """Per-context exploitability ``(..., X)`` of ``exp(log_policy)``; ``beta`` ``(..., X)``."""
     xp = namespace_of(log_policy)
@@ -388,8 +364,8 @@ def _gap_log(preferences: Any, log_policy: Any, log_reference: Any, beta: Any) -
     top = xp.where(support, q, -xp.inf).max(axis=-1)
     with np.errstate(over="ignore"):
         shifted = (q - top[..., None]) / safe[..., None]
-    soft = top + safe * _logsumexp(xp.where(support, log_reference + shifted, -xp.inf))
-    soft = soft + safe * _kl_log(pi, log_policy, log_reference)
+    soft = top + safe * logsumexp(xp.where(support, log_reference + shifted, -xp.inf))
+    soft = soft + safe * kl_log(log_policy, log_reference)
     return xp.where(beta > 0, soft, q.max(axis=-1)) - 0.5
 
 
@@ -428,16 +404,6 @@ def exploitability(game: PreferenceGame, policy: Any, *, beta: float | None = No
     gaps = _gap_log(P, log_pi, lr, xp.full(pi.shape[:-1], b))
     out = (gaps * xp.asarray(game.contexts)).sum(axis=-1)
     return float(out) if out.ndim == 0 else to_numpy(out)
-
-
-def kl_to(equilibrium: Any, log_policy: Any, contexts: Any) -> Any:
-    r""":math:`\mathbb E_{x\sim\rho}\mathrm{KL}(\pi^*_x\|\pi_x)` from ``log_policy``
-    ``(..., X, Y)``;
-    ``equilibrium`` ``(..., X, Y)`` probabilities, ``contexts`` ``(X,)``."""
-    xp = namespace_of(log_policy)
-    with np.errstate(divide="ignore"):
-        log_eq = xp.log(equilibrium)
-    return (_kl_log(equilibrium, log_eq, log_policy) * contexts).sum(axis=-1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -626,6 +592,131 @@ def unregularized_equilibrium(game: PreferenceGame) -> SolveResult:
 
 
 # --------------------------------------------------------------------------------------------
+# the reference of the drivers: the regularised equilibrium, computed once
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GameReference:
+    r"""The regularised equilibrium of one game or of a batch (leading ``(B,)`` axis).
+
+    The game counterpart of :class:`theory_rl.algorithms.reference.Reference`: computed once
+    (:func:`game_reference`, or from a :func:`regularized_equilibrium` result with
+    :meth:`from_result`) and passed as ``reference=`` to every driver of this module.
+
+    Attributes:
+        policy: :math:`\pi^*_\beta` ``([B,] X, Y)``.
+        beta: ``([B,])`` the regularisation it solves.
+        radius: ``([B,] X)`` certified :math:`\ell_1` radius per context
+            (:func:`equilibrium_certificate`); NaN when not given (a policy certified
+            elsewhere).
+        gap: ``([B,])`` the exploitability of ``policy`` (its certificate); NaN when not given.
+    """
+
+    policy: np.ndarray
+    beta: np.ndarray
+    radius: np.ndarray | None = None
+    gap: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        policy = np.asarray(to_numpy(self.policy))
+        if policy.ndim not in (2, 3) or policy.dtype.kind not in "fiu":
+            raise ValueError(f"policy must be a real (X, Y) or (B, X, Y) array, got {policy!r}")
+        lead = policy.shape[:-2]
+        shapes = {"policy": policy.shape, "beta": lead, "radius": policy.shape[:-1], "gap": lead}
+        for f, shape in shapes.items():
+            value = getattr(self, f)
+            if isinstance(value, (str, bytes)):
+                raise ValueError(f"{f} must be a real array, got {value!r}")
+            arr = (
+                np.full(shape, np.nan)
+                if value is None
+                else np.array(to_numpy(value), dtype=np.float64)
+            )
+            arr.flags.writeable = False
+            object.__setattr__(self, f, arr)
+        if np.any(self.policy < 0) or np.any(np.abs(self.policy.sum(-1) - 1) > 1e-8):
+            raise ValueError("policy rows must be probability distributions")
+        for f, shape in shapes.items():
+            if getattr(self, f).shape != shape:
+                raise ValueError(f"{f} must have shape {shape}, got {getattr(self, f).shape}")
+
+    @classmethod
+    def from_result(cls, result: SolveResult) -> GameReference:
+        """The reference held by a :func:`regularized_equilibrium` result."""
+        params = result.params
+        if not isinstance(result, SolveResult) or not {"beta", "radius", "gap"} <= set(params):
+            raise ValueError(
+                "reference must be a GameReference or a regularized_equilibrium result"
+            )
+        return cls(
+            policy=result.policy, beta=params["beta"], radius=params["radius"], gap=params["gap"]
+        )
+
+    def batch(self) -> GameReference:
+        """The same reference with a leading batch axis (``(1, ...)`` for a single game)."""
+        if self.policy.ndim == 3:
+            return self
+        return GameReference(
+            policy=self.policy[None], beta=self.beta[None], radius=self.radius[None],
+            gap=self.gap[None],
+        )  # fmt: skip
+
+    def check(self, games: Sequence[PreferenceGame]) -> GameReference:
+        """This reference, batched, after checking it is the one of ``games``' shape and
+        ``beta``; ``ValueError`` naming ``reference`` otherwise."""
+        ref = self.batch()
+        want = (len(games), *games[0].reference_policy.shape)
+        if ref.policy.shape != want:
+            raise ValueError(
+                f"reference has policy of shape {ref.policy.shape}, expected {want} "
+                "(one equilibrium per game of the run)"
+            )
+        betas = np.array([g.beta for g in games])
+        if not np.array_equal(ref.beta, betas):
+            raise ValueError(f"reference is for beta={ref.beta.tolist()}, the run uses {betas}")
+        return ref
+
+
+def game_reference(
+    game: PreferenceGame | Sequence[PreferenceGame], *, beta: float | None = None
+) -> GameReference:
+    """The :class:`GameReference` of a game or a batch (one :func:`regularized_equilibrium`
+    per game; ``beta`` overrides the games' own)."""
+    games, batched = _stack_games(game, beta)
+    if any(g.beta <= 0 for g in games):
+        raise ValueError("beta must be > 0 for the regularised equilibrium")
+    refs = [GameReference.from_result(regularized_equilibrium(g)) for g in games]
+    if not batched:
+        return refs[0]
+    return GameReference(
+        **{f: np.stack([getattr(r, f) for r in refs]) for f in ("policy", "beta", "radius", "gap")}
+    )
+
+
+def _as_reference(given: Any, games: list[PreferenceGame]) -> GameReference:
+    """``given`` (a :class:`GameReference`, a :func:`regularized_equilibrium` result, or a
+    sequence of single-game ones for a batch) as the checked, batched reference of ``games``."""
+    single = (GameReference, SolveResult)
+    if isinstance(given, SolveResult):
+        given = GameReference.from_result(given)
+    elif isinstance(given, Sequence) and given and all(isinstance(r, single) for r in given):
+        parts = [r if isinstance(r, GameReference) else GameReference.from_result(r) for r in given]
+        if any(r.policy.ndim != 2 for r in parts):
+            raise ValueError("reference: a sequence must hold one single-game reference per game")
+        given = GameReference(
+            **{
+                f: np.stack([getattr(r, f) for r in parts])
+                for f in ("policy", "beta", "radius", "gap")
+            }
+        )
+    if not isinstance(given, GameReference):
+        raise ValueError(
+            "reference must be a GameReference or a regularized_equilibrium result, got "
+            f"{type(given).__name__}"
+        )
+    return given.check(games)
+
+
+# --------------------------------------------------------------------------------------------
 # drivers
 # --------------------------------------------------------------------------------------------
 def _stack_games(
@@ -641,7 +732,9 @@ def _stack_games(
         if any(g.preferences.shape != shape for g in games):
             raise ValueError("game: every game of a batch must have the same (X, Y, Y) shape")
     if beta is not None:
-        games = [g.with_beta(beta) for g in games]
+        if isinstance(beta, (str, bytes)):
+            raise ValueError(f"beta must be a real number >= 0, got {beta!r}")
+        games = [g.with_beta(as_positive("beta", beta, allow_zero=True)) for g in games]
     return games, batched
 
 
@@ -654,7 +747,7 @@ def _run(
     n_iterations: int,
     tol: float,
     initial_policy: Any,
-    equilibrium: Any,
+    reference: Any,
     record: Sequence[str],
     callback: Callable[[SolveResult], None] | None,
     seed: Any,
@@ -663,16 +756,14 @@ def _run(
     step: Callable[..., Any],
     extra_params: dict[str, Any] | None = None,
 ) -> SolveResult:
+    """The shared driver: a :class:`~theory_rl.algorithms._loop.Method` whose update is
+    ``step(log_pi, P, log_ref, beta, eta, aux, rng) -> (log_pi, queries used)`` (``aux`` a
+    dict the step may fill, carried to the next iteration), run by
+    :func:`~theory_rl.algorithms._loop.iterate`."""
     games, batched = _stack_games(game, beta)
+    if isinstance(eta, (str, bytes)):
+        raise ValueError(f"eta must be a real number > 0, got {eta!r}")
     eta = as_positive("eta", eta)
-    tol = as_positive("tol", tol, allow_zero=True)
-    if isinstance(n_iterations, bool) or not isinstance(n_iterations, (int, np.integer)):
-        raise ValueError(f"n_iterations must be an integer >= 0, got {n_iterations!r}")
-    if n_iterations < 0:
-        raise ValueError(f"n_iterations must be >= 0, got {n_iterations}")
-    unknown = set(record) - {"kl_to_equilibrium", "exploitability", "queries", "comparisons"}
-    if unknown:
-        raise ValueError(f"record has unknown metrics {sorted(unknown)}")
     betas = np.array([g.beta for g in games])
     if method == "nash_md" and np.any(eta * betas > 1):
         raise ValueError(f"eta * beta must be <= 1 for Nash-MD, got eta={eta}, beta={betas.max()}")
@@ -680,128 +771,139 @@ def _run(
     xp = array_namespace(device)
     B = len(games)
     X, Y = games[0].reference_policy.shape
-    P = xp.asarray(np.stack([g.preferences for g in games]))
-    log_ref = xp.asarray(np.log(np.stack([g.reference_policy for g in games])))
-    contexts = np.stack([g.contexts for g in games])
-    beta_arr = xp.asarray(betas[:, None, None])
+    P = xp.asarray(np.stack([g.preferences for g in games]))  # (B, X, Y, Y)
+    log_ref = xp.asarray(np.log(np.stack([g.reference_policy for g in games])))  # (B, X, Y)
+    contexts = xp.asarray(np.stack([g.contexts for g in games]))  # (B, X)
+    beta_arr = xp.asarray(betas[:, None, None])  # (B, 1, 1)
+    beta_bx = xp.broadcast_to(beta_arr[..., 0], (B, X))
     if initial_policy is None:
-        log_pi = log_ref.copy()
+        log_pi0 = log_ref
     else:
         pi0 = np.asarray(to_numpy(initial_policy), dtype=np.float64)
         pi0 = np.broadcast_to(pi0.reshape((-1, X, Y)) if pi0.ndim > 1 else pi0, (B, X, Y))
         if np.any(pi0 < 0) or np.any(np.abs(pi0.sum(-1) - 1) > 1e-8):
             raise ValueError("initial_policy rows must be probability distributions")
         with np.errstate(divide="ignore"):
-            log_pi = xp.asarray(np.maximum(np.log(pi0), LOG_FLOOR))
-    eq = None
-    if "kl_to_equilibrium" in record:
-        if equilibrium is None:
+            log_pi0 = xp.asarray(np.maximum(np.log(pi0), LOG_FLOOR))
+    record = (record,) if isinstance(record, str) else tuple(record)
+    log_eq = None
+    if "kl_to_opt" in record:
+        if reference is None:
             if np.any(betas <= 0):
-                raise ValueError('record "kl_to_equilibrium" needs beta > 0 (or equilibrium=)')
-            eq = np.stack([np.asarray(regularized_equilibrium(g).policy) for g in games])
+                raise ValueError('record "kl_to_opt" needs beta > 0 (or reference=)')
+            ref = game_reference([*games]).batch()
         else:
-            eq = np.broadcast_to(
-                np.asarray(equilibrium, dtype=np.float64).reshape(-1, X, Y), (B, X, Y)
-            )
-        eq_dev = xp.asarray(eq)
-    contexts_dev = xp.asarray(contexts)
-    rng = as_generator(seed)
-    hist: dict[str, list[np.ndarray]] = {k: [] for k in record}
-    counts = {"queries": 0, "comparisons": 0}
+            ref = _as_reference(reference, games)
+        with np.errstate(divide="ignore"):
+            log_eq = xp.asarray(np.maximum(np.log(ref.policy), LOG_FLOOR))
+    elif reference is not None:
+        _as_reference(reference, games)
 
-    def measure(lp: Any) -> None:
-        if "kl_to_equilibrium" in hist:
-            hist["kl_to_equilibrium"].append(to_numpy(kl_to(eq_dev, lp, contexts_dev)))
-        if "exploitability" in hist or tol > 0:
-            g = _gap_log(P, lp, log_ref, xp.broadcast_to(beta_arr[..., 0], (B, X)))
-            gap = to_numpy((g * contexts_dev).sum(axis=-1))
-            if "exploitability" in hist:
-                hist["exploitability"].append(gap)
-            measure.gap = gap  # type: ignore[attr-defined]
+    def squeeze(x: Any) -> Any:
+        return x if batched else x[0]
+
+    def exploitabilities(log_pi: Any) -> Any:
+        return xp.sum(_gap_log(P, log_pi, log_ref, beta_bx) * contexts, axis=-1)  # (B,)
+
+    def update(state: dict[str, Any], k: int) -> dict[str, Any]:
+        aux = dict(state["aux"])
+        log_pi, used = step(state["log_pi"], P, log_ref, beta_arr, eta, aux, state["rng"])
+        return dict(
+            log_pi=log_pi,
+            aux=aux,
+            rng=state["rng"],
+            queries=state["queries"] + used,
+            comparisons=state["comparisons"] + used * Y,
+        )
+
+    def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "kl_to_opt" in keys:
+            out["kl_to_opt"] = kl_to_opt(log_eq, state["log_pi"], contexts)
+        if "exploitability" in keys:
+            out["exploitability"] = exploitabilities(state["log_pi"])
         for key in ("queries", "comparisons"):
-            if key in hist:
-                hist[key].append(np.full(B, counts[key], dtype=np.float64))
+            if key in keys:
+                out[key] = np.full(B, float(state[key]))
+        return {key: squeeze(val) for key, val in out.items()}
 
-    def result(lp: Any, k: int, converged: bool, message: str, final: bool = True) -> SolveResult:
-        pi = to_numpy(xp.exp(lp))
-        q = to_numpy(preference_against(P, xp.exp(lp)))
-        gaps = to_numpy(
-            (
-                _gap_log(P, lp, log_ref, xp.broadcast_to(beta_arr[..., 0], (B, X))) * contexts_dev
-            ).sum(axis=-1)
-        )
-        history = {  # intermediate results (callbacks) carry no history: O(1) per call
-            key: (np.stack(v) if batched else np.stack(v)[:, 0])
-            for key, v in hist.items()
-            if v and final
-        }
-        params = {
-            "method": method,
-            "eta": eta,
-            "beta": betas if batched else float(betas[0]),
-            "n_iterations": n_iterations,
-            "tol": tol,
-            "device": device,
-            "queries_per_iteration": queries_per_iteration,
-            **(extra_params or {}),
-        }
-        return SolveResult(
-            pi if batched else pi[0],
-            gaps if batched else gaps[:1],
-            q if batched else q[0],
-            k,
-            converged,
-            message,
-            history,
-            params,
-            seed,
-        )
+    def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
+        pi = xp.exp(state["log_pi"])
+        gaps = to_numpy(exploitabilities(state["log_pi"]))
+        q = to_numpy(preference_against(P, pi))
+        return to_numpy(squeeze(pi)), gaps if batched else gaps[:1], squeeze(q)
 
-    state: dict[str, Any] = {}
-    measure(log_pi)
-    converged = tol > 0 and bool(np.all(measure.gap <= tol))  # type: ignore[attr-defined]
-    k = 0
-    message = "converged: exploitability <= tol" if converged else ""
-    while not converged and k < n_iterations:
-        log_pi, used = step(log_pi, P, log_ref, beta_arr, eta, state, rng)
-        counts["queries"] += used
-        counts["comparisons"] += used * Y
-        k += 1
-        measure(log_pi)
-        if tol > 0 and bool(np.all(measure.gap <= tol)):  # type: ignore[attr-defined]
-            converged, message = True, "converged: exploitability <= tol"
-        if callback is not None:
-            try:
-                callback(result(log_pi, k, converged, "in progress", final=False))
-            except StopIteration:
-                message = "stopped by callback"
-                break
-    if not message:
-        message = "n_iterations reached"
-    return result(log_pi, k, converged, message)
+    runner = Method(
+        name=method,
+        init=lambda rng: dict(log_pi=log_pi0, aux={}, rng=rng, queries=0, comparisons=0),
+        update=update,
+        measure=measure,
+        output=output,
+        metrics=RECORD_KEYS,
+        stop_metric="exploitability",
+        batch_shape=(B,) if batched else (),
+    )
+    params = {
+        "eta": eta,
+        "beta": betas if batched else float(betas[0]),
+        "device": device,
+        "queries_per_iteration": queries_per_iteration,
+        **(extra_params or {}),
+    }
+    return iterate(
+        runner,
+        n_iterations=n_iterations,
+        tol=tol,
+        record=record,
+        callback=callback,
+        seed=seed,
+        params=params,
+    )
 
 
-def _exact_driver_doc(name: str, update: str, queries: int) -> str:
-    return f"""{name} on a preference game (or a batch of games of one shape).
+def nash_mirror_prox(
+    game: PreferenceGame | Sequence[PreferenceGame],
+    *,
+    beta: float | None = None,
+    eta: float = 2.0,
+    n_iterations: int = 100,
+    tol: float = 0.0,
+    initial_policy: Any = None,
+    reference: GameReference | SolveResult | None = None,
+    record: Sequence[str] = DEFAULT_RECORD,
+    callback: Callable[[SolveResult], None] | None = None,
+    seed: Any = None,
+    device: str | None = None,
+) -> SolveResult:
+    r"""Exact Nash Mirror Prox (Tiapkin et al. 2025, v1) on a preference game or a batch.
 
-    Update: {update}  ({queries} preference quer{"y" if queries == 1 else "ies"} per iteration.)
+    Update: :func:`nash_mp_step` (extrapolation, then update from :math:`\pi_k`), two preference
+    queries per iteration; the default :math:`\eta = 2 = 1/L` is the step of the guarantee
+    :math:`\mathrm{KL}(\pi^*_\beta\|\pi_{k+1}) \le \mathrm{KL}(\pi^*_\beta\|\pi_k)/(1+\eta\beta)`.
 
     Args:
-        game: a :class:`~theory_rl.mdps.games.PreferenceGame`, or a sequence of games with equal
-            ``(X, Y, Y)`` shapes (a batch ``B``, computed in one array program).
+        game: a :class:`~theory_rl.mdps.games.PreferenceGame`, or a sequence of ``B`` games
+            with equal ``(X, Y, Y)`` shapes (one array program).
         beta: overrides ``game.beta`` when given.
         eta: step size ``> 0``.
-        n_iterations: iterations (each counted as the queries above).
-        tol: stop once the exploitability of every game is ``<= tol`` (``0``: run all).
+        n_iterations: the budget ``K`` of iterations (each counted as the queries above).
+        tol: stop once the exploitability (the ``stop_metric``) of every game is ``<= tol``
+            (``0``: run the whole budget).
         initial_policy: ``(X, Y)`` or ``(B, X, Y)``; ``pi_ref`` when omitted.
-        equilibrium: ``(X, Y)``/``(B, X, Y)`` reference equilibrium for the KL record (computed
-            by :func:`regularized_equilibrium` when omitted).
-        record: history keys among ``"kl_to_equilibrium"`` (context-averaged
-            KL(pi*_beta || pi_k)), ``"exploitability"`` (Gap_beta), ``"queries"`` (cumulative
-            preference queries); each of length ``n_iterations + 1`` (the initial point
-            first), with a trailing batch axis ``(n_iterations + 1, B)`` for a batch.
-        callback: called with a :class:`SolveResult` after each iteration (its ``history`` is
-            empty, to keep a call O(1)); may raise ``StopIteration``.
+        reference: the regularised equilibrium, a :class:`GameReference` (e.g.
+            :func:`game_reference`, computed once per game by a sweep) or a
+            :func:`regularized_equilibrium` result (a sequence of them for a batch); computed
+            here when ``kl_to_opt`` is recorded and it is omitted (same numbers).
+        record: history keys among :data:`RECORD_KEYS`: ``kl_to_opt``
+            :math:`\mathbb E_{x\sim\rho}\mathrm{KL}(\pi^*_{\beta,x}\|\pi_{k,x})` (the metric
+            :func:`theory_rl.algorithms.metrics.kl_to_opt` with the context distribution
+            :math:`\rho` as the weighting: the occupancy of a one-step problem),
+            ``exploitability`` (:math:`\mathrm{Gap}_\beta`, :func:`exploitability`),
+            ``queries`` (cumulative preference queries) and ``comparisons`` (cumulative
+            pairwise comparisons, ``Y`` per query); each ``(K + 1,)`` (the initial point
+            first), ``(B, K + 1)`` for a batch.
+        callback: called with the intermediate :class:`SolveResult` after each measured
+            iterate (``k = 0`` first); may raise ``StopIteration``.
         seed: unused (deterministic), echoed back.
         device: ``"cpu"``, ``"gpu"`` (CuPy) or None (infer from ``initial_policy``).
 
@@ -810,22 +912,7 @@ def _exact_driver_doc(name: str, update: str, queries: int) -> str:
         final exploitability, ``q_values`` ``P(. > pi)``, ``history``, ``params``.
     """
 
-
-def nash_mirror_prox(
-    game: PreferenceGame | Sequence[PreferenceGame],
-    *,
-    beta: float | None = None,
-    eta: float = 2.0,
-    n_iterations: int = 200,
-    tol: float = 0.0,
-    initial_policy: Any = None,
-    equilibrium: Any = None,
-    record: Sequence[str] = DEFAULT_RECORD,
-    callback: Callable[[SolveResult], None] | None = None,
-    seed: Any = None,
-    device: str | None = None,
-) -> SolveResult:
-    def step(lp, P, lr, b, eta, state, rng):
+    def step(lp, P, lr, b, eta, aux, rng):
         return nash_mp_step(lp, P, lr, beta=b, eta=eta).log_next, 2
 
     return _run(
@@ -836,7 +923,7 @@ def nash_mirror_prox(
         n_iterations=n_iterations,
         tol=tol,
         initial_policy=initial_policy,
-        equilibrium=equilibrium,
+        reference=reference,
         record=record,
         callback=callback,
         seed=seed,
@@ -851,16 +938,25 @@ def online_mirror_descent(
     *,
     beta: float | None = None,
     eta: float = 2.0,
-    n_iterations: int = 200,
+    n_iterations: int = 100,
     tol: float = 0.0,
     initial_policy: Any = None,
-    equilibrium: Any = None,
+    reference: GameReference | SolveResult | None = None,
     record: Sequence[str] = DEFAULT_RECORD,
     callback: Callable[[SolveResult], None] | None = None,
     seed: Any = None,
     device: str | None = None,
 ) -> SolveResult:
-    def step(lp, P, lr, b, eta, state, rng):
+    r"""Online mirror descent on the regularised game (a game or a batch).
+
+    Update: :func:`omd_step`, :math:`\log\pi_{k+1} = (\eta P\pi_k + \eta\beta\log\pi_{\mathrm{ref}}
+    + \log\pi_k)/(1+\eta\beta) - \log Z` (the extrapolation step of Nash-MP alone), one
+    preference query per iteration.
+
+    Args, returns: as :func:`nash_mirror_prox` (``seed`` unused, echoed back).
+    """
+
+    def step(lp, P, lr, b, eta, aux, rng):
         return omd_step(lp, P, lr, beta=b, eta=eta), 1
 
     return _run(
@@ -871,7 +967,7 @@ def online_mirror_descent(
         n_iterations=n_iterations,
         tol=tol,
         initial_policy=initial_policy,
-        equilibrium=equilibrium,
+        reference=reference,
         record=record,
         callback=callback,
         seed=seed,
@@ -886,21 +982,30 @@ def optimistic_mirror_descent(
     *,
     beta: float | None = None,
     eta: float = 1.0,
-    n_iterations: int = 200,
+    n_iterations: int = 100,
     tol: float = 0.0,
     initial_policy: Any = None,
-    equilibrium: Any = None,
+    reference: GameReference | SolveResult | None = None,
     record: Sequence[str] = DEFAULT_RECORD,
     callback: Callable[[SolveResult], None] | None = None,
     seed: Any = None,
     device: str | None = None,
 ) -> SolveResult:
-    def step(lp, P, lr, b, eta, state, rng):
+    r"""Optimistic (Popov's past-extragradient) mirror descent on the regularised game.
+
+    Update: :func:`optimistic_step`, the extrapolation reusing the previous query
+    :math:`q_{k-1/2}`; one preference query per iteration, plus one at ``k = 0`` for
+    :math:`q_{-1/2} = P\pi_0`.
+
+    Args, returns: as :func:`nash_mirror_prox` (``seed`` unused, echoed back).
+    """
+
+    def step(lp, P, lr, b, eta, aux, rng):
         used = 1
-        if "q" not in state:  # q_{-1/2} = P pi_0: one extra query at the start
-            state["q"] = preference_against(P, namespace_of(lp).exp(lp))
+        if "q" not in aux:  # q_{-1/2} = P pi_0: one extra query at the start
+            aux["q"] = preference_against(P, namespace_of(lp).exp(lp))
             used = 2
-        nxt, state["q"] = optimistic_step(lp, state["q"], P, lr, beta=b, eta=eta)
+        nxt, aux["q"] = optimistic_step(lp, aux["q"], P, lr, beta=b, eta=eta)
         return nxt, used
 
     return _run(
@@ -911,7 +1016,7 @@ def optimistic_mirror_descent(
         n_iterations=n_iterations,
         tol=tol,
         initial_policy=initial_policy,
-        equilibrium=equilibrium,
+        reference=reference,
         record=record,
         callback=callback,
         seed=seed,
@@ -926,22 +1031,34 @@ def nash_md(
     *,
     beta: float | None = None,
     eta: float | None = None,
-    n_iterations: int = 200,
+    n_iterations: int = 100,
     tol: float = 0.0,
     initial_policy: Any = None,
-    equilibrium: Any = None,
+    reference: GameReference | SolveResult | None = None,
     record: Sequence[str] = DEFAULT_RECORD,
     callback: Callable[[SolveResult], None] | None = None,
     seed: Any = None,
     device: str | None = None,
 ) -> SolveResult:
+    r"""Nash-MD (Munos et al. 2024) on a preference game or a batch.
+
+    Update: :func:`nash_md_step`, a KL prox against the geometric mixture
+    :math:`\pi_k^{1-\eta\beta}\pi_{\mathrm{ref}}^{\eta\beta}` (needs :math:`\eta\beta \le 1`);
+    one preference query per iteration.
+
+    Args:
+        eta: step size; by default Munos et al.'s horizon-dependent choice
+            :math:`\log T/(\beta T)` with ``T = max(n_iterations, 2)`` (the smallest ``beta``
+            of a batch), capped at ``1/beta`` (the largest).
+        others, returns: as :func:`nash_mirror_prox` (``seed`` unused, echoed back).
+    """
     games, _ = _stack_games(game, beta)
     if eta is None:  # Munos et al.'s horizon-dependent choice eta = log T / (beta T)
-        T = max(int(n_iterations), 2)
+        T = max(as_int("n_iterations", n_iterations, minimum=0), 2)
         eta = math.log(T) / (min(g.beta for g in games) * T)
         eta = min(eta, 1.0 / max(g.beta for g in games))
 
-    def step(lp, P, lr, b, eta, state, rng):
+    def step(lp, P, lr, b, eta, aux, rng):
         return nash_md_step(lp, P, lr, beta=b, eta=eta), 1
 
     return _run(
@@ -952,7 +1069,7 @@ def nash_md(
         n_iterations=n_iterations,
         tol=tol,
         initial_policy=initial_policy,
-        equilibrium=equilibrium,
+        reference=reference,
         record=record,
         callback=callback,
         seed=seed,
@@ -971,10 +1088,10 @@ def sampled_nash_mirror_prox(
     n_inner: int = 1,
     inner_lr: float | None = None,
     outcomes: str = "probability",
-    n_iterations: int = 200,
+    n_iterations: int = 100,
     tol: float = 0.0,
     initial_policy: Any = None,
-    equilibrium: Any = None,
+    reference: GameReference | SolveResult | None = None,
     record: Sequence[str] = (*DEFAULT_RECORD, "comparisons"),
     callback: Callable[[SolveResult], None] | None = None,
     seed: Any = None,
@@ -989,16 +1106,16 @@ def sampled_nash_mirror_prox(
     context) and ``"comparisons"`` the pairwise comparisons (``Y`` per query).
 
     Other arguments, returns: as :func:`nash_mirror_prox`; ``seed`` (int, SeedSequence or
-    Generator) drives all sampling (NumPy Generator, also on the GPU path).
+    Generator) becomes the one NumPy Generator that draws all samples, in iteration order
+    (also on the GPU path).
     """
-    for name, v in (("n_samples", n_samples), ("n_inner", n_inner)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    n_samples = as_int("n_samples", n_samples)
+    n_inner = as_int("n_inner", n_inner)
     if outcomes not in ("probability", "bernoulli"):
         raise ValueError(f'outcomes must be "probability" or "bernoulli", got {outcomes!r}')
     used = 2 * n_inner * n_samples
 
-    def step(lp, P, lr, b, eta, state, rng):
+    def step(lp, P, lr, b, eta, aux, rng):
         out = sampled_nash_mp_step(
             lp,
             P,
@@ -1021,7 +1138,7 @@ def sampled_nash_mirror_prox(
         n_iterations=n_iterations,
         tol=tol,
         initial_policy=initial_policy,
-        equilibrium=equilibrium,
+        reference=reference,
         record=record,
         callback=callback,
         seed=seed,
@@ -1035,24 +1152,3 @@ def sampled_nash_mirror_prox(
             "outcomes": outcomes,
         },
     )
-
-
-nash_mirror_prox.__doc__ = _exact_driver_doc(
-    "Exact Nash Mirror Prox (Tiapkin et al. 2025, v1)",
-    ":func:`nash_mp_step` (extrapolation, then update from pi_k); default eta = 2 = 1/L.",
-    2,
-)
-online_mirror_descent.__doc__ = _exact_driver_doc(
-    "Online mirror descent on the regularised game", ":func:`omd_step`.", 1
-)
-optimistic_mirror_descent.__doc__ = _exact_driver_doc(
-    "Optimistic (past-extragradient) mirror descent",
-    ":func:`optimistic_step` (one extra query at k = 0 for q_{-1/2} = P pi_0).",
-    1,
-)
-nash_md.__doc__ = _exact_driver_doc(
-    "Nash-MD (Munos et al. 2024)",
-    ":func:`nash_md_step`; eta defaults to log T / (beta T) with T = n_iterations "
-    "(Munos et al.'s choice), capped at 1/beta.",
-    1,
-)

@@ -35,8 +35,14 @@ the first inequality, Jensen (:math:`\mathbb E_{\pi^t}A^t = 0`) the second.
 .. math::  \pi^{t+1}(a|s) \propto \pi^{t}(a|s)^{1-\eta\tau/(1-\gamma)}
            \exp\!\big(\eta Q_\tau^{t}(s,a)/(1-\gamma)\big).
 
-:math:`\eta = (1-\gamma)/\tau` is soft policy iteration.  *Guarantee* (Cen et al. Thm 1): linear
-convergence, :math:`\|Q^*_\tau - Q^{(t+1)}_\tau\|_\infty \le C_1\gamma(1-\eta\tau)^t`.  The rate
+With :math:`\alpha = \eta/(1-\gamma)` this is the shared regularised KL prox
+:func:`theory_rl.algorithms.mirror.regularized_prox_log` with uniform reference, weight
+:math:`\tau` and step :math:`\eta' = \alpha/(1-\alpha\tau)` (both sides have
+:math:`1/(1+\eta'\tau) = 1-\alpha\tau` on :math:`\log\pi` and :math:`\eta'/(1+\eta'\tau) =
+\alpha` on :math:`Q_\tau`); :math:`\eta = (1-\gamma)/\tau` (:math:`\alpha\tau = 1`,
+:math:`\eta' = \infty`) is soft policy iteration :math:`\pi' \propto \exp(Q_\tau/\tau)`.
+*Guarantee* (Cen et al. Thm 1): linear convergence,
+:math:`\|Q^*_\tau - Q^{(t+1)}_\tau\|_\infty \le C_1\gamma(1-\eta\tau)^t`.  The rate
 :math:`1-\eta\tau` is stated in the abstract/notes; the constant :math:`C_1 =
 \|Q^*_\tau-Q^{(0)}_\tau\|_\infty
 + 2\tau(1-\eta\tau/(1-\gamma))\|\log\pi^*_\tau-\log\pi^{(0)}\|_\infty`
@@ -54,10 +60,14 @@ Monte-Carlo estimates of :math:`Q^{t}` at every (s, a) (a generative model, unif
 :math:`\nu`) by least squares.  Deviation from the paper: Agarwal et al. use projected SGD
 onto :math:`\|w\| \le W` with :math:`N` steps; here the least-squares solve is exact.
 
-Evaluation here is exact and dense: :math:`V^\pi` by a batched linear solve of
-:math:`(I-\gamma P_\pi)v = r_\pi` in the array namespace of the device (NumPy or CuPy), so a
+Evaluation here is exact and dense
+(:class:`~theory_rl.algorithms.reference.ExactEvaluator`: a batched linear solve of
+:math:`(I-\gamma P_\pi)v = r_\pi` in the array namespace of the device, NumPy or CuPy), so a
 batch of step sizes or initial policies runs as one computation.  Sparse MDPs are densified
-(these drivers target the small problems of the papers' claims).
+(these drivers target the small problems of the papers' claims).  Every driver runs on the one
+iteration loop :func:`theory_rl.algorithms._loop.iterate` and measures against one
+:class:`~theory_rl.algorithms.reference.Reference` (``reference=``, computed once by the caller
+or by the driver), with the metrics of :mod:`theory_rl.algorithms.metrics`.
 
 References:
     S. Kakade. A natural policy gradient. NeurIPS 2001.
@@ -71,21 +81,34 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from theory_rl._checks import as_int
-from theory_rl.algorithms import dp
-from theory_rl.algorithms.mirror import LOG_FLOOR, kl_prox_log, log_normalize
-from theory_rl.backend import array_namespace, namespace_of, resolve_device, to_numpy
+from theory_rl.algorithms._loop import Method, iterate
+from theory_rl.algorithms.metrics import POLICY_METRICS, policy_metrics
+from theory_rl.algorithms.mirror import (
+    LOG_FLOOR,
+    kl_prox_log,
+    log_normalize,
+    logsumexp,
+    regularized_prox_log,
+)
+from theory_rl.algorithms.reference import ExactEvaluator, Reference
+from theory_rl.algorithms.reference import reference as exact_reference
+from theory_rl.backend import namespace_of, to_numpy
 from theory_rl.mdps.linear import LinearMDP
 from theory_rl.mdps.tabular import TabularMDP, validate_policy
 from theory_rl.result import SolveResult
 
 __all__ = [
+    "RECORD_KEYS",
     "entropy_npg_step",
+    "entropy_npg_step_log",
     "epsilon_greedy_offline_data",
     "hybrid_npg",
     "hybrid_policy_evaluation",
@@ -93,73 +116,71 @@ __all__ = [
     "log_linear_policy",
     "natural_policy_gradient",
     "npg_step",
+    "npg_step_log",
     "q_npg",
-    "regularized_optimum",
     "soft_evaluation",
 ]
 
 Callback = Callable[[SolveResult], None]
-RECORD_KEYS = (
-    "gap",
-    "gap_inf",
-    "kl_to_opt",
-    "values",
-    "log_partition",
-    "q_error",
-    "log_policy_error",
-)
+#: What :func:`natural_policy_gradient` may record: the shared policy metrics
+#: (:data:`theory_rl.algorithms.metrics.POLICY_METRICS`) plus ``values`` and ``log_partition``.
+RECORD_KEYS = (*POLICY_METRICS, "values", "log_partition")
+#: What :func:`q_npg` may record.
+Q_NPG_RECORD_KEYS = (*POLICY_METRICS, "critic_error", "samples")
+#: What :func:`hybrid_npg` may record.
+HYBRID_RECORD_KEYS = ("value", "samples")
 
 
 # --------------------------------------------------------------------------------------------
-# argument checks
+# argument checks, evaluation and the reference
 # --------------------------------------------------------------------------------------------
-def _positive(name: str, value: Any) -> np.ndarray:
-    arr = np.asarray(to_numpy(value), dtype=np.float64)
-    if arr.ndim > 1 or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
-        raise ValueError(f"{name} must be a positive finite scalar or 1-D array, got {value!r}")
+def _positive(name: str, value: Any, *, allow_zero: bool = False) -> np.ndarray:
+    """``value`` as a float64 array of shape ``()`` or ``(B,)``, finite and ``> 0`` (``>= 0``
+    with ``allow_zero``); strings are refused."""
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be a real number or a 1-D array of them, got {value!r}")
+    arr = np.asarray(to_numpy(value))
+    if arr.dtype.kind not in "biuf" or arr.ndim > 1:
+        raise ValueError(f"{name} must be a real number or a 1-D array of them, got {value!r}")
+    arr = arr.astype(np.float64)
+    ok = arr >= 0 if allow_zero else arr > 0
+    if not np.all(np.isfinite(arr)) or not np.all(ok):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
     return arr
 
 
-def _record(record: Sequence[str], allowed: Sequence[str]) -> tuple[str, ...]:
-    record = (record,) if isinstance(record, str) else tuple(record)
-    bad = [k for k in record if k not in allowed]
-    if bad:
-        raise ValueError(f"record has unknown keys {bad}; allowed: {list(allowed)}")
-    return record
+def _scalar(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    arr = _positive(name, value, allow_zero=allow_zero)
+    if arr.ndim:
+        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
+    return float(arr)
 
 
-# --------------------------------------------------------------------------------------------
-# exact batched evaluation
-# --------------------------------------------------------------------------------------------
-class _Exact:
-    """Dense exact (soft) evaluation of batches of policies ``(..., S, A)`` on one device."""
+def _soft_values(ev: ExactEvaluator, log_pi: Any, tau: float) -> tuple[Any, Any]:
+    r"""``(V_tau (B, S), Q_tau (B, S, A))`` of ``exp(log_pi)`` ``(B, S, A)``: the penalty is
+    :math:`\tau\sum_a\pi\log\pi` (``0 log 0 = 0``)."""
+    xp = ev.xp
+    pi = xp.exp(log_pi)
+    penalty = None
+    if tau > 0:
+        penalty = tau * xp.sum(xp.where(pi > 0, pi * log_pi, 0.0), axis=-1)
+    return ev.evaluate(pi, penalty)
 
-    def __init__(self, mdp: TabularMDP, device: str | None):
-        if not isinstance(mdp, TabularMDP):
-            raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
-        self.device = resolve_device(device)
-        xp = self.xp = array_namespace(self.device)
-        self.S, self.A, self.gamma = mdp.n_states, mdp.n_actions, mdp.gamma
-        self.P = xp.asarray(np.ascontiguousarray(mdp.to_dense().transitions))  # (S, A, S)
-        self.r = xp.asarray(mdp.rewards)  # (S, A)
-        self.eye = xp.eye(self.S)
 
-    def evaluate(self, log_pi: Any, tau: float = 0.0) -> tuple[Any, Any]:
-        """``(V_tau, Q_tau)`` of shapes ``(..., S)`` and ``(..., S, A)`` from log-policies."""
-        xp = self.xp
-        pi = xp.exp(log_pi)
-        reward = self.r - tau * log_pi if tau > 0 else self.r  # (..., S, A)
-        r_pi = (pi * reward).sum(axis=-1)
-        P_pi = xp.einsum("...sa,sat->...st", pi, self.P)
-        v = xp.linalg.solve(self.eye - self.gamma * P_pi, r_pi[..., None])[..., 0]
-        q = self.r + self.gamma * xp.einsum("sat,...t->...sa", self.P, v)
-        return v, q
-
-    def occupancy(self, pi: Any, rho: Any) -> Any:
-        """``d_rho^pi`` ``(S,)`` for one policy ``(S, A)``."""
-        xp = self.xp
-        P_pi = xp.einsum("sa,sat->st", pi, self.P)
-        return (1.0 - self.gamma) * xp.linalg.solve((self.eye - self.gamma * P_pi).T, rho)
+def _reference(ev: ExactEvaluator, given: Any, tau: float) -> Reference:
+    """The batched reference of the run: ``given`` after :meth:`Reference.check`, or computed."""
+    regularizer = "entropy" if tau > 0 else None
+    if given is None:
+        return exact_reference(
+            ev.mdps[0], tau=tau, regularizer=regularizer, rho=ev.rho_np[0]
+        ).batch()
+    if not isinstance(given, Reference):
+        raise ValueError(
+            f"reference must be a theory_rl.algorithms.reference.Reference, got "
+            f"{type(given).__name__}"
+        )
+    return given.check(ev, tau=tau, regularizer=regularizer)
 
 
 def soft_evaluation(
@@ -181,44 +202,15 @@ def soft_evaluation(
     Returns:
         ``(V, Q)`` of shapes ``(..., S)`` and ``(..., S, A)`` (NumPy).
     """
-    tau = float(tau)
-    if not tau >= 0:
-        raise ValueError(f"tau must be >= 0, got {tau}")
-    pi = validate_policy(policy, mdp.n_states, mdp.n_actions)
-    ex = _Exact(mdp, device)
+    tau = _scalar("tau", tau, allow_zero=True)
+    pi = validate_policy(to_numpy(policy), mdp.n_states, mdp.n_actions)
+    ev = ExactEvaluator(mdp, device)
+    xp = ev.xp
     with np.errstate(divide="ignore"):
-        log_pi = ex.xp.maximum(ex.xp.log(ex.xp.asarray(pi)), LOG_FLOOR)
-    v, q = ex.evaluate(log_pi, tau)
-    return to_numpy(v), to_numpy(q)
-
-
-def regularized_optimum(
-    mdp: TabularMDP, *, tau: float, tol: float = 1e-13, max_iterations: int = 10_000
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""``(V*_tau, Q*_tau, pi*_tau)`` of the entropy-regularised MDP.
-
-    Soft policy iteration :math:`\pi \leftarrow \mathrm{softmax}(Q^\pi_\tau/\tau)` (entropy NPG
-    with :math:`\eta = (1-\gamma)/\tau`, which contracts at rate :math:`\gamma`, Cen et al. 2022)
-    until :math:`\|Q_{k+1} - Q_k\|_\infty \le` ``tol`` times the value scale, then one soft
-    Bellman step.  The result satisfies the soft Bellman equation
-    :math:`V = \tau\log\sum_a\exp(Q/\tau)` to the same accuracy.
-    """
-    tau = float(tau)
-    if not tau > 0:
-        raise ValueError(f"tau must be > 0, got {tau}")
-    ex = _Exact(mdp, "cpu")
-    scale = max(1.0, float(np.abs(mdp.rewards).max()) + tau * np.log(mdp.n_actions))
-    scale /= 1.0 - mdp.gamma
-    log_pi = np.full((mdp.n_states, mdp.n_actions), -np.log(mdp.n_actions))
-    q_old = None
-    for _ in range(max_iterations):
-        v, q = ex.evaluate(log_pi, tau)
-        log_pi = np.maximum(log_normalize(q / tau), LOG_FLOOR)
-        if q_old is not None and np.abs(q - q_old).max() <= tol * scale:
-            break
-        q_old = q
-    v, q = ex.evaluate(log_pi, tau)
-    return v, q, np.exp(log_pi)
+        log_pi = np.maximum(np.log(pi), LOG_FLOOR)
+    batch = pi.shape[:-2]
+    v, q = _soft_values(ev, xp.asarray(log_pi.reshape((-1, ev.S, ev.A))), tau)
+    return to_numpy(v).reshape(batch + (ev.S,)), to_numpy(q).reshape(batch + (ev.S, ev.A))
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,12 +236,12 @@ def npg_step(policy: Any, advantages: Any, *, eta: Any, gamma: float) -> Any:
     """
     xp = namespace_of(policy, advantages)
     with np.errstate(divide="ignore"):
-        log_pi = xp.log(xp.asarray(policy, dtype=np.float64))
+        log_pi = xp.log(xp.asarray(policy, dtype=xp.float64))
     return xp.exp(npg_step_log(log_pi, advantages, eta=eta, gamma=gamma))
 
 
 def npg_step_log(log_policy: Any, advantages: Any, *, eta: Any, gamma: float) -> Any:
-    """:func:`npg_step` on log-probabilities (what the drivers iterate)."""
+    """:func:`npg_step` on log-probabilities ``(..., S, A)`` (what the drivers iterate)."""
     return kl_prox_log(log_policy, advantages, _xp_eta(log_policy, eta) / (1.0 - gamma))
 
 
@@ -259,8 +251,10 @@ def entropy_npg_step(policy: Any, q_tau: Any, *, eta: Any, tau: float, gamma: fl
     .. math::  \pi'(a|s) \propto \pi(a|s)^{1-\eta\tau/(1-\gamma)}
                \exp\!\big(\eta\,Q_\tau(s,a)/(1-\gamma)\big),\qquad 0<\eta\le(1-\gamma)/\tau .
 
-    Computed as the KL prox :func:`~theory_rl.algorithms.mirror.kl_prox_log` applied to the
-    log-policy scaled by :math:`1-\eta\tau/(1-\gamma)`.
+    Computed as the shared regularised prox
+    :func:`~theory_rl.algorithms.mirror.regularized_prox_log` (uniform reference, weight
+    ``tau``) with step :math:`\eta' = \alpha/(1-\alpha\tau)`, :math:`\alpha = \eta/(1-\gamma)`,
+    and :math:`\eta' = \infty` at :math:`\alpha\tau = 1` (soft policy iteration).
 
     Args:
         policy: ``(..., S, A)``; q_tau: ``(..., S, A)`` soft action values.
@@ -271,34 +265,36 @@ def entropy_npg_step(policy: Any, q_tau: Any, *, eta: Any, tau: float, gamma: fl
     """
     xp = namespace_of(policy, q_tau)
     with np.errstate(divide="ignore"):
-        log_pi = xp.log(xp.asarray(policy, dtype=np.float64))
+        log_pi = xp.log(xp.asarray(policy, dtype=xp.float64))
     return xp.exp(entropy_npg_step_log(log_pi, q_tau, eta=eta, tau=tau, gamma=gamma))
 
 
 def entropy_npg_step_log(log_policy: Any, q_tau: Any, *, eta: Any, tau: float, gamma: float) -> Any:
-    """:func:`entropy_npg_step` on log-probabilities."""
-    eta = _xp_eta(log_policy, eta)
+    """:func:`entropy_npg_step` on log-probabilities ``(..., S, A)``."""
     xp = namespace_of(log_policy)
-    keep = 1.0 - eta * tau / (1.0 - gamma)
+    alpha = _xp_eta(log_policy, eta) / (1.0 - gamma)
+    keep = 1.0 - alpha * tau  # the weight of log pi
     if bool(xp.any(keep < -1e-12)):
         raise ValueError(f"eta must satisfy eta * tau <= 1 - gamma = {1 - gamma}")
-    keep = xp.maximum(keep, 0.0)
-    return kl_prox_log(keep * xp.maximum(log_policy, LOG_FLOOR), q_tau, eta / (1.0 - gamma))
+    positive = keep > 0
+    step = xp.where(positive, alpha / xp.where(positive, keep, 1.0), xp.inf)
+    return regularized_prox_log(log_policy, q_tau, eta=step, tau=tau)
 
 
 def _xp_eta(like: Any, eta: Any) -> Any:
     xp = namespace_of(like)
-    return xp.asarray(to_numpy(eta) if xp is np else eta, dtype=np.float64)
+    return xp.asarray(to_numpy(eta) if xp is np else eta, dtype=xp.float64)
 
 
 # --------------------------------------------------------------------------------------------
 # driver
 # --------------------------------------------------------------------------------------------
 def _batch_inputs(
-    ex: _Exact, eta: Any, initial_policy: Any
+    ev: ExactEvaluator, eta: Any, initial_policy: Any
 ) -> tuple[Any, Any, tuple[int, ...], np.ndarray]:
-    """``(log_pi (B?, S, A), eta (B?, 1, 1), batch shape, eta array)`` on the device."""
-    xp, S, A = ex.xp, ex.S, ex.A
+    """``(log_pi (B, S, A), eta (B, 1, 1), batch shape, eta (*batch,))``; ``B = 1`` for one
+    run (batch shape ``()``)."""
+    xp, S, A = ev.xp, ev.S, ev.A
     eta_arr = _positive("eta", eta)
     if initial_policy is None:
         pi0 = np.full((S, A), 1.0 / A)
@@ -316,64 +312,69 @@ def _batch_inputs(
         ) from None
     with np.errstate(divide="ignore"):
         log_pi = np.maximum(np.log(pi0), LOG_FLOOR)
-    log_pi = np.broadcast_to(log_pi, batch + (S, A)).copy()
-    eta_b = np.broadcast_to(eta_arr, batch).reshape(batch + (1, 1))
+    B = int(np.prod(batch))
+    log_pi = np.broadcast_to(log_pi, batch + (S, A)).reshape((B, S, A)).copy()
+    eta_b = np.broadcast_to(eta_arr, batch).reshape((B, 1, 1))
     return xp.asarray(log_pi), xp.asarray(eta_b), batch, np.broadcast_to(eta_arr, batch)
-
-
-def _kl_rows(log_p: Any, log_q: Any, xp: Any) -> Any:
-    """``sum_a p (log p - log q)`` over the last axis (``0 log 0 = 0``)."""
-    p = xp.exp(log_p)
-    return xp.where(p > 0, p * (log_p - log_q), 0.0).sum(axis=-1)
 
 
 def natural_policy_gradient(
     mdp: TabularMDP,
     *,
     eta: float | Sequence[float] | np.ndarray,
-    n_iterations: int,
+    n_iterations: int = 100,
     tau: float = 0.0,
     initial_policy: Any = None,
     rho: Any = None,
+    tol: float = 0.0,
     record: Sequence[str] = ("gap", "kl_to_opt"),
     callback: Callback | None = None,
     seed: Any = None,
     device: str | None = None,
+    reference: Reference | None = None,
 ) -> SolveResult:
     r"""Softmax NPG (``tau = 0``) or entropy-regularised NPG (``tau > 0``) with exact evaluation.
 
     Iterates :func:`npg_step` (or :func:`entropy_npg_step` on :math:`Q_\tau`) from
-    ``initial_policy`` (uniform by default, Agarwal's :math:`\theta^0 = 0`).
+    ``initial_policy`` (uniform by default, Agarwal's :math:`\theta^0 = 0`) on the one
+    iteration loop (:func:`theory_rl.algorithms._loop.iterate`).
 
     Args:
         mdp: the MDP (dense evaluation).
         eta: step size in Agarwal's / Cen's parameterisation; a scalar or a ``(B,)`` array of
             step sizes run as one batch.  With ``tau > 0`` each must satisfy
             :math:`\eta\tau \le 1-\gamma`.
-        n_iterations: number of updates ``T``.
+        n_iterations: the budget ``K`` of updates (a fixed budget unless ``tol > 0``).
         tau: entropy regularisation (``0``: unregularised).
         initial_policy: ``(S, A)`` or ``(B, S, A)`` (broadcast against ``eta``).
-        rho: ``(S,)`` distribution for ``gap`` and ``kl_to_opt`` (default the MDP's).
-        record: history keys, any of
+        rho: ``(S,)`` distribution for ``gap`` and the occupancy of ``kl_to_opt`` (default the
+            MDP's).
+        tol: stop once ``sup_gap`` :math:`= \max_s(V^*_\tau - V^k_\tau)(s)` is ``<= tol`` for
+            every run of the batch (``0``: run the whole budget).
+        record: history keys, any of :data:`RECORD_KEYS`:
 
-            * ``gap`` -- :math:`\rho^\top(V^*_\tau - V^{t}_\tau)` (``tau = 0``: :math:`V^*`);
-            * ``gap_inf`` -- :math:`\max_s (V^*_\tau - V^t_\tau)(s)`;
-            * ``kl_to_opt`` -- :math:`\mathbb E_{s\sim d_\rho^{\pi^*}}
-              \mathrm{KL}(\pi^*_s\|\pi^t_s)` (Xiao's :math:`D^*_t`);
-            * ``values`` -- :math:`V^t_\tau` ``(S,)`` per iterate;
-            * ``log_partition`` -- :math:`\log Z_t(s)` ``(S,)`` of the step from ``t``
-              (``tau = 0``; the last entry is that of the step not taken);
-            * ``q_error`` -- :math:`\|Q^*_\tau - Q^t_\tau\|_\infty`;
-            * ``log_policy_error`` -- :math:`\|\log\pi^*_\tau - \log\pi^t\|_\infty`.
+            * the metrics of :mod:`theory_rl.algorithms.metrics` against the reference
+              (``gap`` :math:`\rho^\top(V^*_\tau - V^k_\tau)`, ``sup_gap``, ``kl_to_opt``
+              :math:`\mathbb E_{s\sim d_\rho^{\pi^*}}\mathrm{KL}(\pi^*_s\|\pi^k_s)` (Xiao's
+              :math:`D^*_k`), ``max_kl_to_opt``, ``divergence_to_opt`` (= ``kl_to_opt``),
+              ``q_error`` :math:`\|Q^*_\tau - Q^k_\tau\|_\infty`, ``log_policy_error``
+              :math:`\|\log\pi^*_\tau - \log\pi^k\|_\infty`);
+            * ``values`` -- :math:`V^k_\tau` ``(S,)`` per iterate;
+            * ``log_partition`` -- :math:`\log Z_k(s)` ``(S,)`` of the step from ``k``
+              (:math:`\log\sum_a\pi^k e^{\eta A^k/(1-\gamma)}`; the last entry is that of the
+              step not taken).
 
-        callback: called after each update with the intermediate :class:`SolveResult`; may
-            raise ``StopIteration``.
+        callback: called with the intermediate :class:`SolveResult` after each measured
+            iterate (``k = 0`` first); may raise ``StopIteration``.
         seed: unused (exact algorithm); echoed back.
         device: ``"cpu"``, ``"gpu"`` or None.
+        reference: the :class:`~theory_rl.algorithms.reference.Reference` of ``mdp`` with this
+            ``tau`` (entropy) and ``rho``, e.g. computed once per instance by a sweep; computed
+            here when omitted (same numbers).
 
     Returns:
         :class:`SolveResult`: ``policy`` ``([B,] S, A)``, ``values``/``q_values`` of the last
-        policy, and ``history[key]`` of shape ``(T + 1, [B,] ...)`` (iterates ``0..T``).
+        policy, and ``history[key]`` of shape ``([B,] K + 1, ...)`` (iterates ``0..K``).
 
     Example:
         >>> from theory_rl.mdps import bandit
@@ -381,91 +382,66 @@ def natural_policy_gradient(
         >>> bool(res.history["gap"][-1] < res.history["gap"][0])
         True
     """
-    T = as_int("n_iterations", n_iterations)
-    tau = float(tau)
-    if not tau >= 0:
-        raise ValueError(f"tau must be >= 0, got {tau}")
-    record = _record(record, RECORD_KEYS)
-    ex = _Exact(mdp, device)
-    xp, gamma = ex.xp, mdp.gamma
-    log_pi, eta_b, batch, eta_np = _batch_inputs(ex, eta, initial_policy)
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    tau = _scalar("tau", tau, allow_zero=True)
+    ev = ExactEvaluator(mdp, device, rho)
+    xp, gamma = ev.xp, mdp.gamma
+    log_pi0, eta_b, batch, eta_np = _batch_inputs(ev, eta, initial_policy)
     if tau > 0 and np.any(eta_np * tau > (1.0 - gamma) * (1 + 1e-12)):
         raise ValueError(f"eta must satisfy eta * tau <= 1 - gamma = {1 - gamma:g} when tau > 0")
-    rho_np = mdp.initial_distribution if rho is None else np.asarray(rho, dtype=np.float64)
-    if rho_np.shape != (ex.S,) or np.any(rho_np < 0) or abs(rho_np.sum() - 1) > 1e-8:
-        raise ValueError(f"rho must be a distribution of shape ({ex.S},)")
-    rho_x = xp.asarray(rho_np)
-    # reference solution
-    if tau > 0:
-        v_star, q_star, pi_star = regularized_optimum(mdp, tau=tau)
-    else:
-        ref = dp.policy_iteration(mdp, evaluation="direct")
-        v_star, q_star, pi_star = map(np.asarray, (ref.values, ref.q_values, ref.policy))
-    v_star_x, q_star_x = xp.asarray(v_star), xp.asarray(q_star)
-    with np.errstate(divide="ignore"):
-        log_pi_star = xp.asarray(np.maximum(np.log(pi_star), LOG_FLOOR))
-    d_star = ex.occupancy(xp.asarray(pi_star), rho_x) if "kl_to_opt" in record else None
-    hist: dict[str, list] = {k: [] for k in record}
-    params = dict(
-        method="entropy_npg" if tau > 0 else "natural_policy_gradient",
-        eta=eta_np.copy() if batch else float(eta_np),
-        n_iterations=T,
-        tau=tau,
-        device=ex.device,
-    )
+    ref = _reference(ev, reference, tau).on(xp)
 
-    def measure(log_pi: Any, v: Any, q: Any) -> None:
-        if "gap" in record:
-            hist["gap"].append(to_numpy((v_star_x - v) @ rho_x))
-        if "gap_inf" in record:
-            hist["gap_inf"].append(to_numpy((v_star_x - v).max(axis=-1)))
-        if "kl_to_opt" in record:
-            hist["kl_to_opt"].append(to_numpy(_kl_rows(log_pi_star, log_pi, xp) @ d_star))
-        if "values" in record:
-            hist["values"].append(to_numpy(v))
-        if "q_error" in record:
-            hist["q_error"].append(to_numpy(xp.abs(q_star_x - q).max(axis=(-2, -1))))
-        if "log_policy_error" in record:
-            hist["log_policy_error"].append(
-                to_numpy(xp.abs(log_pi_star - log_pi).max(axis=(-2, -1)))
-            )
-        if "log_partition" in record:
-            adv = q - v[..., None]
-            z = log_pi + eta_b * adv / (1.0 - gamma)
-            m = z.max(axis=-1, keepdims=True)
-            log_z = m[..., 0] + xp.log(xp.exp(z - m).sum(axis=-1))
-            hist["log_partition"].append(to_numpy(log_z))
+    def squeeze(x: Any) -> Any:
+        return x if batch else x[0]
 
-    def result(log_pi: Any, v: Any, q: Any, k: int, converged: bool, message: str) -> SolveResult:
-        return SolveResult(
-            policy=to_numpy(xp.exp(log_pi)),
-            values=to_numpy(v),
-            q_values=to_numpy(q),
-            n_iterations=k,
-            converged=converged,
-            message=message,
-            history={key: np.asarray(val) for key, val in hist.items()},
-            params=params,
-            seed=seed,
-        )
+    def evaluated(log_pi: Any) -> tuple[Any, Any, Any]:
+        return (log_pi, *_soft_values(ev, log_pi, tau))
 
-    v, q = ex.evaluate(log_pi, tau)
-    measure(log_pi, v, q)
-    message, k = f"n_iterations={T} done", 0
-    for k in range(1, T + 1):
+    def update(state: tuple, k: int) -> tuple:
+        log_pi, v, q = state
         if tau > 0:
-            log_pi = entropy_npg_step_log(log_pi, q, eta=eta_b, tau=tau, gamma=gamma)
-        else:
-            log_pi = npg_step_log(log_pi, q - v[..., None], eta=eta_b, gamma=gamma)
-        v, q = ex.evaluate(log_pi, tau)
-        measure(log_pi, v, q)
-        if callback is not None:
-            try:
-                callback(result(log_pi, v, q, k, False, "in progress"))
-            except StopIteration:
-                message = "stopped by callback"
-                break
-    return result(log_pi, v, q, k, False, message)
+            return evaluated(entropy_npg_step_log(log_pi, q, eta=eta_b, tau=tau, gamma=gamma))
+        return evaluated(npg_step_log(log_pi, q - v[..., None], eta=eta_b, gamma=gamma))
+
+    def measure(state: tuple, keys: frozenset[str]) -> dict[str, Any]:
+        log_pi, v, q = state
+        out = policy_metrics(keys, reference=ref, log_pi=log_pi, v=v, q=q, rho=ev.rho)
+        if "values" in keys:
+            out["values"] = v
+        if "log_partition" in keys:
+            out["log_partition"] = logsumexp(log_pi + eta_b * (q - v[..., None]) / (1.0 - gamma))
+        return {key: squeeze(val) for key, val in out.items()}
+
+    def output(state: tuple) -> tuple[Any, Any, Any]:
+        log_pi, v, q = state
+        return to_numpy(squeeze(xp.exp(log_pi))), to_numpy(squeeze(v)), to_numpy(squeeze(q))
+
+    name = "entropy_npg" if tau > 0 else "natural_policy_gradient"
+    method = Method(
+        name=name,
+        init=lambda rng: evaluated(log_pi0),
+        update=update,
+        measure=measure,
+        output=output,
+        metrics=RECORD_KEYS,
+        stop_metric="sup_gap",
+        batch_shape=batch,
+    )
+    params = dict(
+        eta=eta_np.copy() if batch else float(eta_np),
+        tau=tau,
+        device=ev.device,
+    )
+    return iterate(
+        method,
+        n_iterations=n_iterations,
+        tol=tol,
+        record=record,
+        callback=callback,
+        seed=seed,
+        params=params,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,7 +451,8 @@ def log_linear_policy(features: Any, theta: Any) -> Any:
     r"""``pi(a|s) ∝ exp(theta . phi(s, a))``: features ``(S, A, d)``, theta ``(..., d)`` ->
     ``(..., S, A)``."""
     xp = namespace_of(features, theta)
-    logits = xp.einsum("sad,...d->...sa", xp.asarray(features), xp.asarray(theta))
+    phi, th = xp.asarray(features), xp.asarray(theta)
+    logits = xp.matmul(phi, th[..., None, :, None])[..., 0]  # (..., S, A)
     return xp.exp(log_normalize(logits))
 
 
@@ -491,121 +468,150 @@ def fit_q_weights(features: Any, targets: Any, weights: Any = None, *, ridge: fl
         ``(d,)`` (or ``(B, d)``) weights (minimum-norm solution when rank deficient).
     """
     xp = namespace_of(features, targets)
-    phi = xp.asarray(features).reshape(-1, features.shape[-1])  # (SA, d)
-    y = xp.asarray(targets).reshape(targets.shape[:-2] + (-1,))  # (..., SA)
-    nu = xp.ones(phi.shape[0]) if weights is None else xp.asarray(weights).reshape(-1)
+    phi = xp.reshape(xp.asarray(features), (-1, features.shape[-1]))  # (SA, d)
+    y = xp.reshape(xp.asarray(targets), targets.shape[:-2] + (-1,))  # (..., SA)
+    nu = xp.ones(phi.shape[0]) if weights is None else xp.reshape(xp.asarray(weights), (-1,))
     if bool(xp.any(nu < 0)):
         raise ValueError("weights must be non-negative")
-    G = phi.T @ (nu[:, None] * phi) + ridge * xp.eye(phi.shape[1])
-    b = (y * nu) @ phi  # (..., d)
-    return (xp.linalg.pinv(G) @ b.T).T
+    G = xp.matmul(phi.T, nu[:, None] * phi) + ridge * xp.eye(phi.shape[1])
+    b = xp.matmul(y * nu, phi)  # (..., d)
+    return xp.matmul(xp.linalg.pinv(G), b[..., None])[..., 0]
 
 
 def q_npg(
     mdp: LinearMDP,
     *,
     eta: float,
-    n_iterations: int,
+    n_iterations: int = 100,
     critic: str = "exact",
     n_rollouts: int = 10,
     horizon: int | None = None,
     initial_theta: Any = None,
-    record: Sequence[str] = ("gap",),
+    tol: float = 0.0,
+    record: Sequence[str] = ("gap", "critic_error", "samples"),
     callback: Callback | None = None,
     seed: Any = None,
+    device: str | None = None,
+    reference: Reference | None = None,
 ) -> SolveResult:
     r"""Q-NPG with a log-linear policy on a :class:`~theory_rl.mdps.LinearMDP`.
 
-    :math:`\theta_{t+1} = \theta_t + \eta w_t`, with :math:`w_t` the least-squares fit
-    (:func:`fit_q_weights`, uniform weights over all (s, a)) of ``Q^{pi_t}``: exact
+    :math:`\theta_{k+1} = \theta_k + \eta w_k`, with :math:`w_k` the least-squares fit
+    (:func:`fit_q_weights`, uniform weights over all (s, a)) of ``Q^{pi_k}``: exact
     (``critic="exact"``) or Monte-Carlo estimates from
     :func:`theory_rl.algorithms.sampling.estimate_q` with ``n_rollouts`` rollouts of length
-    ``horizon`` per pair (``critic="sampled"``).
+    ``horizon`` per pair (``critic="sampled"``, on the host; the Generator of ``seed`` draws
+    every estimate in turn).
+
+    Args:
+        mdp: the linear MDP (evaluated exactly through ``mdp.to_tabular()``).
+        eta: step size ``> 0``.
+        n_iterations: the budget ``K`` of updates.
+        critic, n_rollouts, horizon: the critic (above).
+        initial_theta: ``(d,)`` (zeros: the uniform policy).
+        tol: stop once ``sup_gap`` is ``<= tol`` (``0``: run the whole budget).
+        record: any of :data:`Q_NPG_RECORD_KEYS`: the metrics of
+            :mod:`theory_rl.algorithms.metrics` (``gap`` :math:`\rho^\top(V^*-V^k)`, ...),
+            ``critic_error`` (:math:`\|\phi w_{k-1} - Q^{k-1}\|_\infty`, the error of the fit
+            that produced iterate ``k``; NaN at ``k = 0``) and ``samples`` (cumulative
+            transitions drawn up to iterate ``k``; 0 for the exact critic).
+        callback: called with the intermediate :class:`SolveResult` after each measured
+            iterate; may raise ``StopIteration``.
+        seed: int, SeedSequence, Generator or None: the sampled critic's randomness.
+        device: ``"cpu"``, ``"gpu"`` or None: where the policy is evaluated.
+        reference: the unregularised :class:`~theory_rl.algorithms.reference.Reference` of
+            ``mdp.to_tabular()``; computed when omitted.
 
     Returns:
-        :class:`SolveResult`; ``history`` keys ``gap`` (:math:`\rho^\top(V^*-V^t)`, exact),
-        ``critic_error`` (:math:`\|\phi w_t - Q^t\|_\infty`) and ``samples`` (cumulative
-        transitions drawn; 0 for the exact critic), each ``(T + 1,)`` (the last critic entry is
-        NaN: no fit after the final update).  ``params["theta"]`` is the final parameter.
+        :class:`SolveResult`; ``history[key]`` of shape ``(K + 1,)``; ``params["theta"]`` the
+        final parameter.
     """
     if not isinstance(mdp, LinearMDP):
         raise ValueError(f"mdp must be a LinearMDP, got {type(mdp).__name__}")
     if critic not in ("exact", "sampled"):
         raise ValueError(f"critic must be 'exact' or 'sampled', got {critic!r}")
-    eta = float(_positive("eta", eta))
-    T = as_int("n_iterations", n_iterations)
-    _record(record, ("gap", "critic_error", "samples"))
+    eta = _scalar("eta", eta)
     tab = mdp.to_tabular()
-    phi = np.asarray(mdp.features, dtype=np.float64)
-    d = phi.shape[-1]
-    theta = np.zeros(d) if initial_theta is None else np.array(initial_theta, dtype=np.float64)
-    if theta.shape != (d,):
-        raise ValueError(f"initial_theta must have shape ({d},), got {theta.shape}")
+    ev = ExactEvaluator(tab, device)
+    xp = ev.xp
+    phi_np = np.asarray(mdp.features, dtype=np.float64)
+    d = phi_np.shape[-1]
+    theta0 = np.zeros(d) if initial_theta is None else np.array(initial_theta, dtype=np.float64)
+    if theta0.shape != (d,):
+        raise ValueError(f"initial_theta must have shape ({d},), got {theta0.shape}")
     if critic == "sampled":
         from theory_rl.algorithms import sampling
 
         n_rollouts = as_int("n_rollouts", n_rollouts)
         horizon = as_int("horizon", horizon if horizon is not None else 1)
-    ref = dp.policy_iteration(tab, evaluation="direct")
-    v_star = np.asarray(ref.values)
-    rho = tab.initial_distribution
-    seeds = np.random.SeedSequence(seed).spawn(T) if critic == "sampled" else []
-    gap, err, samples = [], [], []
-    total = 0
-    message, k = f"n_iterations={T} done", 0
-    pi = log_linear_policy(phi, theta)
-    v, q = soft_evaluation(tab, pi)
-    gap.append(float(rho @ (v_star - v)))
-    samples.append(0)
+    ref = _reference(ev, reference, 0.0).on(xp)
+    phi = xp.asarray(phi_np)
+    final_theta: list[Any] = [theta0]
 
-    def result(k: int, message: str) -> SolveResult:
-        e = err + [np.nan] * (len(gap) - len(err))
-        return SolveResult(
-            policy=pi,
-            values=v,
-            q_values=q,
-            n_iterations=k,
-            converged=False,
-            message=message,
-            history={
-                "gap": np.array(gap),
-                "critic_error": np.array(e),
-                "samples": np.array(samples),
-            },
-            params=dict(
-                method="q_npg",
-                eta=eta,
-                n_iterations=T,
-                critic=critic,
-                n_rollouts=n_rollouts,
-                horizon=horizon,
-                theta=theta.copy(),
-            ),
-            seed=seed,
-        )
+    def evaluated(theta: Any, rng: Any, error: float, total: int) -> dict[str, Any]:
+        log_pi = log_normalize(xp.matmul(phi, theta))[None]  # (1, S, A)
+        v, q = ev.evaluate(xp.exp(log_pi))
+        return dict(theta=theta, log_pi=log_pi, v=v, q=q, rng=rng, error=error, total=total)
 
-    for k in range(1, T + 1):
+    def update(state: dict[str, Any], k: int) -> dict[str, Any]:
+        q, total = state["q"][0], state["total"]
         if critic == "exact":
             target = q
         else:
-            target, used = sampling.estimate_q(
-                tab, pi, n_rollouts=n_rollouts, horizon=horizon, seed=seeds[k - 1]
+            pi = to_numpy(xp.exp(state["log_pi"][0]))
+            est, used = sampling.estimate_q(
+                tab, pi, n_rollouts=n_rollouts, horizon=horizon, seed=state["rng"]
             )
-            total += int(used)
+            target, total = xp.asarray(est), total + int(used)
         w = fit_q_weights(phi, target)
-        err.append(float(np.abs(phi @ w - q).max()))
-        theta = theta + eta * w
-        pi = log_linear_policy(phi, theta)
-        v, q = soft_evaluation(tab, pi)
-        gap.append(float(rho @ (v_star - v)))
-        samples.append(total)
-        if callback is not None:
-            try:
-                callback(result(k, "in progress"))
-            except StopIteration:
-                message = "stopped by callback"
-                break
-    return result(k, message)
+        error = float(xp.max(xp.abs(xp.matmul(phi, w) - q)))
+        return evaluated(state["theta"] + eta * w, state["rng"], error, total)
+
+    def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+        out = policy_metrics(
+            keys, reference=ref, log_pi=state["log_pi"], v=state["v"], q=state["q"], rho=ev.rho
+        )
+        out = {key: val[0] for key, val in out.items()}
+        if "critic_error" in keys:
+            out["critic_error"] = state["error"]
+        if "samples" in keys:
+            out["samples"] = state["total"]
+        return out
+
+    def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
+        final_theta[0] = to_numpy(state["theta"])
+        return (
+            to_numpy(xp.exp(state["log_pi"][0])),
+            to_numpy(state["v"][0]),
+            to_numpy(state["q"][0]),
+        )
+
+    method = Method(
+        name="q_npg",
+        init=lambda rng: evaluated(xp.asarray(theta0), rng, math.nan, 0),
+        update=update,
+        measure=measure,
+        output=output,
+        metrics=Q_NPG_RECORD_KEYS,
+        stop_metric="sup_gap",
+    )
+    params = dict(
+        eta=eta,
+        critic=critic,
+        n_rollouts=n_rollouts,
+        horizon=horizon,
+        device=ev.device,
+    )
+    res = iterate(
+        method,
+        n_iterations=n_iterations,
+        tol=tol,
+        record=record,
+        callback=callback,
+        seed=seed,
+        params=params,
+    )
+    return dataclasses.replace(res, params={**res.params, "theta": np.array(final_theta[0])})
 
 
 # --------------------------------------------------------------------------------------------
@@ -680,8 +686,12 @@ def hybrid_npg(
     offline: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     lam: float = 1.0,
     success_fraction: float = 0.5,
-    seed: Any = None,
+    n_iterations: int | None = None,
+    record: Sequence[str] = HYBRID_RECORD_KEYS,
     callback: Callback | None = None,
+    seed: Any = None,
+    device: str | None = None,
+    reference: Reference | None = None,
 ) -> SolveResult:
     r"""Tabular hybrid actor-critic (HAC, Zhou et al. 2024, Alg. 1) with on-policy Monte Carlo.
 
@@ -689,59 +699,80 @@ def hybrid_npg(
     steps (:func:`theory_rl.algorithms.sampling.sample_trajectories`), forms discounted
     returns-to-go :math:`y_t = \sum_{u \ge t}\gamma^{u-t} r_u` (unbiased for
     :math:`Q^\pi(s_t,a_t)` when episodes end in a zero-reward sink, as on
-    :func:`theory_rl.mdps.combination_lock`), estimates :math:`f^t` with
+    :func:`theory_rl.mdps.combination_lock`), estimates :math:`f^k` with
     :func:`hybrid_policy_evaluation` (``offline`` data if given) and updates
-    :math:`\pi^{t+1} \propto \pi^t\exp(\eta f^t)`
+    :math:`\pi^{k+1} \propto \pi^k\exp(\eta f^k)`
     (:func:`~theory_rl.algorithms.mirror.kl_prox_log`).
-    Stops at the first iterate with :math:`\rho^\top V^{\pi} \ge` ``success_fraction``
-    :math:`\cdot\rho^\top V^*` (exact evaluation: the paper's "succeed" criterion with the
-    moving average replaced by the exact value) or when ``max_samples`` online transitions
-    were drawn.
+
+    Stopping (the method's own rule on the one loop): success at the first iterate with
+    :math:`\rho^\top V^{\pi} \ge` ``success_fraction`` :math:`\cdot\rho^\top V^*` (exact
+    evaluation: the paper's "succeed" criterion with the moving average replaced by the exact
+    value; ``converged`` True), else the sample cap: at most
+    :math:`\lceil` ``max_samples`` :math:`/(mH)\rceil` updates of :math:`mH` online transitions
+    each (the run stops at the first iterate whose cumulative count reaches ``max_samples``;
+    ``converged`` False).
 
     .. warning:: Deviations: constant ``eta`` (the paper's :math:`(1-\gamma)\sqrt{\log A/T}`
        needs ``T`` in advance), HPE as in :func:`hybrid_policy_evaluation`, the last iterate
        returned instead of the uniform mixture of iterates.
 
+    Args:
+        mdp: the MDP (sampled on the host; evaluated exactly for the success test).
+        eta: step size ``> 0``.
+        episode_length, episodes_per_iteration: ``H`` and ``m`` above.
+        max_samples: the cap on online transitions.
+        offline: ``(states, actions, rewards, next_states)`` each ``(n,)``, or None.
+        lam: weight ``> 0`` of the on-policy term of HPE.
+        success_fraction: in ``(0, 1]``.
+        n_iterations: an optional smaller budget of updates than the sample cap allows.
+        record: any of ``value`` (:math:`\rho^\top V^{\pi_k}`) and ``samples`` (cumulative
+            online transitions), each ``(k + 1,)``.
+        callback: called with the intermediate :class:`SolveResult` after each measured
+            iterate; may raise ``StopIteration``.
+        seed: int, SeedSequence, Generator or None: one Generator draws every episode in turn.
+        device: ``None`` or ``"cpu"`` (the sampler runs on the host; ``"gpu"`` is refused).
+        reference: the unregularised :class:`~theory_rl.algorithms.reference.Reference` of
+            ``mdp``; computed when omitted.
+
     Returns:
-        :class:`SolveResult`; ``converged`` means success; ``history`` keys ``value``
-        (:math:`\rho^\top V^{\pi_t}`), ``samples`` (cumulative online transitions);
-        ``params["online_samples"]`` the total at stopping.
+        :class:`SolveResult`; ``converged`` means success; ``values`` :math:`V^{\pi}`,
+        ``q_values`` None; ``params["online_samples"]`` the total at stopping.
     """
     from theory_rl.algorithms import sampling
 
-    eta = float(_positive("eta", eta))
+    if device not in (None, "cpu"):
+        raise ValueError(
+            f"device must be None or 'cpu' for hybrid_npg (its sampler runs on the host), "
+            f"got {device!r}"
+        )
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    eta = _scalar("eta", eta)
     H = as_int("episode_length", episode_length)
     m = as_int("episodes_per_iteration", episodes_per_iteration)
     cap = as_int("max_samples", max_samples)
-    if not 0 < success_fraction <= 1:
+    success_fraction = _scalar("success_fraction", success_fraction)
+    if not success_fraction <= 1:
         raise ValueError(f"success_fraction must be in (0, 1], got {success_fraction}")
-    if not lam > 0:
-        raise ValueError(f"lam must be > 0, got {lam}")
-    ex = _Exact(mdp, "cpu")
-    gamma, rho = mdp.gamma, mdp.initial_distribution
-    ref = dp.policy_iteration(mdp, evaluation="direct")
-    target = success_fraction * float(rho @ np.asarray(ref.values))
-    log_pi = np.full((ex.S, ex.A), -np.log(ex.A))
-    rng = np.random.default_rng(seed if not isinstance(seed, np.random.Generator) else None)
-    if isinstance(seed, np.random.Generator):
-        rng = seed
+    lam = _scalar("lam", lam)
+    K = -(-cap // (m * H))
+    if n_iterations is not None:
+        K = min(K, as_int("n_iterations", n_iterations, minimum=0))
+    ev = ExactEvaluator(mdp, "cpu")
+    gamma, rho = mdp.gamma, ev.rho_np[0]
+    ref = _reference(ev, reference, 0.0)
+    target = success_fraction * float(rho @ ref.values[0])
     discount = gamma ** np.arange(H)
-    values, samples, total, k = [], [], 0, 0
-    converged, message = False, f"max_samples={cap} reached"
-    while True:
-        v, _ = ex.evaluate(log_pi)
-        values.append(float(rho @ v))
-        samples.append(total)
-        if values[-1] >= target:
-            converged, message = True, f"success: rho^T V >= {success_fraction} rho^T V*"
-            break
-        if total >= cap:
-            break
-        pi = np.exp(log_pi)
+
+    def evaluated(log_pi: np.ndarray, rng: Any, total: int) -> dict[str, Any]:
+        v, _ = ev.evaluate(np.exp(log_pi)[None])
+        return dict(log_pi=log_pi, v=v[0], value=float(rho @ v[0]), rng=rng, total=total)
+
+    def update(state: dict[str, Any], k: int) -> dict[str, Any]:
+        pi = np.exp(state["log_pi"])
         states, actions, rewards = sampling.sample_trajectories(
-            mdp, pi, n_episodes=m, horizon=H, seed=rng
+            mdp, pi, n_episodes=m, horizon=H, seed=state["rng"]
         )
-        total += m * H
         # discounted returns-to-go y_t = sum_{u>=t} gamma^{u-t} r_u
         acc = np.cumsum((rewards * discount)[:, ::-1], axis=1)[:, ::-1] / discount
         f = hybrid_policy_evaluation(
@@ -752,34 +783,37 @@ def hybrid_npg(
             lam=lam,
             n_rounds=H + 1,
         )
-        log_pi = kl_prox_log(log_pi, f, eta)
-        k += 1
-        if callback is not None:
-            try:
-                callback(SolveResult(np.exp(log_pi), v, None, k, False, "in progress"))
-            except StopIteration:
-                message = "stopped by callback"
-                break
-    return SolveResult(
-        policy=np.exp(log_pi),
-        values=v,
-        q_values=None,
-        n_iterations=k,
-        converged=converged,
-        message=message,
-        history={"value": np.array(values), "samples": np.array(samples)},
-        params=dict(
-            method="hybrid_npg",
-            eta=eta,
-            episode_length=H,
-            episodes_per_iteration=m,
-            max_samples=cap,
-            lam=lam,
-            success_fraction=success_fraction,
-            offline_size=0 if offline is None else int(offline[0].size),
-            online_samples=total,
-        ),
-        seed=seed,
+        return evaluated(kl_prox_log(state["log_pi"], f, eta), state["rng"], state["total"] + m * H)
+
+    def stop(state: dict[str, Any]) -> str | None:
+        if state["value"] >= target:
+            return f"success: rho^T V >= {success_fraction} rho^T V* after {state['total']} samples"
+        return None
+
+    method = Method(
+        name="hybrid_npg",
+        init=lambda rng: evaluated(np.full((ev.S, ev.A), -np.log(ev.A)), rng, 0),
+        update=update,
+        measure=lambda state, keys: {"value": state["value"], "samples": state["total"]},
+        output=lambda state: (np.exp(state["log_pi"]), state["v"], None),
+        metrics=HYBRID_RECORD_KEYS,
+        stop=stop,
+    )
+    params = dict(
+        eta=eta,
+        episode_length=H,
+        episodes_per_iteration=m,
+        max_samples=cap,
+        lam=lam,
+        success_fraction=success_fraction,
+        offline_size=0 if offline is None else int(offline[0].size),
+        device="cpu",
+    )
+    res = iterate(
+        method, n_iterations=K, record=record, callback=callback, seed=seed, params=params
+    )
+    return dataclasses.replace(
+        res, params={**res.params, "online_samples": res.n_iterations * m * H}
     )
 
 

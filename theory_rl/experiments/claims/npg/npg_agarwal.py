@@ -101,13 +101,13 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
         mdp,
         eta=eta,
         n_iterations=int(config["n_iterations"]),
-        record=("gap_inf", "values", "log_partition"),
+        record=("sup_gap", "values", "log_partition"),
     )
-    gap = res.history["gap_inf"]  # (T+1, B)
-    values = res.history["values"]  # (T+1, B, S)
+    gap = res.history["sup_gap"].T  # (T+1, B)
+    values = np.swapaxes(res.history["values"], 0, 1)  # (T+1, B, S)
     dv = values[1:] - values[:-1]  # (T, B, S)
     lower = monotone_improvement_bound(
-        res.history["log_partition"][:-1], eta=eta[:, None], gamma=mdp.gamma
+        np.swapaxes(res.history["log_partition"], 0, 1)[:-1], eta=eta[:, None], gamma=mdp.gamma
     )
     atol = mdp_constants.value_error_floor(mdp)
     T = np.arange(1, gap.shape[0])

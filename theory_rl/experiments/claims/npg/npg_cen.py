@@ -16,7 +16,7 @@ locally quadratic convergence gives steeper slopes, which pass).  The [R] bound 
 **Measurement.**  Dense Dirichlet MDPs and deterministic garnets (``S = 10``, ``A = 3``),
 ``gamma`` in {0.9, 0.99} (quick: 0.9), ``tau`` in {0.1, 0.01}, :math:`\eta = f(1-\gamma)/\tau`
 with ``f`` in {0.1, 0.5, 1} as one batch; uniform :math:`\pi^{(0)}`.  The regularised optimum
-from :func:`theory_rl.algorithms.npg.regularized_optimum`.  Resolved iterates: error above
+from :func:`theory_rl.algorithms.reference.regularized_optimum`.  Resolved iterates: error above
 ``1e-8 max(1, ||Q*_tau||_inf)``, fit stopped at the first crossing (theory notes §7).
 
 References:
@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from theory_rl.algorithms import npg
+from theory_rl.algorithms.reference import regularized_optimum
 from theory_rl.bounds.cen2022 import contraction_rate, q_error_bound_recalled
 from theory_rl.bounds.rates import Verdict, fit_rate
 from theory_rl.experiments import plotting
@@ -83,16 +84,18 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     mdp = make_instance(config, sub_seed(seed_of(config), 0))
     tau, gamma = float(config["tau"]), mdp.gamma
     eta = np.array(FRACTIONS) * (1.0 - gamma) / tau
+    ref = regularized_optimum(mdp, tau=tau)
     res = npg.natural_policy_gradient(
         mdp,
         eta=eta,
         tau=tau,
         n_iterations=int(config["n_iterations"]),
         record=("q_error", "log_policy_error"),
+        reference=ref,
     )
-    _, q_star, _ = npg.regularized_optimum(mdp, tau=tau)
+    q_star = ref.q_values
     floor = RESOLUTION * max(1.0, float(np.abs(q_star).max()))
-    qe, le = res.history["q_error"], res.history["log_policy_error"]
+    qe, le = res.history["q_error"].T, res.history["log_policy_error"].T  # (T+1, B)
     t = np.arange(qe.shape[0])
     rows = []
     for j, e in enumerate(eta):

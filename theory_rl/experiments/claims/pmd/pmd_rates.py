@@ -78,6 +78,7 @@ import numpy as np
 import pandas as pd
 
 from theory_rl.algorithms import dp, npg, pmd
+from theory_rl.algorithms.reference import regularized_optimum
 from theory_rl.bounds import cen2022, mdp_constants, xiao2022
 from theory_rl.bounds.rates import Verdict, fit_rate
 from theory_rl.experiments import plotting
@@ -236,10 +237,10 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
         res = npg.natural_policy_gradient(
             m, eta=etas, tau=tau, n_iterations=MAX_ITERATIONS, record=("q_error",)
         )
-        _, q_star, _ = npg.regularized_optimum(m, tau=tau)
+        q_star = regularized_optimum(m, tau=tau).q_values
         scale = 1.0 + tau * math.log(N_ACTIONS) / max(float(np.abs(m.rewards).max()), 1e-300)
         floor = mdp_constants.value_error_floor(m) * scale + _soft_reference_error(m, q_star, tau)
-        qe = np.asarray(res.history["q_error"])
+        qe = np.asarray(res.history["q_error"]).T  # (K+1, B)
         for i, e in enumerate(etas):
             stated = float(cen2022.contraction_rate(eta=e, tau=tau, gamma=gamma))
             rows += _rows("npg_entropy", j, qe[:, i], floor, stated, vartheta=thetas[j], eta=e)

@@ -334,16 +334,18 @@ def ratio_figure(
     """``measured / bound`` against ``x``, one panel per value of ``panels``, one line per value
     of ``series`` (median over runs with the IQR, or the range for fewer than 4 runs).
 
-    Only iterates whose bound is resolved (> 100 atol, :func:`resolved`) are drawn: below,
-    both sides are round-off and the ratio is noise.  The bound is the line ``ratio = 1``; a
-    note in each panel says what is drawn.  ``axes``: draw into these (one per panel, in the
-    order of first appearance in ``frame[panels]``) instead of a new figure; returns the figure.
+    Only iterates where both the bound and the measured value are resolved (> 100 atol,
+    :func:`resolved`) are drawn: below, the ratio is round-off noise.  The bound is the line
+    ``ratio = 1``; a note in each panel says what is drawn.  ``axes``: draw into these (one per
+    panel, in the order of first appearance in ``frame[panels]``) instead of a new figure;
+    returns the figure.
     """
     import matplotlib.pyplot as plt
 
     groups = list(dict.fromkeys(frame[panels]))
     ratio = frame[measured] / frame[bound]
-    keep = resolved(frame[bound].to_numpy(), frame[atol].to_numpy())
+    a = frame[atol].to_numpy()
+    keep = resolved(frame[bound].to_numpy(), a) & resolved(frame[measured].to_numpy(), a)
     data = frame.assign(ratio=ratio.where(keep))
     with plotting.paper_style():
         if axes is None:
@@ -372,16 +374,17 @@ def ratio_figure(
                     if colors and name in colors
                     else plotting.color(claim.algorithm),
                     label="measured / bound" if name is None else series_label(name),
-                    floor=1e-12,
                     linestyle=(linestyles or {}).get(name, "-"),
                 )
             xs = np.sort(data.loc[data[panels] == g, x].unique())
             plotting.reference_line(ax, xs, np.ones_like(xs, dtype=float), "bound (ratio = 1)")
             ax.set_yscale("log")
-            ax.set_ylim(1e-12, 3.0)
+            ax.set_ylim(top=3.0)
             ax.set_title(title(g))
             ax.set_xlabel(xlabel)
-            plotting.note(ax, "drawn where bound > 100 x round-off;\nratios < 1e-12 at 1e-12")
+            plotting.note(
+                ax, "drawn where measured and bound > 100 x round-off", loc="lower left"
+            )
         row[0].set_ylabel(ylabel)
-        plotting.legend(row, row[0], loc="lower left", fontsize=6)
+        plotting.legend(row, row[0], loc="upper right", fontsize=6)
     return fig

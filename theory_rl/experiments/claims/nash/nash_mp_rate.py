@@ -56,7 +56,7 @@ CLAIM = Claim(
     caption=(
         "Exact Nash Mirror Prox (eta = 2) on random, cyclic and Bradley-Terry preference games: "
         "KL(pi*||pi_k) divided by the bound (1+2beta)^(-N/2) KL_0 (top; the bound is the dashed "
-        "line at 1; drawn where the bound exceeds 100 x round-off) and exploitability Gap_beta "
+        "line at 1; drawn where KL and bound exceed 100 x round-off) and exploitability Gap_beta "
         "above 1e-12 (bottom) against preference queries N, one colour per number of responses "
         "Y (median with IQR, or the range below 4 runs)."
     ),
@@ -199,5 +199,5 @@ def plot(frame: pd.DataFrame) -> Any:
             axes[1][j].set_xlabel("preference queries $N$")
             plotting.note(axes[1][j], f"Gap <= {GAP_FLOOR:g} (round-off) not drawn")
         axes[1][0].set_ylabel(r"Gap$_\beta(\pi_k)$")
-        plotting.legend(fig, axes[0][0], loc="lower left", fontsize=5.5)
+        plotting.legend(fig, axes[0][0], loc="center right", fontsize=5.5)
     return fig

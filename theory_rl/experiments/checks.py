@@ -382,9 +382,7 @@ def ratio_figure(
             ax.set_ylim(top=3.0)
             ax.set_title(title(g))
             ax.set_xlabel(xlabel)
-            plotting.note(
-                ax, "drawn where measured and bound > 100 x round-off", loc="lower left"
-            )
+            plotting.note(ax, "drawn where measured and bound > 100 x round-off", loc="lower left")
         row[0].set_ylabel(ylabel)
         plotting.legend(row, row[0], loc="upper right", fontsize=6)
     return fig

@@ -32,7 +32,16 @@ def fake_claim_module(name: str, *, holds: bool = True, raises: bool = False):
         return [{"y": float(config["x"])}]
 
     def check(frame):
-        return [Verdict(name, "Test (2024)", "Thm 0", "x <= 1", f"n={len(frame)}", holds)]
+        return [
+            Verdict(
+                claim_id=name,
+                paper="Test (2024)",
+                theorem="Thm 0",
+                stated="x <= 1",
+                measured=f"n={len(frame)}",
+                holds=holds,
+            )
+        ]
 
     def plot(frame):
         fig, ax = plt.subplots()
@@ -61,9 +70,20 @@ def test_list_shows_every_registered_claim(capsys):
     assert {"vi_contraction", "pi_monotone", "vi_stopping"} <= set(registry.claim_ids())
 
 
-def test_verify_quick_real_claim_writes_report_figures_and_data(tmp_path, capsys):
-    out = tmp_path / "figs"
-    rc = main(["verify", "--quick", "--only", "pi_monotone", "--out", str(out), "--workers", "1"])
+def _tree_state(root):
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_verify_quick_real_claim_writes_report_figures_and_data(tmp_path, capsys, monkeypatch):
+    """With default arguments the output goes to ./theory_rl_results, never paper_figures/."""
+    from pathlib import Path
+
+    paper = Path(__file__).resolve().parents[1] / "paper_figures"
+    before = _tree_state(paper)
+    monkeypatch.chdir(tmp_path)
+    rc = main(["verify", "--quick", "--only", "pi_monotone", "--workers", "1"])
+    out = tmp_path / "theory_rl_results"
+    assert _tree_state(paper) == before
     captured = capsys.readouterr()
     assert rc == 0, captured.out + captured.err
     assert "pi_monotone" in captured.out and "holds" in captured.out
@@ -124,6 +144,38 @@ def test_verify_resumes_from_a_cache(tmp_path, fake_registry):
     args = ["verify", "--out", str(tmp_path / "o"), "--workers", "1"]
     assert main([*args, "--cache", str(tmp_path / "c")]) == 0
     assert len(list((tmp_path / "c" / "cached").glob("part-*.parquet"))) == 3
+
+
+def test_default_output_is_untracked():
+    from pathlib import Path
+
+    from theory_rl.experiments import cli
+
+    assert cli.DEFAULT_OUT == "theory_rl_results"
+    gitignore = (Path(__file__).resolve().parents[1] / ".gitignore").read_text().split()
+    assert "theory_rl_results/" in gitignore
+    readme = (Path(__file__).resolve().parents[1] / "paper_figures" / "README.md").read_text()
+    assert "--out paper_figures" in readme
+
+
+def test_family_selects_claims_and_list_groups_them(tmp_path, capsys, monkeypatch):
+    a, b, c = (fake_claim_module(n) for n in ("a_claim", "b_claim", "c_claim"))
+    for m in (a, b, c):
+        monkeypatch.setitem(sys.modules, m.__name__, m)
+    monkeypatch.setattr(registry, "_discover", lambda: (("dp", (a,)), ("robust", (b, c))))
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.index("[dp]") < listing.index("a_claim") < listing.index("[robust]")
+    assert listing.index("[robust]") < listing.index("b_claim")
+    args = ["verify", "--quick", "--out", str(tmp_path), "--workers", "1"]
+    assert main([*args, "--family", "robust"]) == 0
+    report = json.loads((tmp_path / "verdicts.json").read_text())
+    assert [c["id"] for c in report["claims"]] == ["b_claim", "c_claim"]
+    assert main([*args, "--family", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown family: nope" in err and "known families: dp, robust" in err
+    assert main([*args, "--family", "dp", "--only", "b_claim"]) == 2
+    assert main([*args, "--family", "dp", "robust", "--only", "c_claim"]) == 0
 
 
 def test_usage_errors(tmp_path, capsys):

@@ -163,15 +163,17 @@ def test_fit_rate_input_errors():
 
 def test_verdict_to_dict_is_json_serialisable():
     v = Verdict(
-        "c",
-        "P (1994)",
-        "Thm 1",
-        "x <= y",
-        "0.5",
-        np.bool_(True),
-        "d",
-        {"worst": np.float64(0.5), "inf": math.inf, "n": np.int64(3)},
+        claim_id="c",
+        paper="P (1994)",
+        theorem="Thm 1",
+        stated="x <= y",
+        measured="0.5",
+        holds=np.bool_(True),
+        detail="d",
+        metrics={"worst": np.float64(0.5), "inf": math.inf, "n": np.int64(3)},
     )
+    with pytest.raises(TypeError):
+        Verdict("c", "P", "T", "s", "m", True)  # keywords only
     d = v.to_dict()
     assert d["holds"] is True and isinstance(v.holds, bool)
     text = json.dumps(d)

@@ -289,16 +289,20 @@ def fit_rate(
     )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Verdict:
     """One checked statement: does the measured behaviour satisfy the stated result?
+
+    Built with keywords only (``Verdict(claim_id=..., paper=..., ...)``): eight fields of which
+    five are strings are too easy to misplace positionally.
 
     Attributes:
         claim_id: registry id of the claim (e.g. ``"vi_contraction"``).
         paper: short citation, e.g. ``"Puterman (1994)"``.
         theorem: theorem/proposition number and a short name.
         stated: the stated result, in words or a formula.
-        measured: the measured figure that decides it (e.g. the worst ratio to the bound).
+        measured: the measured figure that decides it, saying what was compared with what (e.g.
+            "worst ||V_k - V*|| / bound = 0.93 over 12 runs").
         holds: whether the measurement satisfies the statement.
         detail: anything else worth reading (instances, tolerances, where it failed).
         metrics: machine-readable numbers behind ``measured`` (JSON-serialisable).

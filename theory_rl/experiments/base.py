@@ -1,4 +1,4 @@
-"""What every claim module shares: the :class:`Claim` record, grids, instances, references.
+"""What every claim module shares: the :class:`Claim` record, grids, seeds, references.
 
 A claim module exposes
 
@@ -9,6 +9,11 @@ A claim module exposes
   :class:`numpy.random.SeedSequence` supplied by :func:`theory_rl.experiments.sweep.run_sweep`
   (an int works too when calling it by hand);
 * ``plot(frame) -> matplotlib.figure.Figure`` and ``check(frame) -> list[Verdict]``.
+
+It lives at ``theory_rl/experiments/claims/<family>/<id>.py`` (discovered by
+:mod:`theory_rl.experiments.registry`).  Instances come from
+:mod:`theory_rl.experiments.instances`; shared verdicts and figures from
+:mod:`theory_rl.experiments.checks`.
 """
 
 from __future__ import annotations
@@ -22,13 +27,10 @@ import numpy as np
 from theory_rl.mdps.tabular import TabularMDP
 
 __all__ = [
-    "INSTANCE_FAMILIES",
     "Claim",
     "bellman_residual",
     "exact_solution",
-    "make_instance",
     "product_grid",
-    "resolved",
     "seed_of",
     "sub_seed",
 ]
@@ -55,16 +57,6 @@ class Claim:
     caption: str = ""
 
 
-#: The random instance families of the DP claims: deterministic garnets (one successor per
-#: state-action pair: the slowest mixing, where contraction bounds are nearly tight), sparse
-#: garnets, and dense Dirichlet MDPs (every state a successor; ``branching = -1``).
-INSTANCE_FAMILIES: tuple[dict[str, Any], ...] = (
-    {"family": "garnet", "branching": 1},
-    {"family": "garnet", "branching": 5},
-    {"family": "random", "branching": -1},
-)
-
-
 def product_grid(**axes: Any) -> list[dict[str, Any]]:
     """All combinations of the given axes, in order (the last axis varies fastest)."""
     names = list(axes)
@@ -80,20 +72,6 @@ def seed_of(config: dict[str, Any]) -> np.random.SeedSequence:
 def sub_seed(seed: np.random.SeedSequence, j: int) -> np.random.SeedSequence:
     """The ``j``-th child of ``seed``, computed without mutating ``seed`` (unlike ``spawn``)."""
     return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, j))
-
-
-def make_instance(config: dict[str, Any], seed: np.random.SeedSequence) -> TabularMDP:
-    """The MDP named by ``config``: ``family`` in ``{"garnet", "random"}``, ``n_states``,
-    ``n_actions``, ``gamma`` and, for garnets, ``branching``."""
-    from theory_rl.mdps import generators
-
-    family = config["family"]
-    S, A, gamma = int(config["n_states"]), int(config["n_actions"]), float(config["gamma"])
-    if family == "garnet":
-        return generators.garnet(S, A, int(config["branching"]), gamma=gamma, seed=seed)
-    if family == "random":
-        return generators.random_mdp(S, A, gamma=gamma, seed=seed)
-    raise ValueError(f"unknown instance family {family!r}; expected 'garnet' or 'random'")
 
 
 def bellman_residual(mdp: TabularMDP, values: np.ndarray) -> float:
@@ -122,10 +100,3 @@ def exact_solution(mdp: TabularMDP) -> tuple[np.ndarray, np.ndarray, float]:
     values = np.asarray(res.values)
     error = bellman_residual(mdp, values) / (1.0 - mdp.gamma)
     return values, np.asarray(res.policy), error
-
-
-def resolved(bound: np.ndarray, atol: np.ndarray, factor: float = 100.0) -> np.ndarray:
-    """Mask of iterates whose bound exceeds ``factor * atol``: there a measured value is
-    resolved to 1/factor of the bound, so ratios to the bound are meaningful (below, both sides
-    are round-off and only the absolute check ``value <= bound + atol`` is informative)."""
-    return np.asarray(bound) > factor * np.asarray(atol)

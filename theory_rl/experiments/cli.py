@@ -3,22 +3,29 @@
 Commands::
 
     theory-rl list
-    theory-rl verify [--quick] [--only ID ...] [--out DIR] [--executor SPEC] [--workers N]
-                     [--cache DIR] [--seed N]
+    theory-rl verify [--quick] [--only ID ...] [--family FAMILY ...] [--out DIR]
+                     [--executor SPEC] [--workers N] [--cache DIR] [--seed N]
     theory-rl reproduce ID [--out DIR] [--executor SPEC] [--workers N] [--cache DIR] [--seed N]
     theory-rl replot ID [--out DIR]
 
-``verify`` runs every claim (its ``QUICK_GRID`` with ``--quick``, else its ``GRID``), prints a
-table (claim, paper/theorem, stated, measured, verdict), and writes to ``--out`` (default
-``paper_figures``): ``verdicts.json``, and per claim ``<id>.png``, ``<id>.pdf`` (byte-stable
-metadata) and its tidy data ``<id>.parquet``.  It exits with status 1 when a claim fails or
-errors, 0 when all hold.  ``reproduce ID`` is ``verify --only ID`` at full size.  ``replot ID``
-redraws a figure from its saved data without re-running anything.
+``list`` prints the claims grouped by family (``theory_rl/experiments/claims/<family>/``).
+``verify`` runs every claim, or those of ``--only`` / ``--family`` (its ``QUICK_GRID`` with
+``--quick``, else its ``GRID``), prints a table (claim, paper/theorem, stated, measured,
+verdict), and writes to ``--out``: ``verdicts.json``, and per claim ``<id>.png``, ``<id>.pdf``
+(byte-stable metadata) and its tidy data ``<id>.parquet``.  It exits with status 1 when a claim
+fails or errors, 0 when all hold.  ``reproduce ID`` is ``verify --only ID`` at full size.
+``replot ID`` redraws a figure from its saved data without re-running anything.
+
+``--out`` defaults to ``./theory_rl_results`` (ignored by git), not to the committed
+``paper_figures/``: measured iteration counts and ratios depend on floating-point round-off,
+which differs between machines (SIMD width, BLAS), so a run elsewhere reproduces the verdicts but
+not the files bit for bit.  Maintainers regenerate the committed figures explicitly with
+``theory-rl verify --quick --out paper_figures``.
 
 ``--executor``: ``local`` (default; a process pool of ``--workers`` processes, each pinned to
 one numba/BLAS thread; ``--workers 1`` runs in this process), ``serial``, ``dask`` (a Dask
 LocalCluster) or ``tcp://HOST:PORT`` (an existing Dask scheduler).  ``--cache DIR`` keeps the
-sweep's parquet parts so an interrupted run resumes; by default parts go to a temporary
+sweep's parts so an interrupted run resumes; by default parts go to a temporary
 directory and every run recomputes.  Ctrl-C stops a run with status 130 and a one-line message.
 """
 
@@ -35,7 +42,8 @@ from typing import Any
 
 __all__ = ["main"]
 
-DEFAULT_OUT = "paper_figures"
+#: Default output directory, relative to the working directory (see the module docstring).
+DEFAULT_OUT = "theory_rl_results"
 COLUMNS = (("claim", 16), ("paper / theorem", 30), ("stated", 38), ("measured", 38), ("", 5))
 
 
@@ -64,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="run the claims and write figures and verdicts")
     v.add_argument("--quick", action="store_true", help="use each claim's QUICK_GRID")
     v.add_argument("--only", nargs="+", metavar="ID", help="run only these claims")
+    v.add_argument(
+        "--family", nargs="+", metavar="FAMILY", help="run only the claims of these families"
+    )
     run_options(v)
     r = sub.add_parser("reproduce", help="run one claim at full size")
     r.add_argument("claim", metavar="ID")
@@ -96,23 +107,49 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 
 
 def _cmd_list() -> int:
-    from theory_rl.experiments.registry import all_claims
+    from theory_rl.experiments.registry import claims_by_family
 
     rows = []
-    for cid, m in all_claims().items():
-        c = m.CLAIM
-        rows.append(
-            (
-                cid,
-                f"{c.paper}, {c.theorem}",
-                c.statement,
-                f"{len(m.QUICK_GRID)}/{len(m.GRID)} cfgs",
-                "",
+    for family, claims in claims_by_family().items():
+        rows.append((f"[{family}]", "", "", "", ""))
+        for cid, m in claims.items():
+            c = m.CLAIM
+            rows.append(
+                (
+                    cid,
+                    f"{c.paper}, {c.theorem}",
+                    c.statement,
+                    f"{len(m.QUICK_GRID)}/{len(m.GRID)} cfgs",
+                    "",
+                )
             )
-        )
     print(_table(rows))
-    print("\n(measured column: configurations in QUICK_GRID / GRID)")
+    print("\n(claims grouped by [family]; measured column: configurations in QUICK_GRID / GRID)")
     return 0
+
+
+def _select(ids: list[str] | None, families: list[str] | None) -> dict[str, Any] | str:
+    """The claims to run (registry order), or an error message naming the known ones."""
+    from theory_rl.experiments.registry import claims_by_family
+
+    grouped = claims_by_family()
+    registered = {cid: m for claims in grouped.values() for cid, m in claims.items()}
+    selected = dict(registered)
+    if families:
+        unknown = [f for f in families if f not in grouped]
+        if unknown:
+            return f"unknown family: {', '.join(unknown)}; known families: {', '.join(grouped)}"
+        selected = {cid: m for f in families for cid, m in grouped[f].items()}
+        selected = {cid: m for cid, m in registered.items() if cid in selected}
+    if ids:
+        unknown = [i for i in ids if i not in registered]
+        if unknown:
+            return f"unknown claim(s): {', '.join(unknown)}; known: {', '.join(registered)}"
+        outside = [i for i in ids if i not in selected]
+        if outside:
+            return f"claim(s) {', '.join(outside)} not in family {', '.join(families or [])}"
+        selected = {i: registered[i] for i in ids}
+    return selected
 
 
 def _error_verdict(module: Any, exc: BaseException) -> Any:
@@ -120,12 +157,21 @@ def _error_verdict(module: Any, exc: BaseException) -> Any:
 
     c = module.CLAIM
     tb = "".join(traceback.format_exception(exc))
-    return Verdict(c.id, c.paper, c.theorem, c.statement, f"ERROR {type(exc).__name__}", False, tb)
+    return Verdict(
+        claim_id=c.id,
+        paper=c.paper,
+        theorem=c.theorem,
+        stated=c.statement,
+        measured=f"ERROR {type(exc).__name__}",
+        holds=False,
+        detail=tb,
+    )
 
 
 def _run_claims(
     ids: list[str] | None,
     *,
+    families: list[str] | None = None,
     quick: bool,
     out: Path,
     executor_spec: str,
@@ -143,16 +189,10 @@ def _run_claims(
     from theory_rl.experiments.sweep import make_executor, run_sweep
 
     registered = all_claims()
-    claims = registered
-    if ids:
-        unknown = [i for i in ids if i not in claims]
-        if unknown:
-            print(
-                f"unknown claim(s): {', '.join(unknown)}; known: {', '.join(claims)}",
-                file=sys.stderr,
-            )
-            return 2
-        claims = {i: registered[i] for i in ids}
+    claims = _select(ids, families)
+    if isinstance(claims, str):
+        print(claims, file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     grid_name = "QUICK_GRID" if quick else "GRID"
     records: list[dict[str, Any]] = []
@@ -302,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run_claims(
             ids,
+            families=getattr(args, "family", None),
             quick=quick,
             out=Path(args.out),
             executor_spec=args.executor,

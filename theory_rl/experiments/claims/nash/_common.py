@@ -1,33 +1,17 @@
-"""Helpers shared by the Nash claim modules: instances, ground truth and round-off floors."""
+"""What the Nash claims (``nash_*``) share: the certified reference equilibrium and the round-off
+floor of a KL divergence to it; not a claim itself (games come from
+:func:`theory_rl.experiments.instances.make_game`)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
 from theory_rl.algorithms import nash
 from theory_rl.mdps import games
 
-__all__ = ["EPS", "kl_atol", "make_game", "reference_equilibrium"]
+__all__ = ["EPS", "kl_atol", "reference_equilibrium"]
 
 EPS = float(np.finfo(np.float64).eps)
-
-
-def make_game(config: dict[str, Any], seed: np.random.SeedSequence) -> games.PreferenceGame:
-    """The game named by ``config``: ``family`` in ``{"random", "cyclic", "bradley_terry"}``,
-    ``n_responses``, ``beta`` (Dirichlet(1) reference policies; cyclic needs odd ``Y``)."""
-    family, Y, beta = config["family"], int(config["n_responses"]), float(config["beta"])
-    if family == "random":
-        return games.random_preference_game(Y, beta=beta, seed=seed)
-    if family == "cyclic":
-        return games.cyclic_preference_game(Y, beta=beta, reference="dirichlet", seed=seed)
-    if family == "bradley_terry":
-        rng = np.random.default_rng(seed)
-        rewards = rng.normal(scale=2.0, size=Y)
-        ref = rng.dirichlet(np.ones(Y))
-        return games.bradley_terry_game(rewards, beta=beta, reference_policy=ref)
-    raise ValueError(f"unknown game family {family!r}")
 
 
 def reference_equilibrium(game: games.PreferenceGame) -> tuple[np.ndarray, np.ndarray]:

@@ -40,10 +40,12 @@ import pandas as pd
 
 from theory_rl.algorithms import nash
 from theory_rl.bounds import tiapkin2025
-from theory_rl.bounds.rates import Verdict, check_bound, fit_rate
+from theory_rl.bounds.rates import Verdict
 from theory_rl.experiments import plotting
-from theory_rl.experiments.base import Claim, product_grid, resolved, seed_of
-from theory_rl.experiments.claims.nash._common import kl_atol, make_game, reference_equilibrium
+from theory_rl.experiments.base import Claim, product_grid, seed_of
+from theory_rl.experiments.checks import bound_verdict, fit_runs, rate_verdict, ratio_figure
+from theory_rl.experiments.claims.nash._common import kl_atol, reference_equilibrium
+from theory_rl.experiments.instances import make_game
 
 CLAIM = Claim(
     id="nash_mp_rate",
@@ -53,9 +55,10 @@ CLAIM = Claim(
     algorithm="nash_mirror_prox",
     caption=(
         "Exact Nash Mirror Prox (eta = 2) on random, cyclic and Bradley-Terry preference games: "
-        "KL(pi*||pi_k)/KL_0 (top) and exploitability Gap_beta (bottom) against preference "
-        "queries N, one colour per number of responses Y (median, IQR), bound "
-        "(1+2beta)^(-N/2) dashed."
+        "KL(pi*||pi_k) divided by the bound (1+2beta)^(-N/2) KL_0 (top; the bound is the dashed "
+        "line at 1; drawn where KL and bound exceed 100 x round-off) and exploitability Gap_beta "
+        "above 1e-12 (bottom) against preference queries N, one colour per number of responses "
+        "Y (median with IQR, or the range below 4 runs)."
     ),
 )
 
@@ -116,121 +119,89 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _runs(frame: pd.DataFrame) -> Any:
-    return frame.groupby("spawn_key", sort=False)
-
-
-def gap_fit(run: pd.DataFrame) -> Any:
-    """Geometric fit of the exploitability against queries on the asymptotic window."""
+def gap_window(run: pd.DataFrame) -> np.ndarray:
+    """The asymptotic window of the exploitability: above :data:`GAP_FLOOR` (round-off) and
+    below 1e-2 of its start (past the transient)."""
     gap = run["gap"].to_numpy()
-    mask = (gap > GAP_FLOOR) & (gap < 1e-2 * gap[0])
-    if mask.sum() < 4:
-        return None
-    return fit_rate(run["queries"].to_numpy()[mask], gap[mask])
+    return (gap > GAP_FLOOR) & (gap < 1e-2 * gap[0])
 
 
 def check(frame: pd.DataFrame) -> list[Verdict]:
     """Verdicts: the KL bound at every iterate; the exploitability rate for every size."""
-    n_runs = frame["spawn_key"].nunique()
-    ok, worst, failures = True, 0.0, []
-    for key, run in _runs(frame):
-        run = run.sort_values("k")
-        kl, bnd, atol = (run[c].to_numpy() for c in ("kl", "bound", "atol"))
-        res = check_bound(kl, bnd + atol)
-        mask = resolved(bnd, atol) & (run["k"].to_numpy() >= 1)
-        if mask.any():
-            worst = max(worst, float((kl[mask] / bnd[mask]).max()))
-        if not res.holds:
-            ok = False
-            failures.append(
-                f"run {key} (Y={run['n_responses'].iloc[0]}, beta={run['beta'].iloc[0]}): "
-                f"{res.describe()}"
-            )
-    kl_detail = (
-        f"{n_runs} runs, {len(frame)} iterates; atol = certified reference error + KL round-off; "
-        "ratio over iterates whose bound exceeds 100 atol"
-        + ("; FAILURES: " + " | ".join(failures[:5]) if failures else "")
+    stated = frame["beta"].map(lambda b: tiapkin2025.gap_rate(float(b), eta=ETA))
+    table = fit_runs(
+        frame.assign(stated=stated),
+        x="queries",
+        y="gap",
+        window=gap_window,
+        min_points=4,
+        stated="stated",
+        keep=("beta", "n_responses"),
     )
-    gap_ok, rates, gap_fail, worst_excess = True, [], [], -math.inf
-    for (beta, Y), sub in frame.groupby(["beta", "n_responses"]):
-        stated = tiapkin2025.gap_rate(float(beta), eta=ETA)
-        for key, run in _runs(sub):
-            fit = gap_fit(run.sort_values("k"))
-            if fit is None:
-                gap_ok = False
-                gap_fail.append(f"run {key}: too few resolved gap points (no linear decay seen)")
-                continue
-            rates.append(f"b={beta:g},Y={Y}: {fit.rate:.4g} (stated {stated:.4g})")
-            worst_excess = max(worst_excess, fit.rate / stated)
-            if math.exp(fit.ci_low) > stated:
-                gap_ok = False
-                gap_fail.append(f"run {key} b={beta:g} Y={Y}: {fit.describe()} > {stated:.4g}")
-    gap_detail = (
-        "per-query fitted exploitability rate, per (beta, Y): "
-        + "; ".join(rates[:12])
-        + ("; FAILURES: " + " | ".join(gap_fail[:5]) if gap_fail else "")
-    )
+    per_size = [
+        f"b={beta:g},Y={Y}: {sub['rate'].max():.4g} (stated {sub['stated'].iloc[0]:.4g})"
+        for (beta, Y), sub in table.dropna(subset=["rate"]).groupby(["beta", "n_responses"])
+    ]
     return [
-        Verdict(
-            CLAIM.id,
-            CLAIM.paper,
-            "KL bound at every iterate (derived, eta=2)",
-            "KL(pi*_b||pi_k) <= (1+2b)^(-N/2) KL_0",
-            f"worst KL_k / bound = {worst:.4f}",
-            ok,
-            kl_detail,
-            {"worst_ratio": worst, "n_runs": n_runs},
+        bound_verdict(
+            frame.rename(columns={"kl": "measured"}),
+            CLAIM,
+            theorem="KL bound at every iterate (derived, eta=2)",
+            stated="KL(pi*_b||pi_k) <= (1+2b)^(-N/2) KL_0",
+            what="KL_k / bound",
+            describe=("family", "n_responses", "beta"),
+            note="atol = certified reference error + KL round-off (per iterate)",
         ),
-        Verdict(
-            CLAIM.id,
-            CLAIM.paper,
-            "linear exploitability decay, |Y|-independent rate",
-            "Gap_b(pi_k) ~ C r^N with r <= (1+2b)^(-1/2), every Y",
-            f"worst fitted rate / stated = {worst_excess:.4f}",
-            gap_ok,
-            gap_detail,
-            {"worst_rate_ratio": worst_excess},
+        rate_verdict(
+            table,
+            CLAIM,
+            theorem="linear exploitability decay, |Y|-independent rate",
+            stated="Gap_b(pi_k) ~ C r^N with r <= (1+2b)^(-1/2), every Y",
+            gate="lower",
+            scale="rate",
+            unfitted="fail",
+            describe=("beta", "n_responses"),
+            detail="per-query rate of Gap_b fitted where 1e-12 < Gap < 1e-2 Gap_0; worst per "
+            "(beta, Y): " + "; ".join(per_size[:12]),
         ),
     ]
 
 
-SIZE_STYLES = {5: ":", 7: ":", 20: "-", 21: "-", 100: "--", 101: "--"}
-
-
 def plot(frame: pd.DataFrame) -> Any:
-    """Columns per beta; top KL/KL_0 with the bound, bottom exploitability; lines per Y."""
+    """Columns per beta; top KL_k / bound (the bound is 1), bottom exploitability; lines per Y."""
     import matplotlib.pyplot as plt
 
     betas = sorted(frame["beta"].unique())
     sizes = sorted(frame["n_responses"].unique())
     cmap = plt.get_cmap("viridis")
+    colors = {Y: cmap(i / max(1, len(sizes) - 1) * 0.85) for i, Y in enumerate(sizes)}
+    data = frame.assign(measured=frame["kl"], panel=frame["beta"]).sort_values("beta")
     with plotting.paper_style():
-        fig, axes = plt.subplots(2, len(betas), figsize=(2.6 * len(betas), 4.4), squeeze=False)
+        fig, axes = plt.subplots(2, len(betas), figsize=(2.8 * len(betas), 4.6), squeeze=False)
+        ratio_figure(
+            data,
+            CLAIM,
+            panels="panel",
+            ylabel=r"KL$(\pi^*_\beta\|\pi_k)$ / bound",
+            series="n_responses",
+            x="queries",
+            xlabel="",
+            title=lambda b: rf"$\beta = {b:g}$; bound $(1+2\beta)^{{-N/2}}$KL$_0$",
+            colors=colors,
+            series_label=lambda Y: f"Y={Y}",
+            axes=axes[0],
+        )
         for j, beta in enumerate(betas):
-            sub = frame[frame["beta"] == beta]
-            first = sub[sub["k"] == 0].set_index("spawn_key")["kl"]
-            rel = sub.assign(rel=sub["kl"] / sub["spawn_key"].map(first))
-            for i, Y in enumerate(sizes):
-                c = cmap(i / max(1, len(sizes) - 1) * 0.85)
-                part = rel[rel["n_responses"] == Y]
-                if part.empty:
-                    continue
-                plotting.median_iqr(
-                    axes[0][j], part, x="queries", y="rel", color=c, label=f"Y={Y}", floor=1e-17
-                )
-                plotting.median_iqr(
-                    axes[1][j], part, x="queries", y="gap", color=c, label=f"Y={Y}", floor=1e-17
-                )
-            N = np.sort(sub["queries"].unique())
-            plotting.reference_line(
-                axes[0][j], N, tiapkin2025.kl_bound(1.0, beta, N), r"$(1+2\beta)^{-N/2}$"
-            )
-            for ax in axes[:, j]:
-                ax.set_yscale("log")
-                ax.set_ylim(1e-17, 10.0)
-            axes[0][j].set_title(rf"$\beta = {beta:g}$")
+            sub = frame[(frame["beta"] == beta) & (frame["gap"] > GAP_FLOOR)]
+            for Y in sizes:
+                part = sub[sub["n_responses"] == Y]
+                if len(part):
+                    plotting.median_iqr(
+                        axes[1][j], part, x="queries", y="gap", color=colors[Y], label=f"Y={Y}"
+                    )
+            axes[1][j].set_yscale("log")
             axes[1][j].set_xlabel("preference queries $N$")
-        axes[0][0].set_ylabel(r"KL$(\pi^*_\beta\|\pi_k)$ / KL$_0$")
+            plotting.note(axes[1][j], f"Gap <= {GAP_FLOOR:g} (round-off) not drawn")
         axes[1][0].set_ylabel(r"Gap$_\beta(\pi_k)$")
-        axes[0][0].legend(loc="lower left", fontsize=6)
+        plotting.legend(fig, axes[0][0], loc="center right", fontsize=5.5)
     return fig

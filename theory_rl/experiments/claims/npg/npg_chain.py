@@ -108,26 +108,29 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
     pg_its = frame[frame["method"] == "softmax_pg"].sort_values("horizon")["iterations"].tolist()
     return [
         Verdict(
-            CLAIM.id,
-            CLAIM.paper,
-            "Thm 5.3 (NPG iterations on the chain)",
-            "NPG reaches gap 0.1 within ceil(2(H+1)^2/0.1) iterations",
-            f"worst iterations/guarantee = {worst:.3f}",
-            within,
-            f"H = {sorted(n['horizon'].tolist())}; NPG iterations "
+            claim_id=CLAIM.id,
+            paper=CLAIM.paper,
+            theorem="Thm 5.3 (NPG iterations on the chain)",
+            stated="NPG reaches gap 0.1 within ceil(2(H+1)^2/0.1) iterations",
+            measured=f"worst NPG iterations / guarantee = {worst:.3f} over H = "
+            f"{int(n['horizon'].min())}..{int(n['horizon'].max())} (<= 1 holds)",
+            holds=within,
+            detail=f"H = {sorted(n['horizon'].tolist())}; NPG iterations "
             f"{n.sort_values('horizon')['iterations'].tolist()}",
-            {"worst_ratio": worst},
+            metrics={"worst_ratio": worst},
         ),
         Verdict(
-            CLAIM.id,
-            CLAIM.paper,
-            "Prop. 12.1 (vanishing gradients: PG exponential in H)",
-            "growth factor per unit H of softmax-PG iterations exceeds NPG's (95% CIs disjoint)",
-            f"softmax PG {g_pg.describe()}; NPG {g_npg.describe()}",
-            bool(faster),
-            f"softmax PG iterations {pg_its} (eta = 1; censored: "
+            claim_id=CLAIM.id,
+            paper=CLAIM.paper,
+            theorem="Prop. 12.1 (vanishing gradients: PG exponential in H)",
+            stated="growth factor per unit H of softmax-PG iterations exceeds NPG's "
+            "(95% CIs disjoint)",
+            measured=f"iterations grow per unit H by: softmax PG {g_pg.describe()}; "
+            f"NPG {g_npg.describe()}",
+            holds=bool(faster),
+            detail=f"softmax PG iterations {pg_its} (eta = 1; censored: "
             f"{int(frame[frame['method'] == 'softmax_pg']['censored'].sum())})",
-            {"pg_growth": g_pg.rate, "npg_growth": g_npg.rate},
+            metrics={"pg_growth": g_pg.rate, "npg_growth": g_npg.rate},
         ),
     ]
 
@@ -161,5 +164,5 @@ def plot(frame: pd.DataFrame) -> Any:
         ax.set_yscale("log")
         ax.set_xlabel("chain length $H$")
         ax.set_ylabel(r"iterations to $V^*(s_0)-V(s_0)\leq 0.1$")
-        ax.legend(loc="upper left", fontsize=6)
+        plotting.legend(ax, ax, loc="upper left", fontsize=6)
     return fig

@@ -114,17 +114,18 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
     fails = frame[~frame["success"]].groupby("variant").size().to_dict()
     return [
         Verdict(
-            CLAIM.id,
-            CLAIM.paper,
-            CLAIM.theorem,
-            CLAIM.statement,
-            f"hybrid fewer in {wins}/{n} untied pairs, sign-test p = {p:.2g}",
-            p <= ALPHA,
-            f"{len(wide)} paired runs ({len(wide) - n} ties); growth factor per unit H of the "
-            f"median online samples: "
+            claim_id=CLAIM.id,
+            paper=CLAIM.paper,
+            theorem=CLAIM.theorem,
+            stated=CLAIM.statement,
+            measured=f"hybrid needs fewer online samples in {wins}/{n} untied pairs, one-sided "
+            f"sign-test p = {p:.2g} (<= {ALPHA:g} holds)",
+            holds=p <= ALPHA,
+            detail=f"{len(wide)} paired runs ({len(wide) - n} ties); growth factor per unit H of "
+            f"the median online samples: "
             + ", ".join(f"{k} {v:.3g}" for k, v in growth.items())
             + f"; censored (cap) runs: {fails or 'none'}",
-            {
+            metrics={
                 "p_value": p,
                 "wins": wins,
                 "n_pairs": n,
@@ -147,10 +148,11 @@ def plot(frame: pd.DataFrame) -> Any:
         for name, sub in frame.groupby("variant", sort=False):
             g = sub.groupby("horizon")["online_samples"]
             h = g.median().index.to_numpy()
-            ax.plot(
-                h, g.median(), marker="o", color=colors[name], label=f"{name} (n={g.size().max()})"
+            label = f"{name} (median, range; n={g.size().max()})"
+            ax.plot(h, g.median(), marker="o", color=colors[name], label=label)
+            ax.fill_between(
+                h, g.min(), g.max(), color=colors[name], alpha=0.2, linewidth=0, label=label
             )
-            ax.fill_between(h, g.min(), g.max(), color=colors[name], alpha=0.2, linewidth=0)
         cap = frame["cap"].max()
         plotting.reference_line(
             ax, sorted(frame["horizon"].unique()), [cap] * frame["horizon"].nunique(), "sample cap"
@@ -158,5 +160,5 @@ def plot(frame: pd.DataFrame) -> Any:
         ax.set_yscale("log")
         ax.set_xlabel("horizon $H$")
         ax.set_ylabel("online samples to succeed")
-        ax.legend(loc="upper left", fontsize=6)
+        plotting.legend(ax, ax, loc="upper left", fontsize=6)
     return fig

@@ -36,10 +36,12 @@ import pandas as pd
 
 from theory_rl.algorithms import pmd
 from theory_rl.bounds import johnson2023
-from theory_rl.bounds.rates import Verdict, fit_rate
+from theory_rl.bounds.rates import Verdict
 from theory_rl.experiments import plotting
-from theory_rl.experiments.base import INSTANCE_FAMILIES, Claim, product_grid, seed_of, sub_seed
+from theory_rl.experiments.base import Claim, product_grid, seed_of, sub_seed
+from theory_rl.experiments.checks import bound_verdict, fit_runs
 from theory_rl.experiments.claims.pmd import _common as pmd_common
+from theory_rl.experiments.instances import INSTANCE_FAMILIES, make_instance
 
 CLAIM = Claim(
     id="pmd_inexact",
@@ -73,7 +75,7 @@ QUICK_GRID = [c for c in _grid(10, [0.9], [1e-3, 1e-2, 1e-1], 1) if c["branching
 
 def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     seed = seed_of(config)
-    mdp = pmd_common.instance(config, sub_seed(seed, 0))
+    mdp = make_instance(config, sub_seed(seed, 0))
     gamma, b = mdp.gamma, float(config["b"])
     K = int(min(400, np.ceil(np.log(1e-10) / np.log(gamma))))
     res = pmd.policy_mirror_descent(
@@ -107,60 +109,76 @@ def _floors(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def check(frame: pd.DataFrame) -> list[Verdict]:
-    bound = pmd_common.bound_verdict(
+    bound = bound_verdict(
         frame,
         CLAIM,
         theorem=CLAIM.theorem,
         stated=CLAIM.statement,
         what="||V*-V^k||_inf / bound",
+        rtol=pmd_common.RTOL,
     )
     fl = _floors(frame)
     ratio = (fl["floor"] / fl["stated_floor"]).to_numpy()
-    exps = []
-    for (model, mirror), sub in fl.groupby(["model", "mirror"]):
-        agg = sub.groupby("b")["floor"].max()
-        if (agg > 0).sum() >= 3:
-            exps.append(
-                f"{model}/{mirror}: {fit_rate(agg.index, agg.values, kind='power').slope:.2f}"
-            )
+    worst_floor = fl.groupby(["model", "mirror", "b"], as_index=False)["floor"].max()
+    exponents = fit_runs(
+        worst_floor,
+        x="b",
+        y="floor",
+        by=["model", "mirror"],
+        kind="power",
+        window=lambda run: run["floor"].to_numpy() > 0,
+    ).dropna(subset=["slope"])
+    exps = [f"{r.model}/{r.mirror}: {r.slope:.2f}" for r in exponents.itertuples()]
     holds = bool(np.all(ratio <= 1.0 + pmd_common.RTOL))
     scaling = Verdict(
-        CLAIM.id,
-        CLAIM.paper,
-        "inexact PMD: floor scales with b",
-        "floor(b) = limsup ||V*-V^k||_inf <= 4b/(1-gamma)^2 (linear in b)",
-        f"worst floor/(4b/(1-g)^2) = {ratio.max():.3g}; fitted exponents of floor vs b: "
-        + ", ".join(exps),
-        holds,
-        f"{len(fl)} runs; floor = max over the second half of the run",
-        {"worst_ratio": float(ratio.max())},
+        claim_id=CLAIM.id,
+        paper=CLAIM.paper,
+        theorem="inexact PMD: floor at most linear in b",
+        stated="floor(b) = limsup ||V*-V^k||_inf <= 4b/(1-gamma)^2 (an upper bound, linear in b)",
+        measured=f"worst floor / (4b/(1-g)^2) = {ratio.max():.3g} over {len(fl)} runs (<= 1 "
+        "holds); log-log slope of the floor against b, per error model/mirror: "
+        + ", ".join(exps)
+        + " (reported, not gated: the bound caps the floor, it does not fix its slope; a slope "
+        "above 1 means the floor shrinks faster than linearly as b -> 0)",
+        holds=holds,
+        detail=f"{len(fl)} runs; floor = max over the second half of the run; slopes fitted to "
+        "the worst floor per b",
+        metrics={"worst_ratio": float(ratio.max()), "exponents": exponents["slope"].tolist()},
     )
     return [bound, scaling]
+
+
+MODEL_COLORS = {"uniform": "#0072B2", "adversarial": "#D55E00", "fixed": "#009E73"}
 
 
 def plot(frame: pd.DataFrame) -> Any:
     import matplotlib.pyplot as plt
 
     fl = _floors(frame)
+    gammas = sorted(fl["gamma"].unique())
+    markers = {"uniform": "o", "adversarial": "s", "fixed": "^"}
     with plotting.paper_style():
-        fig, ax = plt.subplots(figsize=(3.4, 2.6))
-        markers = {"uniform": "o", "adversarial": "s", "fixed": "^"}
-        for (model, mirror), sub in fl.groupby(["model", "mirror"]):
-            agg = sub.groupby("b")["floor"].median()
-            ax.plot(
-                agg.index,
-                np.maximum(agg.values, 1e-16),
-                marker=markers[model],
-                linestyle="-" if mirror == "kl" else ":",
-                color=plotting.color(CLAIM.algorithm),
-                label=f"{model}, {mirror}",
-            )
-        bs = np.sort(fl["b"].unique())
-        g = float(fl["gamma"].iloc[0])
-        plotting.reference_line(ax, bs, 4 * bs / (1 - g) ** 2, r"$4b/(1-\gamma)^2$")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("error level $b$")
-        ax.set_ylabel(r"floor $\max_{k\geq K/2}\|V^*-V^k\|_\infty$")
-        ax.legend(fontsize=5)
+        fig, axes = plt.subplots(1, len(gammas), figsize=(3.6 * len(gammas), 2.8), squeeze=False)
+        for ax, g in zip(axes[0], gammas, strict=True):
+            part = fl[fl["gamma"] == g]
+            for (model, mirror), sub in part.groupby(["model", "mirror"]):
+                by_b = sub.groupby("b")["floor"]
+                agg = by_b.median()
+                ax.plot(
+                    agg.index,
+                    np.maximum(agg.values, 1e-16),
+                    marker=markers[model],
+                    linestyle="-" if mirror == "kl" else ":",
+                    color=MODEL_COLORS[model],
+                    label=f"{model} error, {mirror} (median; n={int(by_b.size().max())})",
+                )
+            bs = np.sort(part["b"].unique())
+            plotting.reference_line(ax, bs, 4 * bs / (1 - g) ** 2, r"$4b/(1-\gamma)^2$ (bound)")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("error level $b$")
+            ax.set_title(rf"$\gamma = {g:g}$", fontsize=7)
+            plotting.note(ax, "floors < 1e-16 drawn at 1e-16", loc="lower right")
+        axes[0][0].set_ylabel(r"floor $\max_{k\geq K/2}\|V^*-V^k\|_\infty$")
+        plotting.legend(fig, axes[0][0], loc="upper left", fontsize=5)
     return fig

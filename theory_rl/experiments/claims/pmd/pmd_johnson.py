@@ -31,8 +31,10 @@ import pandas as pd
 from theory_rl.algorithms import pmd
 from theory_rl.bounds import johnson2023
 from theory_rl.bounds.rates import Verdict
-from theory_rl.experiments.base import INSTANCE_FAMILIES, Claim, product_grid, seed_of, sub_seed
+from theory_rl.experiments.base import Claim, product_grid, seed_of, sub_seed
+from theory_rl.experiments.checks import bound_verdict, ratio_figure
 from theory_rl.experiments.claims.pmd import _common as pmd_common
+from theory_rl.experiments.instances import INSTANCE_FAMILIES, make_instance
 
 CLAIM = Claim(
     id="pmd_johnson",
@@ -48,7 +50,7 @@ CLAIM = Claim(
 def _grid(n_states: int, gammas: list[float], c0s: list[float]) -> list[dict[str, Any]]:
     fams = [*INSTANCE_FAMILIES, {"family": "chain", "branching": 0}]
     return [
-        {**f, "n_states": 4 if f["family"] == "chain" else n_states, **c}
+        {**f, **({"horizon": 4} if f["family"] == "chain" else {"n_states": n_states}), **c}
         for f in fams
         for c in product_grid(n_actions=[4], gamma=gammas, mirror=["kl", "euclidean"], c0=c0s)
     ]
@@ -60,7 +62,7 @@ QUICK_GRID = _grid(10, [0.9], [0.01, 1.0])
 
 def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     seed = seed_of(config)
-    mdp = pmd_common.instance(config, sub_seed(seed, 0))
+    mdp = make_instance(config, sub_seed(seed, 0))
     gamma = mdp.gamma
     K = int(min(600, np.ceil(np.log(1e-12) / np.log(gamma))))
     c0 = float(config["c0"])
@@ -76,15 +78,27 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 def check(frame: pd.DataFrame) -> list[Verdict]:
     return [
-        pmd_common.bound_verdict(
+        bound_verdict(
             frame,
             CLAIM,
             theorem=CLAIM.theorem,
             stated=CLAIM.statement,
             what="||V*-V^k||_inf / bound",
+            rtol=pmd_common.RTOL,
         )
     ]
 
 
 def plot(frame: pd.DataFrame) -> Any:
-    return pmd_common.ratio_figure(frame, CLAIM, "family", r"$\|V^*-V^k\|_\infty$ / bound")
+    return ratio_figure(
+        frame.assign(instance=frame["family"] + frame["branching"].map(_branching)),
+        CLAIM,
+        panels="instance",
+        ylabel=r"$\|V^*-V^k\|_\infty$ / bound",
+        series="mirror",
+        linestyles={"kl": "-", "euclidean": ":"},
+    )
+
+
+def _branching(b: float) -> str:
+    return f" (b={int(b)})" if b > 0 else ""

@@ -34,8 +34,10 @@ from theory_rl.algorithms import pmd
 from theory_rl.algorithms.reference import reference
 from theory_rl.bounds import mdp_constants, xiao2022
 from theory_rl.bounds.rates import Verdict
-from theory_rl.experiments.base import INSTANCE_FAMILIES, Claim, product_grid, seed_of, sub_seed
+from theory_rl.experiments.base import Claim, product_grid, seed_of, sub_seed
+from theory_rl.experiments.checks import bound_verdict, ratio_figure
 from theory_rl.experiments.claims.pmd import _common as pmd_common
+from theory_rl.experiments.instances import INSTANCE_FAMILIES, make_instance
 
 CLAIM = Claim(
     id="pmd_xiao",
@@ -52,7 +54,7 @@ CLAIM = Claim(
 def _grid(n_states: int, gammas: list[float], etas: list[float], factors: list[float]) -> list:
     fams = [*INSTANCE_FAMILIES, {"family": "chain", "branching": 0}]
     thm8 = [
-        {**f, "n_states": 4 if f["family"] == "chain" else n_states, **c}
+        {**f, **({"horizon": 4} if f["family"] == "chain" else {"n_states": n_states}), **c}
         for f in fams
         for c in product_grid(
             theorem=["thm8"], n_actions=[4], gamma=gammas, mirror=["kl", "euclidean"], eta=etas
@@ -83,7 +85,7 @@ def _d0(mirror: str, n_actions: int) -> float:
 
 def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     seed = seed_of(config)
-    mdp = pmd_common.instance(config, sub_seed(seed, 0))
+    mdp = make_instance(config, sub_seed(seed, 0))
     gamma, mirror = mdp.gamma, config["mirror"]
     ref = reference(mdp)  # pi* solved once: the driver, atol and vartheta_rho share it
     atol = pmd_common.atol_of(mdp, ref)
@@ -113,22 +115,36 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
 def check(frame: pd.DataFrame) -> list[Verdict]:
     t8, t10 = frame[frame["theorem"] == "thm8"], frame[frame["theorem"] == "thm10"]
     return [
-        pmd_common.bound_verdict(
+        bound_verdict(
             t8,
             CLAIM,
             theorem="Thm 8 (constant step, KL and Euclidean)",
             stated="V*(rho)-V^k(rho) <= [D*_0/((1-g)eta) + 1/(1-g)^2]/(k+1) at every k",
             what="gap / Thm 8 bound",
+            rtol=pmd_common.RTOL,
         ),
-        pmd_common.bound_verdict(
+        bound_verdict(
             t10,
             CLAIM,
             theorem="Thm 10 (eta_k = eta_0/gamma^k, KL and Euclidean)",
             stated="V*(rho)-V^k(rho) <= (1-1/vartheta_rho)^k [gap_0 + D*_0/(g eta_0)] at every k",
             what="gap / Thm 10 bound",
+            rtol=pmd_common.RTOL,
         ),
     ]
 
 
 def plot(frame: pd.DataFrame) -> Any:
-    return pmd_common.ratio_figure(frame, CLAIM, "theorem", r"$(V^*(\rho) - V^k(\rho))$ / bound")
+    return ratio_figure(
+        frame,
+        CLAIM,
+        panels="theorem",
+        ylabel=r"$(V^*(\rho) - V^k(\rho))$ / bound",
+        series="mirror",
+        linestyles=MIRROR_STYLES,
+        title={"thm8": "Thm 8 (constant step)", "thm10": "Thm 10 (geometric steps)"}.get,
+    )
+
+
+#: KL solid, Euclidean dotted.
+MIRROR_STYLES = {"kl": "-", "euclidean": ":"}

@@ -22,7 +22,7 @@ import pytest
 
 import theory_rl
 from theory_rl.algorithms import mirror, nash, pg
-from theory_rl.algorithms.reference import ExactEvaluator
+from theory_rl.algorithms.exact import ExactEvaluator
 from theory_rl.mdps.games import random_preference_game
 from theory_rl.mdps.generators import garnet
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from theory_rl.algorithms import metrics, mirror
-from theory_rl.algorithms.reference import ExactEvaluator, reference
+from theory_rl.algorithms.exact import ExactEvaluator, reference
 from theory_rl.backend import namespace_of
 from theory_rl.mdps import garnet
 

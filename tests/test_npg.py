@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory_rl.algorithms import dp, npg
+from theory_rl.algorithms.exact import reference, regularized_optimum
 from theory_rl.algorithms.mirror import kl_prox
-from theory_rl.algorithms.reference import reference, regularized_optimum
 from theory_rl.bounds import mdp_constants
 from theory_rl.bounds.agarwal2021 import npg_bound
 from theory_rl.mdps import LinearMDP, bandit, chain, combination_lock, random_linear_mdp, random_mdp

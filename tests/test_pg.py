@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from theory_rl.algorithms import dp, pg
-from theory_rl.algorithms.reference import reference
+from theory_rl.algorithms.exact import reference
 from theory_rl.bounds.mei2020 import BANDIT_STEP, bandit_bound
 from theory_rl.mdps import bandit, chain, random_mdp
 

@@ -7,8 +7,8 @@ import pytest
 from conftest import dense_mdp
 
 from theory_rl.algorithms import dp, pmd
+from theory_rl.algorithms.exact import reference
 from theory_rl.algorithms.mirror import regularized_prox_log
-from theory_rl.algorithms.reference import reference
 from theory_rl.mdps.generators import chain
 
 

@@ -12,6 +12,7 @@ from theory_rl.algorithms.dp import (
     q_values,
     value_iteration,
 )
+from theory_rl.algorithms.exact import Reference, reference, regularized_optimum
 from theory_rl.algorithms.nash import (
     exploitability,
     nash_md,
@@ -45,7 +46,6 @@ from theory_rl.algorithms.pmd import (
     policy_mirror_descent,
     staq_policy_mirror_descent,
 )
-from theory_rl.algorithms.reference import Reference, reference, regularized_optimum
 from theory_rl.algorithms.sampling import estimate_q, sample_next_states, sample_trajectories
 
 __all__ = [

@@ -1,4 +1,4 @@
-r"""Per-iterate metrics against a :class:`~theory_rl.algorithms.reference.Reference`: one
+r"""Per-iterate metrics against a :class:`~theory_rl.algorithms.exact.Reference`: one
 definition each, used by every driver's ``record=``.
 
 All functions are generic array code (NumPy or CuPy) and broadcast over leading batch axes;

@@ -598,7 +598,7 @@ def unregularized_equilibrium(game: PreferenceGame) -> SolveResult:
 class GameReference:
     r"""The regularised equilibrium of one game or of a batch (leading ``(B,)`` axis).
 
-    The game counterpart of :class:`theory_rl.algorithms.reference.Reference`: computed once
+    The game counterpart of :class:`theory_rl.algorithms.exact.Reference`: computed once
     (:func:`game_reference`, or from a :func:`regularized_equilibrium` result with
     :meth:`from_result`) and passed as ``reference=`` to every driver of this module.
 

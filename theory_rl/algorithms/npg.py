@@ -61,12 +61,12 @@ Monte-Carlo estimates of :math:`Q^{t}` at every (s, a) (a generative model, unif
 onto :math:`\|w\| \le W` with :math:`N` steps; here the least-squares solve is exact.
 
 Evaluation here is exact and dense
-(:class:`~theory_rl.algorithms.reference.ExactEvaluator`: a batched linear solve of
+(:class:`~theory_rl.algorithms.exact.ExactEvaluator`: a batched linear solve of
 :math:`(I-\gamma P_\pi)v = r_\pi` in the array namespace of the device, NumPy or CuPy), so a
 batch of step sizes or initial policies runs as one computation.  Sparse MDPs are densified
 (these drivers target the small problems of the papers' claims).  Every driver runs on the one
 iteration loop :func:`theory_rl.algorithms._loop.iterate` and measures against one
-:class:`~theory_rl.algorithms.reference.Reference` (``reference=``, computed once by the caller
+:class:`~theory_rl.algorithms.exact.Reference` (``reference=``, computed once by the caller
 or by the driver), with the metrics of :mod:`theory_rl.algorithms.metrics`.
 
 References:
@@ -90,6 +90,8 @@ import numpy as np
 
 from theory_rl._checks import as_int
 from theory_rl.algorithms._loop import Method, iterate
+from theory_rl.algorithms.exact import ExactEvaluator, Reference
+from theory_rl.algorithms.exact import reference as exact_reference
 from theory_rl.algorithms.metrics import POLICY_METRICS, policy_metrics
 from theory_rl.algorithms.mirror import (
     LOG_FLOOR,
@@ -98,8 +100,6 @@ from theory_rl.algorithms.mirror import (
     logsumexp,
     regularized_prox_log,
 )
-from theory_rl.algorithms.reference import ExactEvaluator, Reference
-from theory_rl.algorithms.reference import reference as exact_reference
 from theory_rl.backend import namespace_of, to_numpy
 from theory_rl.mdps.linear import LinearMDP
 from theory_rl.mdps.tabular import TabularMDP, validate_policy
@@ -177,7 +177,7 @@ def _reference(ev: ExactEvaluator, given: Any, tau: float) -> Reference:
         ).batch()
     if not isinstance(given, Reference):
         raise ValueError(
-            f"reference must be a theory_rl.algorithms.reference.Reference, got "
+            f"reference must be a theory_rl.algorithms.exact.Reference, got "
             f"{type(given).__name__}"
         )
     return given.check(ev, tau=tau, regularizer=regularizer)
@@ -368,7 +368,7 @@ def natural_policy_gradient(
             iterate (``k = 0`` first); may raise ``StopIteration``.
         seed: unused (exact algorithm); echoed back.
         device: ``"cpu"``, ``"gpu"`` or None.
-        reference: the :class:`~theory_rl.algorithms.reference.Reference` of ``mdp`` with this
+        reference: the :class:`~theory_rl.algorithms.exact.Reference` of ``mdp`` with this
             ``tau`` (entropy) and ``rho``, e.g. computed once per instance by a sweep; computed
             here when omitted (same numbers).
 
@@ -519,7 +519,7 @@ def q_npg(
             iterate; may raise ``StopIteration``.
         seed: int, SeedSequence, Generator or None: the sampled critic's randomness.
         device: ``"cpu"``, ``"gpu"`` or None: where the policy is evaluated.
-        reference: the unregularised :class:`~theory_rl.algorithms.reference.Reference` of
+        reference: the unregularised :class:`~theory_rl.algorithms.exact.Reference` of
             ``mdp.to_tabular()``; computed when omitted.
 
     Returns:
@@ -731,7 +731,7 @@ def hybrid_npg(
             iterate; may raise ``StopIteration``.
         seed: int, SeedSequence, Generator or None: one Generator draws every episode in turn.
         device: ``None`` or ``"cpu"`` (the sampler runs on the host; ``"gpu"`` is refused).
-        reference: the unregularised :class:`~theory_rl.algorithms.reference.Reference` of
+        reference: the unregularised :class:`~theory_rl.algorithms.exact.Reference` of
             ``mdp``; computed when omitted.
 
     Returns:

@@ -31,13 +31,13 @@ gradient theorem), with the exact sort-based simplex projection of
 after :math:`O(|S||A|\|d/\mu\|^2_\infty/((1-\gamma)^6\varepsilon^2))` steps; its constant is
 [R] and not used as a test constant.
 
-Evaluation is exact and dense (:class:`~theory_rl.algorithms.reference.ExactEvaluator`:
+Evaluation is exact and dense (:class:`~theory_rl.algorithms.exact.ExactEvaluator`:
 batched linear solves in the device's array namespace), so a batch of step sizes or
 initialisations is one computation.  Both drivers run on
 :func:`theory_rl.algorithms._loop.iterate` (fixed budget ``n_iterations``; ``tol > 0`` stops
 once ``gap <= tol`` for every run, and only then is ``converged`` True); history arrays are
 ``(K+1,)`` for one run and ``(B, K+1)`` for a batch, measured against one
-:class:`~theory_rl.algorithms.reference.Reference` (``reference=``).
+:class:`~theory_rl.algorithms.exact.Reference` (``reference=``).
 
 References:
     A. Agarwal, S. Kakade, J. Lee, G. Mahajan. On the theory of policy gradient methods.
@@ -56,10 +56,10 @@ import numpy as np
 
 from theory_rl._checks import as_int, as_positive
 from theory_rl.algorithms._loop import Method, check_record, iterate
+from theory_rl.algorithms.exact import ExactEvaluator, Reference
 from theory_rl.algorithms.metrics import POLICY_METRICS, policy_metrics
 from theory_rl.algorithms.mirror import log_normalize, project_simplex
 from theory_rl.algorithms.pmd import _eta_batch, _exact_reference, _log, _real
-from theory_rl.algorithms.reference import ExactEvaluator, Reference
 from theory_rl.backend import namespace_of, to_numpy
 from theory_rl.mdps.tabular import TabularMDP, validate_policy
 from theory_rl.result import SolveResult
@@ -329,7 +329,7 @@ def softmax_policy_gradient(
         callback: ``callback(intermediate)`` after each evaluation; ``StopIteration`` stops.
         seed: echoed in the result (exact gradients draw no random numbers).
         device: ``"cpu"``, ``"gpu"`` or None.
-        reference: :func:`~theory_rl.algorithms.reference.reference` of ``mdp`` (with
+        reference: :func:`~theory_rl.algorithms.exact.reference` of ``mdp`` (with
             ``tau`` and ``regularizer="entropy"`` when ``tau > 0``) and ``rho`` if already
             computed (checked; same numbers as omitting it).
 

@@ -82,9 +82,9 @@ and StaQ is it applied to the centre above.
 budget ``K`` (history entries ``k = 0..K``), ``tol > 0`` stops once the driver's stopping
 metric (``sup_gap`` for PMD, ``q_error`` for GPMD/StaQ) is ``<= tol`` for every run, and
 ``converged`` is True only then.  Metrics are those of :mod:`theory_rl.algorithms.metrics`
-against one :class:`~theory_rl.algorithms.reference.Reference` (``reference=``, computed by the
+against one :class:`~theory_rl.algorithms.exact.Reference` (``reference=``, computed by the
 driver when omitted); exact evaluation is
-:class:`~theory_rl.algorithms.reference.ExactEvaluator`.
+:class:`~theory_rl.algorithms.exact.ExactEvaluator`.
 
 .. warning:: Deviations.  Xiao states cost minimisation; here rewards are maximised
    (:math:`r \mapsto 1 - r`).  The adaptive Euclidean step uses the first greedy vertex rather
@@ -119,6 +119,8 @@ import numpy as np
 from theory_rl._checks import as_int, as_positive
 from theory_rl.algorithms import sampling as _sampling
 from theory_rl.algorithms._loop import Method, check_record, iterate
+from theory_rl.algorithms.exact import ExactEvaluator, Reference
+from theory_rl.algorithms.exact import reference as exact_reference
 from theory_rl.algorithms.metrics import POLICY_METRICS, policy_metrics
 from theory_rl.algorithms.mirror import (
     LOG_FLOOR,
@@ -131,8 +133,6 @@ from theory_rl.algorithms.mirror import (
     regularizer_gradient,
     regularizer_value,
 )
-from theory_rl.algorithms.reference import ExactEvaluator, Reference
-from theory_rl.algorithms.reference import reference as exact_reference
 from theory_rl.backend import namespace_of
 from theory_rl.backend import to_numpy as _np
 from theory_rl.mdps.tabular import TabularMDP, validate_policy
@@ -322,7 +322,7 @@ def _exact_reference(
         )
     if not isinstance(reference, Reference):
         raise ValueError(
-            f"reference must be a theory_rl.algorithms.reference.Reference, "
+            f"reference must be a theory_rl.algorithms.exact.Reference, "
             f"got {type(reference).__name__}"
         )
     return reference.check(evaluator, tau=tau, regularizer=regularizer)
@@ -391,7 +391,7 @@ def policy_mirror_descent(
         seed: seeds the perturbations and the samplers (one Generator; for every ``k`` the
             samplers draw for runs ``b = 0..B-1`` in turn, then the perturbation is drawn).
         device: ``"cpu"``, ``"gpu"`` or None.
-        reference: the unregularised :func:`~theory_rl.algorithms.reference.reference` of
+        reference: the unregularised :func:`~theory_rl.algorithms.exact.reference` of
             ``mdp`` and ``rho`` if already computed (checked; same numbers as omitting it).
 
     Returns:
@@ -599,7 +599,7 @@ def generalized_policy_mirror_descent(
         seed: echoed in the result (the method draws no random numbers).
         device: ``"cpu"``, ``"gpu"`` or None.
         reference: ``reference(mdp, tau=tau, regularizer=regularizer, rho=rho)``
-            (:mod:`theory_rl.algorithms.reference`) if already computed (checked; same numbers
+            (:mod:`theory_rl.algorithms.exact`) if already computed (checked; same numbers
             as omitting it).
 
     Returns:

@@ -29,7 +29,6 @@ from theory_rl.mdps.tabular import TabularMDP
 __all__ = [
     "Claim",
     "bellman_residual",
-    "exact_solution",
     "product_grid",
     "seed_of",
     "sub_seed",
@@ -82,21 +81,3 @@ def bellman_residual(mdp: TabularMDP, values: np.ndarray) -> float:
     from theory_rl.algorithms import dp
 
     return float(np.abs(dp.bellman_optimality_operator(mdp, values) - values).max())
-
-
-def exact_solution(mdp: TabularMDP) -> tuple[np.ndarray, np.ndarray, float]:
-    r"""``(V*, pi*, error)`` by policy iteration with exact (LU) evaluation.
-
-    ``error`` certifies the reference independently of the solver: it is the a-posteriori
-    bound :math:`\|Tv - v\|_\infty / (1-\gamma) \ge \|v - V^*\|_\infty` (up to the
-    round-off of evaluating ``T`` once, covered by
-    :func:`theory_rl.bounds.mdp_constants.value_error_floor`).
-    """
-    from theory_rl.algorithms import dp
-
-    res = dp.policy_iteration(mdp, evaluation="direct")
-    if not res.converged:
-        raise RuntimeError(f"reference policy iteration did not converge: {res.message}")
-    values = np.asarray(res.values)
-    error = bellman_residual(mdp, values) / (1.0 - mdp.gamma)
-    return values, np.asarray(res.policy), error

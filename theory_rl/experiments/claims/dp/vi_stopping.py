@@ -38,10 +38,11 @@ import numpy as np
 import pandas as pd
 
 from theory_rl.algorithms import dp
+from theory_rl.algorithms.exact import reference
 from theory_rl.bounds import mdp_constants
 from theory_rl.bounds.rates import Verdict, check_bound
 from theory_rl.experiments import plotting
-from theory_rl.experiments.base import Claim, exact_solution, seed_of, sub_seed
+from theory_rl.experiments.base import Claim, seed_of, sub_seed
 from theory_rl.experiments.instances import INSTANCE_FAMILIES, make_instance
 
 CLAIM = Claim(
@@ -85,7 +86,8 @@ QUICK_GRID = _grid(20, 2)
 def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Run value iteration at ``config["tol"]``; one row with the measured errors."""
     mdp = make_instance(config, sub_seed(seed_of(config), 0))
-    v_star, _, ref_error = exact_solution(mdp)
+    ref = reference(mdp)
+    v_star, ref_error = ref.values, float(ref.error)
     tol = float(config["tol"])
     res = dp.value_iteration(mdp, tol=tol)
     v_pi = dp.policy_evaluation(mdp, np.asarray(res.policy))

@@ -16,7 +16,7 @@ locally quadratic convergence gives steeper slopes, which pass).  The [R] bound 
 **Measurement.**  Dense Dirichlet MDPs and deterministic garnets (``S = 10``, ``A = 3``),
 ``gamma`` in {0.9, 0.99} (quick: 0.9), ``tau`` in {0.1, 0.01}, :math:`\eta = f(1-\gamma)/\tau`
 with ``f`` in {0.1, 0.5, 1} as one batch; uniform :math:`\pi^{(0)}`.  The regularised optimum
-from :func:`theory_rl.algorithms.reference.regularized_optimum`.  Resolved iterates: error above
+from :func:`theory_rl.algorithms.exact.regularized_optimum`.  Resolved iterates: error above
 ``1e-8 max(1, ||Q*_tau||_inf)``, fit stopped at the first crossing (theory notes §7).
 
 References:
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from theory_rl.algorithms import npg
-from theory_rl.algorithms.reference import regularized_optimum
+from theory_rl.algorithms.exact import regularized_optimum
 from theory_rl.bounds.cen2022 import contraction_rate, q_error_bound_recalled
 from theory_rl.bounds.rates import Verdict
 from theory_rl.experiments import plotting

@@ -4,7 +4,7 @@
   few terms);
 * :func:`atol_of` -- the absolute slack: the round-off floor of a value difference
   (:func:`theory_rl.bounds.mdp_constants.value_error_floor`) plus the certified error of the
-  reference ``V*`` (:func:`theory_rl.experiments.base.exact_solution`);
+  reference ``V*`` (:func:`theory_rl.algorithms.exact.reference`);
 * :func:`bound_rows` -- tidy rows ``k, measured, bound, atol`` for
   :func:`theory_rl.experiments.checks.bound_verdict` and
   :func:`theory_rl.experiments.checks.ratio_figure`.
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from theory_rl.algorithms.exact import reference as exact_reference
 from theory_rl.bounds import mdp_constants
-from theory_rl.experiments.base import exact_solution
 from theory_rl.mdps.tabular import TabularMDP
 
 __all__ = ["RTOL", "atol_of", "bound_rows"]
@@ -27,10 +27,10 @@ RTOL = 1e-9
 
 def atol_of(mdp: TabularMDP, reference: Any = None) -> float:
     """Round-off floor of a value difference plus the certified error of the reference V*
-    (``reference.error`` of a :class:`~theory_rl.algorithms.reference.Reference` of ``mdp``
+    (``reference.error`` of a :class:`~theory_rl.algorithms.exact.Reference` of ``mdp``
     if given, else solved here)."""
-    error = exact_solution(mdp)[2] if reference is None else float(reference.error)
-    return mdp_constants.value_error_floor(mdp) + error
+    reference = exact_reference(mdp) if reference is None else reference
+    return mdp_constants.value_error_floor(mdp) + float(reference.error)
 
 
 def bound_rows(k: Any, measured: Any, bound: Any, atol: float, **extra: Any) -> list[dict]:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from theory_rl.algorithms import pmd
-from theory_rl.algorithms.reference import reference
+from theory_rl.algorithms.exact import reference
 from theory_rl.bounds.rates import Verdict, fit_rate
 from theory_rl.bounds.zhan2023 import gpmd_rate
 from theory_rl.experiments import plotting

@@ -78,7 +78,7 @@ import numpy as np
 import pandas as pd
 
 from theory_rl.algorithms import dp, npg, pmd
-from theory_rl.algorithms.reference import regularized_optimum
+from theory_rl.algorithms.exact import regularized_optimum
 from theory_rl.bounds import cen2022, mdp_constants, xiao2022
 from theory_rl.bounds.rates import Verdict, fit_rate
 from theory_rl.experiments import plotting

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from theory_rl.algorithms import pmd
-from theory_rl.algorithms.reference import reference
+from theory_rl.algorithms.exact import reference
 from theory_rl.bounds import mdp_constants, xiao2022
 from theory_rl.bounds.rates import Verdict
 from theory_rl.experiments.base import Claim, product_grid, seed_of, sub_seed

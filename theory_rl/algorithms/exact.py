@@ -222,15 +222,16 @@ class Reference:
 
 
 def _unregularized(m: TabularMDP, rho: np.ndarray) -> tuple:
+    """Sparse-friendly: policy iteration, Q, residual and occupancy through :mod:`dp`."""
     from theory_rl.algorithms import dp
 
     res = dp.policy_iteration(m, evaluation="direct")
+    if not res.converged:
+        raise RuntimeError(f"reference: policy iteration did not converge: {res.message}")
     v, pi = np.asarray(res.values), np.asarray(res.policy, dtype=np.float64)
-    ev = ExactEvaluator(m, "cpu", rho)
-    _, q = ev.evaluate(pi[None])
-    tv = q[0].max(axis=-1)
-    error = float(np.abs(tv - v).max()) / (1.0 - m.gamma)
-    return v, q[0], pi, ev.occupancy(pi[None])[0], error
+    q = np.asarray(dp.q_values(m, v))
+    error = float(np.abs(q.max(axis=-1) - v).max()) / (1.0 - m.gamma)
+    return v, q, pi, np.asarray(dp.occupancy_measure(m, pi, rho)), error
 
 
 def _regularized(

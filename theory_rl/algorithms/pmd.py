@@ -151,7 +151,6 @@ __all__ = [
     "gpmd_step",
     "pmd_step",
     "policy_mirror_descent",
-    "regularizer_argmin",
     "staq_policy_mirror_descent",
 ]
 

@@ -209,12 +209,47 @@ def pmd_batch_section(benches: list[dict]) -> str:
     ])
 
 
+def driver_section(benches: list[dict]) -> str:
+    """Seconds per iteration of each driver at each K, the growth from the smallest to the
+    largest K, and the loop's overhead over a bare loop of the same pure step."""
+    cost = defaultdict(dict)
+    for b in benches:
+        if b["name"].startswith("test_cost_per_iteration"):
+            e = b["extra_info"]
+            cost[(e["driver"], e["size"])][e["n_iterations"]] = e["seconds_per_iteration"]
+    overhead = {
+        (b["extra_info"]["driver"], b["extra_info"]["size"]): b["extra_info"]
+        for b in benches
+        if b["name"].startswith("test_loop_overhead")
+    }
+    if not cost:
+        return ""
+    sizes = sorted({size for _, size in cost}, key=lambda s: s != "small")
+    lines = ["## Driver overhead", "",
+             "Seconds per iteration (ms) by budget K; growth = per-iteration cost at the largest K "
+             "over the smallest (1 = flat); overhead = driver time over a bare loop of the same "
+             "pure step and exact evaluation (K = 100).", ""]
+    for size in sizes:
+        ks = sorted({k for (d, s), row in cost.items() if s == size for k in row})
+        rows = []
+        for (driver, s), row in sorted(cost.items()):
+            if s != size:
+                continue
+            growth = row[ks[-1]] / row[ks[0]] if ks[0] in row and ks[-1] in row else float("nan")
+            ov = overhead.get((driver, size))
+            rows.append([driver, *(_ms(row[k]) if k in row else "-" for k in ks),
+                         f"{growth:.2f}", f"{ov['overhead_ratio']:.2f}" if ov else "-"])
+        lines += [f"### {size}", "",
+                  _table(["driver", *(f"K={k}" for k in ks), "growth", "overhead"], rows), ""]
+    return "\n".join(lines)
+
+
 def report(data: dict) -> str:
     benches = data.get("benchmarks", [])
     extra = data.get("theory_rl", {})
     parts = [machine_section(data), sweep_section(benches, extra.get("copy_gb_per_s")),
              solver_section(benches, extra.get("not_timed", [])), scale_section(benches),
-             gpu_section(benches), pmd_batch_section(benches)]
+             gpu_section(benches), pmd_batch_section(benches), driver_section(benches)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 

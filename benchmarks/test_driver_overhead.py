@@ -50,7 +50,7 @@ def _problem(name: str, size: str):
     key = (name in GAME_DRIVERS, size)
     if key not in _PROBLEMS:
         if name in GAME_DRIVERS:
-            _PROBLEMS[key] = random_preference_game(4, GAME_Y[size], beta=0.1, seed=0)
+            _PROBLEMS[key] = random_preference_game(GAME_Y[size], n_contexts=4, beta=0.1, seed=0)
         else:
             _PROBLEMS[key] = garnet(SIZES[size], 4, 3, gamma=0.9, seed=0, sparse=False)
     return _PROBLEMS[key]

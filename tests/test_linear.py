@@ -100,3 +100,9 @@ def test_linear_mdp_errors_are_invalid_mdp_errors():
         LinearMDP(np.ones((1, 1, 1)), np.ones((1, 1)), np.ones(1), gamma=1.0)
     with pytest.raises(ValueError, match="dim"):
         random_linear_mdp(3, 2, 0)
+
+
+def test_gamma_must_be_a_real_number():
+    m = random_linear_mdp(5, 2, 3, gamma=0.9, seed=0)
+    with pytest.raises(InvalidMDPError, match=r"^gamma must be a real number"):
+        LinearMDP(m.features, m.mu, m.theta, gamma="0.9")

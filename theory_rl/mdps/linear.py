@@ -27,7 +27,7 @@ import dataclasses
 
 import numpy as np
 
-from theory_rl._checks import as_int
+from theory_rl._checks import as_int, as_real
 from theory_rl.backend import as_generator
 from theory_rl.mdps.generators import Seed
 from theory_rl.mdps.tabular import (
@@ -77,6 +77,10 @@ class LinearMDP:
     _tabular: TabularMDP = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        try:
+            as_real("gamma", self.gamma, minimum=0.0, maximum=1.0, open_maximum=True)
+        except ValueError as exc:
+            raise InvalidMDPError(str(exc)) from None
         phi = _as_float_array("features", self.features)
         if phi.ndim != 3 or 0 in phi.shape:
             raise InvalidMDPError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import theory_rl as trl
 from theory_rl.algorithms import metrics, mirror
 from theory_rl.algorithms.exact import ExactEvaluator, reference
 from theory_rl.backend import namespace_of
@@ -30,6 +31,8 @@ def _policy(shape=(B, S, A)) -> np.ndarray:
 LOG_P, LOG_Q = np.log(_policy()), np.log(_policy())
 SCORES = RNG.normal(size=(B, S, A))
 ETA = np.full((B, 1, 1), 0.7)
+PREF = RNG.uniform(size=(B, S, A, A))
+PREF = PREF / (PREF + np.swapaxes(PREF, -1, -2))  # P(y > y') + P(y' > y) = 1
 
 CASES = {
     "logsumexp": (mirror.logsumexp, (SCORES,), {}),
@@ -81,6 +84,29 @@ CASES = {
         {"mirror": "euclidean"},
     ),
     "q_error": (metrics.q_error, (SCORES, LOG_P), {}),
+    # the families' pure one-step functions
+    "pmd_step_kl": (trl.pmd_step, (np.exp(LOG_P), SCORES), {"eta": ETA}),
+    "pmd_step_euclidean": (
+        trl.pmd_step,
+        (np.exp(LOG_P), SCORES),
+        {"eta": ETA, "mirror": "euclidean"},
+    ),
+    "adaptive_step_size": (trl.adaptive_step_size, (np.exp(LOG_P), SCORES), {"c": 0.5}),
+    "gpmd_step": (trl.gpmd_step, (LOG_P, SCORES), {"eta": ETA, "tau": 0.1}),
+    "npg_step": (trl.npg_step, (np.exp(LOG_P), SCORES), {"eta": ETA, "gamma": 0.9}),
+    "entropy_npg_step": (
+        trl.entropy_npg_step,
+        (np.exp(LOG_P), SCORES),
+        {"eta": 0.05, "tau": 0.1, "gamma": 0.9},
+    ),
+    "projected_pg_step": (trl.projected_pg_step, (np.exp(LOG_P), SCORES), {"eta": ETA}),
+    "nash_mp_step": (
+        lambda *a, **k: trl.nash_mp_step(*a, **k).log_next,
+        (LOG_P, PREF, LOG_Q),
+        {"beta": 0.1, "eta": 1.0},
+    ),
+    "omd_step": (trl.omd_step, (LOG_P, PREF, LOG_Q), {"beta": 0.1, "eta": 1.0}),
+    "nash_md_step": (trl.nash_md_step, (LOG_P, PREF, LOG_Q), {"beta": 0.1, "eta": 0.5}),
     "log_policy_error": (metrics.log_policy_error, (LOG_P, LOG_Q), {}),
 }
 

@@ -41,6 +41,10 @@ from theory_rl.backend import array_namespace, resolve_device
 from theory_rl.backend import to_numpy as _np
 from theory_rl.mdps.tabular import TabularMDP
 
+#: Probabilities below eps**2 are dropped before exact evaluation; see
+#: :meth:`ExactEvaluator.flush_subnormal`.
+_FLUSH = float(np.finfo(np.float64).eps) ** 2
+
 __all__ = ["DeviceReference", "ExactEvaluator", "Reference", "reference", "regularized_optimum"]
 
 
@@ -102,11 +106,28 @@ class ExactEvaluator:
         """
         xp = self.xp
         g = self.gamma[:, None, None]
+        pi = self.flush_subnormal(pi)
         r_pi = xp.sum(pi * self.r, axis=-1)
         if penalty is not None:
             r_pi = r_pi - penalty
         v = xp.linalg.solve(self.eye - g * self.policy_matrix(pi), r_pi[..., None])[..., 0]
         return v, self.action_values(v)
+
+    def flush_subnormal(self, pi: Any) -> Any:
+        r"""``pi`` with probabilities below :math:`\epsilon^2 = 4.9\cdot10^{-32}` set to 0.
+
+        Iterates of fast-converging methods drift towards tiny probabilities
+        (``exp(log pi)`` far below 1e-300), and the LU factorisation of
+        :math:`I - \gamma P_\pi` then multiplies tiny entries into subnormal numbers, whose
+        arithmetic is an order of magnitude slower on x86: natural policy gradient on an
+        S = 2000 garnet took 0.14 s per iteration at k = 10 and 0.40 s at k = 100.  Dropping
+        entries below :math:`\epsilon^2` changes each entry of :math:`P_\pi` and
+        :math:`r_\pi` by less than :math:`A\epsilon^2\max(1, |r|)`, far below the float64
+        resolution of the O(1) entries they are added to (the values move by less than
+        :math:`A\epsilon^2\max|r|/(1-\gamma)^2`, negligible against
+        :func:`~theory_rl.bounds.mdp_constants.value_error_floor`).
+        """
+        return self.xp.where(pi < _FLUSH, 0.0, pi)
 
     def policy_matrix(self, pi: Any) -> Any:
         r""":math:`P_\pi[s, t] = \sum_a \pi(a|s) P(t|s, a)`: ``(B, S, A) -> (B, S, S)``."""
@@ -122,7 +143,7 @@ class ExactEvaluator:
         r""":math:`d_\rho^\pi = (1-\gamma)(I - \gamma P_\pi^\top)^{-1}\rho`, ``(B, S)``."""
         xp = self.xp
         g = self.gamma[:, None, None]
-        M = self.eye - g * self.policy_matrix(pi)
+        M = self.eye - g * self.policy_matrix(self.flush_subnormal(pi))
         transpose = getattr(xp, "matrix_transpose", None)  # array API; CuPy: swapaxes
         M = transpose(M) if transpose else xp.swapaxes(M, -1, -2)
         return (1.0 - self.gamma[:, None]) * xp.linalg.solve(M, self.rho[..., None])[..., 0]

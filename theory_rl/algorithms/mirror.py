@@ -220,9 +220,8 @@ def bregman_divergence(p: Any, q: Any, mirror: str = "kl") -> Any:
         return 0.5 * xp.sum((p - q) ** 2, axis=-1)
     if mirror != "kl":
         raise ValueError(f"mirror must be 'kl' or 'euclidean', got {mirror!r}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = xp.where(p > 0, p * (xp.log(p) - xp.log(q)), 0.0)
-    return xp.sum(terms, axis=-1)
+    with np.errstate(divide="ignore"):
+        return kl_log(xp.log(p), xp.log(q))
 
 
 def regularizer_argmin(xi: Any, regularizer: str = "entropy") -> Any:

@@ -106,8 +106,10 @@ print("Gap of pi_ref:", nash.exploitability(game, game.reference_policy))
 # + \log\pi_k)/(1+\eta\beta)$.
 # With $\eta = 2$ (one over the Lipschitz constant 1/2 of $\pi \mapsto P\pi$ from $\ell_1$ to
 # $\ell_\infty$) KL to the equilibrium contracts by $1/(1+2\beta)$ per iteration, i.e. per two
-# queries. Plain OMD at the same step size does not converge at this small $\beta$; Nash-MD
-# (step $\log T/(\beta T)$) converges at rate $O(1/T)$.
+# queries. Plain OMD at the same step size has no last-iterate guarantee at this small $\beta$:
+# on the 30-response game (`NB_QUICK=1`) it stalls far from the equilibrium, on the
+# 200-response game it happens to converge, so the notebook reports it and asserts nothing about
+# it. Nash-MD (step $\log T/(\beta T)$) converges at rate $O(1/T)$.
 
 # %%
 BUDGET = 1000 if QUICK else 2000
@@ -135,7 +137,8 @@ print(
     )
 )
 assert mp.history["kl_to_opt"][-1] < md.history["kl_to_opt"][-1]
-assert omd.history["kl_to_opt"][-1] > 1e-2 * kl0
+print("OMD final KL / KL_0: {:.3g} (no guarantee either way)".format(
+    omd.history["kl_to_opt"][-1] / kl0))
 
 # %% [markdown]
 # The rate does not depend on the number of responses: the worst ratio of KL to the bound is

@@ -62,3 +62,16 @@ def test_as_real_intervals():
 def test_as_positive_refuses_strings_it_used_to_parse():
     with pytest.raises(ValueError, match="tol must be a real number > 0, got '1e-8'"):
         as_positive("tol", "1e-8")
+
+
+def test_as_positive_array_keeps_scalar_or_batch_shape_and_refuses_bad_kinds():
+    from theory_rl._checks import as_positive_array
+
+    assert as_positive_array("eta", 2).shape == ()
+    np.testing.assert_array_equal(as_positive_array("eta", [0.5, 1.0]), [0.5, 1.0])
+    assert as_positive_array("eta", np.array([0.0, 1.0]), allow_zero=True).dtype == np.float64
+    for bad in ("0.5", [True, False], np.array(["1"]), np.ones((2, 2)), [], [1.0, np.nan]):
+        with pytest.raises(ValueError, match="^eta must be"):
+            as_positive_array("eta", bad)
+    with pytest.raises(ValueError, match="^eta must be finite and > 0"):
+        as_positive_array("eta", [1.0, 0.0])

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_int", "as_positive", "as_real"]
+__all__ = ["as_int", "as_positive", "as_positive_array", "as_real"]
 
 
 def as_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -88,3 +88,23 @@ def as_real(
 def as_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
     """``value`` as a finite float ``> 0`` (``>= 0`` with ``allow_zero``)."""
     return as_real(name, value, minimum=0.0, open_minimum=not allow_zero)
+
+
+def as_positive_array(name: str, value: Any, *, allow_zero: bool = False) -> np.ndarray:
+    """``value`` as a float64 array of shape ``()`` or ``(B,)`` (a scalar or a batch, e.g. of
+    step sizes), finite and ``> 0`` (``>= 0`` with ``allow_zero``).
+
+    Strings, bools, complex and object arrays, empty arrays and arrays of two or more axes are
+    refused with a ``ValueError`` naming ``name``.  CuPy arrays are copied to the host.
+    """
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be a real number or a 1-D array of them, got {value!r}")
+    get = getattr(value, "get", None)  # CuPy -> NumPy
+    arr = np.asarray(get() if callable(get) and not isinstance(value, np.ndarray) else value)
+    if arr.dtype.kind not in "iuf" or arr.ndim > 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a real number or a 1-D array of them, got {value!r}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)) or not np.all(arr >= 0 if allow_zero else arr > 0):
+        raise ValueError(f"{name} must be finite and {'>= 0' if allow_zero else '> 0'}, "
+                         f"got {value!r}")
+    return arr

@@ -88,7 +88,7 @@ from typing import Any
 
 import numpy as np
 
-from theory_rl._checks import as_int
+from theory_rl._checks import as_int, as_positive, as_positive_array
 from theory_rl.algorithms._loop import Method, iterate
 from theory_rl.algorithms.exact import ExactEvaluator, Reference
 from theory_rl.algorithms.exact import reference as exact_reference
@@ -134,29 +134,6 @@ HYBRID_RECORD_KEYS = ("value", "samples")
 # --------------------------------------------------------------------------------------------
 # argument checks, evaluation and the reference
 # --------------------------------------------------------------------------------------------
-def _positive(name: str, value: Any, *, allow_zero: bool = False) -> np.ndarray:
-    """``value`` as a float64 array of shape ``()`` or ``(B,)``, finite and ``> 0`` (``>= 0``
-    with ``allow_zero``); strings are refused."""
-    if isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must be a real number or a 1-D array of them, got {value!r}")
-    arr = np.asarray(to_numpy(value))
-    if arr.dtype.kind not in "biuf" or arr.ndim > 1:
-        raise ValueError(f"{name} must be a real number or a 1-D array of them, got {value!r}")
-    arr = arr.astype(np.float64)
-    ok = arr >= 0 if allow_zero else arr > 0
-    if not np.all(np.isfinite(arr)) or not np.all(ok):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
-    return arr
-
-
-def _scalar(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    arr = _positive(name, value, allow_zero=allow_zero)
-    if arr.ndim:
-        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
-    return float(arr)
-
-
 def _soft_values(ev: ExactEvaluator, log_pi: Any, tau: float) -> tuple[Any, Any]:
     r"""``(V_tau (B, S), Q_tau (B, S, A))`` of ``exp(log_pi)`` ``(B, S, A)``: the penalty is
     :math:`\tau\sum_a\pi\log\pi` (``0 log 0 = 0``)."""
@@ -202,7 +179,7 @@ def soft_evaluation(
     Returns:
         ``(V, Q)`` of shapes ``(..., S)`` and ``(..., S, A)`` (NumPy).
     """
-    tau = _scalar("tau", tau, allow_zero=True)
+    tau = as_positive("tau", tau, allow_zero=True)
     pi = validate_policy(to_numpy(policy), mdp.n_states, mdp.n_actions)
     ev = ExactEvaluator(mdp, device)
     xp = ev.xp
@@ -295,7 +272,7 @@ def _batch_inputs(
     """``(log_pi (B, S, A), eta (B, 1, 1), batch shape, eta (*batch,))``; ``B = 1`` for one
     run (batch shape ``()``)."""
     xp, S, A = ev.xp, ev.S, ev.A
-    eta_arr = _positive("eta", eta)
+    eta_arr = as_positive_array("eta", eta)
     if initial_policy is None:
         pi0 = np.full((S, A), 1.0 / A)
     else:
@@ -384,7 +361,7 @@ def natural_policy_gradient(
     """
     if not isinstance(mdp, TabularMDP):
         raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
-    tau = _scalar("tau", tau, allow_zero=True)
+    tau = as_positive("tau", tau, allow_zero=True)
     ev = ExactEvaluator(mdp, device, rho)
     xp, gamma = ev.xp, mdp.gamma
     log_pi0, eta_b, batch, eta_np = _batch_inputs(ev, eta, initial_policy)
@@ -530,7 +507,7 @@ def q_npg(
         raise ValueError(f"mdp must be a LinearMDP, got {type(mdp).__name__}")
     if critic not in ("exact", "sampled"):
         raise ValueError(f"critic must be 'exact' or 'sampled', got {critic!r}")
-    eta = _scalar("eta", eta)
+    eta = as_positive("eta", eta)
     tab = mdp.to_tabular()
     ev = ExactEvaluator(tab, device)
     xp = ev.xp
@@ -747,14 +724,14 @@ def hybrid_npg(
         )
     if not isinstance(mdp, TabularMDP):
         raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
-    eta = _scalar("eta", eta)
+    eta = as_positive("eta", eta)
     H = as_int("episode_length", episode_length)
     m = as_int("episodes_per_iteration", episodes_per_iteration)
     cap = as_int("max_samples", max_samples)
-    success_fraction = _scalar("success_fraction", success_fraction)
+    success_fraction = as_positive("success_fraction", success_fraction)
     if not success_fraction <= 1:
         raise ValueError(f"success_fraction must be in (0, 1], got {success_fraction}")
-    lam = _scalar("lam", lam)
+    lam = as_positive("lam", lam)
     K = -(-cap // (m * H))
     if n_iterations is not None:
         K = min(K, as_int("n_iterations", n_iterations, minimum=0))

@@ -54,12 +54,12 @@ from typing import Any
 
 import numpy as np
 
-from theory_rl._checks import as_int, as_positive
+from theory_rl._checks import as_int, as_positive, as_positive_array
 from theory_rl.algorithms._loop import Method, check_record, iterate
 from theory_rl.algorithms.exact import ExactEvaluator, Reference
 from theory_rl.algorithms.metrics import POLICY_METRICS, policy_metrics
 from theory_rl.algorithms.mirror import log_normalize, project_simplex
-from theory_rl.algorithms.pmd import _eta_batch, _exact_reference, _log, _real
+from theory_rl.algorithms.pmd import _exact_reference, _log
 from theory_rl.backend import namespace_of, to_numpy
 from theory_rl.mdps.tabular import TabularMDP, validate_policy
 from theory_rl.result import SolveResult
@@ -110,8 +110,8 @@ def _projected_parts(ev: ExactEvaluator, pi: Any) -> tuple:
 
 
 def _check_reg(tau: float, barrier: float) -> tuple[float, float]:
-    tau = as_positive("tau", _real("tau", tau), allow_zero=True)
-    barrier = as_positive("barrier", _real("barrier", barrier), allow_zero=True)
+    tau = as_positive("tau", tau, allow_zero=True)
+    barrier = as_positive("barrier", barrier, allow_zero=True)
     return tau, barrier
 
 
@@ -216,9 +216,9 @@ def _run(
     (logits or a policy) and ``eta`` (scalar or ``(B,)``) broadcast to the batch."""
     K = as_int("n_iterations", n_iterations, minimum=0)
     tau, barrier = _check_reg(tau, barrier)
-    tol = as_positive("tol", _real("tol", tol), allow_zero=True)
+    tol = as_positive("tol", tol, allow_zero=True)
     record = check_record(record, PG_METRICS)
-    eta_arr = _eta_batch(eta).reshape(np.shape(to_numpy(eta)))
+    eta_arr = as_positive_array("eta", eta)
     ev = _evaluator(mdp, device, rho)
     xp, S, A = ev.xp, ev.S, ev.A
     try:

@@ -116,7 +116,7 @@ from typing import Any
 
 import numpy as np
 
-from theory_rl._checks import as_int, as_positive
+from theory_rl._checks import as_int, as_positive, as_positive_array
 from theory_rl.algorithms import sampling as _sampling
 from theory_rl.algorithms._loop import Method, check_record, iterate
 from theory_rl.algorithms.exact import ExactEvaluator, Reference
@@ -269,28 +269,6 @@ def adaptive_step_size(policy: Any, q: Any, *, c: Any, mirror: str = "kl") -> An
 # --------------------------------------------------------------------------------------------
 # argument handling shared by the drivers (also used by theory_rl.algorithms.pg)
 # --------------------------------------------------------------------------------------------
-def _real(name: str, value: Any) -> Any:
-    """``value`` unless it is a string (which ``float`` would silently parse)."""
-    if isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    return value
-
-
-def _eta_batch(eta: Any, name: str = "eta", allow_zero: bool = False) -> np.ndarray:
-    """``eta`` as a ``(B,)`` float array (a scalar gives ``(1,)``); ``ValueError`` naming
-    ``name`` unless it is a real, finite, positive (``>= 0`` with ``allow_zero``) scalar or 1-D
-    array."""
-    arr = np.asarray(_np(_real(name, eta)))
-    ok = arr.dtype.kind in "fiu" and arr.ndim <= 1 and arr.size > 0
-    if ok:
-        arr = np.atleast_1d(arr.astype(np.float64))
-        ok = bool(np.all(np.isfinite(arr)) and np.all(arr >= 0 if allow_zero else arr > 0))
-    if not ok:
-        sign = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite real scalar or (B,) array {sign}, got {eta!r}")
-    return arr
-
-
 def _batch_size(n_eta: int, n_mdp: int) -> int:
     if n_eta != 1 and n_mdp != 1 and n_eta != n_mdp:
         raise ValueError(f"eta has {n_eta} entries but {n_mdp} MDPs were given; they must match")
@@ -406,12 +384,12 @@ def policy_mirror_descent(
         raise ValueError(
             f'q_estimator must be None, "rollout" or "generative", got {q_estimator!r}'
         )
-    q_error = as_positive("q_error", _real("q_error", q_error), allow_zero=True)
-    c0 = as_positive("c0", _real("c0", c0))
-    tol = as_positive("tol", _real("tol", tol), allow_zero=True)
+    q_error = as_positive("q_error", q_error, allow_zero=True)
+    c0 = as_positive("c0", c0)
+    tol = as_positive("tol", tol, allow_zero=True)
     K = as_int("n_iterations", n_iterations, minimum=0)
     record = check_record(record, PMD_METRICS)
-    etas = _eta_batch(eta, allow_zero=schedule == "adaptive")
+    etas = np.atleast_1d(as_positive_array("eta", eta, allow_zero=schedule == "adaptive"))
     ev = ExactEvaluator(mdp, device, rho)
     xp, S, A = ev.xp, ev.S, ev.A
     n_mdps = len(ev.mdps)
@@ -607,8 +585,8 @@ def generalized_policy_mirror_descent(
     """
     if regularizer not in REGULARIZERS:
         raise ValueError(f"regularizer must be one of {REGULARIZERS}, got {regularizer!r}")
-    tau = as_positive("tau", _real("tau", tau))
-    tol = as_positive("tol", _real("tol", tol), allow_zero=True)
+    tau = as_positive("tau", tau)
+    tol = as_positive("tol", tol, allow_zero=True)
     K = as_int("n_iterations", n_iterations, minimum=0)
     record = check_record(record, GPMD_METRICS)
     if memory is not None:
@@ -617,7 +595,7 @@ def generalized_policy_mirror_descent(
             raise ValueError('memory (StaQ) needs regularizer="entropy"')
         if initial_policy is not None:
             raise ValueError("memory (StaQ) starts from the uniform policy: omit initial_policy")
-    etas = _eta_batch(eta)
+    etas = np.atleast_1d(as_positive_array("eta", eta))
     ev = ExactEvaluator(mdp, device, rho)
     xp = ev.xp
     B = _batch_size(etas.size, len(ev.mdps))

@@ -237,3 +237,15 @@ def test_numeric_fields_refuse_strings_and_bools():
     with pytest.raises(ValueError, match="gamma must be a real number"):
         LinearMDP(np.ones((2, 2, 1)), np.full((1, 2), 0.5), np.ones(1), gamma="0.9")
     assert TabularMDP(P, r, np.float32(0.5)).gamma == 0.5
+
+
+def test_finite_horizon_gamma_is_checked():
+    from theory_rl.mdps import FiniteHorizonMDP
+
+    P = np.full((2, 1, 2), 0.5)
+    r = np.ones((2, 1))
+    assert FiniteHorizonMDP(P, r, horizon=2).gamma == 1.0
+    assert "gamma=0.5" in repr(FiniteHorizonMDP(P, r, horizon=2, gamma=0.5))
+    for bad in ("0.5", 1.5, -0.1, None):
+        with pytest.raises(InvalidMDPError, match="^gamma must be"):
+            FiniteHorizonMDP(P, r, horizon=2, gamma=bad)

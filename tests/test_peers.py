@@ -71,3 +71,28 @@ def test_gymnasium_toy_text_against_quantecon(env_id, kwargs):
         np.testing.assert_allclose(res.values, v_peer, atol=1e-9)
     # the added sink is absorbing with zero reward, so its value is exactly 0
     assert v_peer[-1] == 0.0
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_discounted_finite_horizon_against_pymdptoolbox(gamma):
+    """pymdptoolbox's ``FiniteHorizon`` (its doc example: the forest problem, H = 3) takes a
+    discount; ``FiniteHorizonMDP(gamma=...)`` gives the same values and greedy decisions."""
+    from mdptoolbox import example as peer_examples
+
+    from theory_rl.mdps import FiniteHorizonMDP
+
+    P_ass, R_sa = peer_examples.forest()  # (A, S, S) and (S, A)
+    H = 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peer = mdptoolbox.FiniteHorizon(P_ass, R_sa, gamma, H)
+        peer.run()
+    mdp = FiniteHorizonMDP(np.transpose(P_ass, (1, 0, 2)), R_sa, horizon=H, gamma=gamma)
+    ours = dp.backward_induction(mdp)
+    np.testing.assert_allclose(ours.values.T, np.asarray(peer.V), atol=1e-12)  # (S, H + 1)
+    np.testing.assert_array_equal(ours.policy.argmax(-1).T, np.asarray(peer.policy))
+    if gamma < 1:  # the discount matters: the undiscounted values differ
+        undiscounted = dp.backward_induction(
+            FiniteHorizonMDP(np.transpose(P_ass, (1, 0, 2)), R_sa, horizon=H)
+        )
+        assert np.abs(undiscounted.values[0] - ours.values[0]).max() > 0.1

@@ -976,7 +976,8 @@ def linear_programming(
 
 
 def backward_induction(mdp: FiniteHorizonMDP, *, device: str | None = None) -> SolveResult:
-    r"""Finite-horizon DP: :math:`V_H = 0`, :math:`Q_h = r_h + P_h V_{h+1}`, :math:`V_h = \max Q_h`.
+    r"""Finite-horizon DP: :math:`V_H = 0`, :math:`Q_h = r_h + \gamma P_h V_{h+1}`,
+    :math:`V_h = \max Q_h` (``gamma = mdp.gamma``, 1 unless the model is discounted).
 
     Returns:
         :class:`SolveResult` with ``policy`` ``(H, S, A)`` (greedy, lowest index on ties),
@@ -995,7 +996,7 @@ def backward_induction(mdp: FiniteHorizonMDP, *, device: str | None = None) -> S
         if P2 is None or not mdp.is_stationary:
             Ph = mdp.transitions_at(h)
             P2 = to_device(Ph if sp.issparse(Ph) else Ph.reshape(S * A, S), device)
-        Q[h] = xp.asarray(mdp.rewards_at(h)) + xp.asarray(P2 @ V[h + 1]).reshape(S, A)
+        Q[h] = xp.asarray(mdp.rewards_at(h)) + mdp.gamma * xp.asarray(P2 @ V[h + 1]).reshape(S, A)
         V[h] = Q[h].max(axis=1)
     Qn = to_numpy(Q)
     policy = np.zeros_like(Qn)
@@ -1009,5 +1010,5 @@ def backward_induction(mdp: FiniteHorizonMDP, *, device: str | None = None) -> S
         converged=True,
         message="exact backward induction",
         history={"value_rho": Vn @ mdp.initial_distribution},
-        params=dict(method="backward_induction", device=device),
+        params=dict(method="backward_induction", gamma=mdp.gamma, device=device),
     )

@@ -314,13 +314,15 @@ def validate_policy(policy: Any, n_states: int, n_actions: int, name: str = "pol
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class FiniteHorizonMDP:
-    """A finite-horizon tabular MDP with horizon ``H`` (no discounting).
+    r"""A finite-horizon tabular MDP with horizon ``H``, undiscounted by default.
 
     Args:
         transitions: stationary ``(S, A, S)`` (or CSR ``(S*A, S)``) or per-step ``(H, S, A, S)``.
         rewards: stationary ``(S, A)`` or per-step ``(H, S, A)``.
         horizon: number of decision steps ``H >= 1``.
         initial_distribution: ``(S,)``; uniform if omitted.
+        gamma: discount in ``[0, 1]`` of the return :math:`\sum_{h<H}\gamma^h r_h`
+            (default 1: undiscounted; pymdptoolbox's ``FiniteHorizon`` takes a discount).
 
     Step ``h`` (``0 <= h < H``) uses ``transitions_at(h)`` and ``rewards_at(h)``.
     """
@@ -329,13 +331,16 @@ class FiniteHorizonMDP:
     rewards: np.ndarray
     horizon: int
     initial_distribution: np.ndarray | None = None
+    gamma: float = 1.0
 
     def __post_init__(self) -> None:
         try:
             H = as_int("horizon", self.horizon)
+            gamma = as_real("gamma", self.gamma, minimum=0.0, maximum=1.0)
         except ValueError as exc:
             raise InvalidMDPError(str(exc)) from None
         object.__setattr__(self, "horizon", H)
+        object.__setattr__(self, "gamma", gamma)
         P = self.transitions
         if not sp.issparse(P) and np.ndim(P) == 4:
             P = _as_float_array("transitions", P)
@@ -386,4 +391,8 @@ class FiniteHorizonMDP:
 
     def __repr__(self) -> str:
         kind = "stationary" if self.is_stationary else "per-step"
-        return f"FiniteHorizonMDP(S={self.n_states}, A={self.n_actions}, H={self.horizon}, {kind})"
+        disc = "" if self.gamma == 1.0 else f", gamma={self.gamma}"
+        return (
+            f"FiniteHorizonMDP(S={self.n_states}, A={self.n_actions}, H={self.horizon}, {kind}"
+            f"{disc})"
+        )

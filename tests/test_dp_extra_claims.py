@@ -3,6 +3,8 @@ real algorithms and FAIL for ones with a planted bug."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,39 @@ def test_anchored_vi_claim_fails_with_a_dropped_square_in_the_schedule(monkeypat
     monkeypatch.setattr(dp, "anchoring_schedule", wrong)
     _, verdicts = run(anchored_vi, pick(ANC_GRID, gamma=0.9))
     assert not all(v.holds for v in verdicts)
+
+
+# ------------------------------------------------------------------------------------------
+# gs_vi
+# ------------------------------------------------------------------------------------------
+from theory_rl.experiments.claims.dp import gs_vi  # noqa: E402
+
+REAL_GS = dp.gauss_seidel_value_iteration
+GS_GRID = pick(gs_vi.QUICK_GRID, replicate=0)
+
+
+def test_gs_vi_claim_holds():
+    _, verdicts = run(gs_vi, GS_GRID)
+    assert len(verdicts) == 3 and all(v.holds for v in verdicts)
+
+
+def test_gs_vi_claim_fails_when_the_stopping_rule_drops_its_factor(monkeypatch):
+    # a plausible bug: stop on ||v' - v|| <= tol/2, dropping gamma/(1 - gamma)
+    def dropped(mdp, *, tol, **kw):
+        return REAL_GS(mdp, tol=tol * mdp.gamma / (1 - mdp.gamma), **kw)
+
+    monkeypatch.setattr(dp, "gauss_seidel_value_iteration", dropped)
+    _, verdicts = run(gs_vi, pick(GS_GRID, gamma=0.99))
+    assert not verdicts[0].holds
+
+
+def test_gs_vi_claim_sweep_verdict_fails_for_a_slower_iteration(monkeypatch):
+    # a "Gauss-Seidel" that sweeps with stale values twice as often (Jacobi half-steps)
+    def slow(mdp, *, tol, **kw):
+        res = REAL_GS(mdp, tol=tol, **kw)
+        return dataclasses.replace(res, n_iterations=2 * res.n_iterations + 5)
+
+    monkeypatch.setattr(dp, "gauss_seidel_value_iteration", slow)
+    _, verdicts = run(gs_vi, pick(GS_GRID, gamma=0.9))
+    assert not verdicts[2].holds
+

@@ -2,10 +2,18 @@
 :class:`~theory_rl.result.SolveResult`; ``__all__`` is the curated list the top-level package
 re-exports (every name of each module's ``__all__`` but its constants)."""
 
+from theory_rl.algorithms.average_reward import (
+    average_reward_policy_iteration,
+    relative_value_iteration,
+)
 from theory_rl.algorithms.dp import (
     RoundoffWarning,
+    accelerated_policy_evaluation,
+    anchored_value_iteration,
+    anchoring_schedule,
     backward_induction,
     bellman_optimality_operator,
+    gauss_seidel_value_iteration,
     greedy_policy,
     linear_programming,
     modified_policy_iteration,
@@ -13,6 +21,7 @@ from theory_rl.algorithms.dp import (
     policy_evaluation,
     policy_iteration,
     q_values,
+    safeguarded_accelerated_value_iteration,
     value_iteration,
 )
 from theory_rl.algorithms.exact import (
@@ -92,6 +101,13 @@ __all__ = [
     "q_values",
     "RoundoffWarning",
     "value_iteration",
+    "accelerated_policy_evaluation",
+    "anchored_value_iteration",
+    "anchoring_schedule",
+    "gauss_seidel_value_iteration",
+    "safeguarded_accelerated_value_iteration",
+    "average_reward_policy_iteration",
+    "relative_value_iteration",
     "DeviceReference",
     "ExactEvaluator",
     "Reference",

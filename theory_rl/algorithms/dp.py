@@ -78,10 +78,11 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from theory_rl._checks import as_int, as_positive
+from theory_rl._checks import as_int, as_positive, as_real
 from theory_rl.backend import array_namespace, resolve_device, to_device, to_numpy
 from theory_rl.bounds.mdp_constants import RoundoffWarning, value_error_floor, value_range
 from theory_rl.kernels import bellman as _kb
+from theory_rl.kernels import gauss_seidel as _kgs
 from theory_rl.mdps.tabular import (
     FiniteHorizonMDP,
     TabularMDP,
@@ -93,8 +94,12 @@ from theory_rl.result import SolveResult
 
 __all__ = [
     "RoundoffWarning",
+    "accelerated_policy_evaluation",
+    "anchored_value_iteration",
+    "anchoring_schedule",
     "backward_induction",
     "bellman_optimality_operator",
+    "gauss_seidel_value_iteration",
     "greedy_policy",
     "linear_programming",
     "modified_policy_iteration",
@@ -102,6 +107,7 @@ __all__ = [
     "policy_evaluation",
     "policy_iteration",
     "q_values",
+    "safeguarded_accelerated_value_iteration",
     "value_iteration",
 ]
 
@@ -1019,4 +1025,602 @@ def backward_induction(mdp: FiniteHorizonMDP, *, device: str | None = None) -> S
         message="exact backward induction",
         history={"value_rho": Vn @ mdp.initial_distribution},
         params=dict(method="backward_induction", gamma=mdp.gamma, device=device),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Gauss-Seidel, anchored and accelerated value iteration
+# --------------------------------------------------------------------------------------------
+def _validated_order(order: Any, n_states: int) -> np.ndarray:
+    """``order`` as an int64 permutation of ``range(S)`` (identity when None)."""
+    if order is None:
+        return np.arange(n_states, dtype=np.int64)
+    o = np.asarray(order)
+    if o.ndim != 1 or o.shape[0] != n_states or o.dtype.kind not in "iu":
+        raise ValueError(
+            f"order must be a 1-D integer permutation of range(S) = range({n_states}); got "
+            f"dtype {o.dtype} and shape {o.shape}"
+        )
+    if not np.array_equal(np.sort(o), np.arange(n_states)):
+        raise ValueError(
+            f"order must be a permutation of range(S) = range({n_states}): every state exactly "
+            "once; it repeats or misses states"
+        )
+    return np.ascontiguousarray(o, dtype=np.int64)
+
+
+def _kernel_arrays(mdp: TabularMDP) -> tuple:
+    """The kernel dtypes of ``mdp``'s transitions: ``(P2,)`` dense or ``(indptr, indices,
+    data)`` CSR, as :mod:`theory_rl.kernels.bellman` takes them."""
+    if mdp.is_sparse:
+        P = mdp.transitions
+        return (
+            P.indptr.astype(np.uint64),
+            P.indices.astype(np.uint32),
+            np.ascontiguousarray(P.data, dtype=np.float64),
+        )
+    return (np.ascontiguousarray(mdp.transition_matrix, dtype=np.float64),)
+
+
+def _initial_values(mdp: TabularMDP, initial_values: Any, gamma: float) -> np.ndarray:
+    """``(S,)`` start: ``initial_values`` checked, or ``min(r) / (1 - gamma)`` (0 at gamma=1)."""
+    if initial_values is None:
+        start = float(mdp.rewards.min()) / (1.0 - gamma) if gamma < 1.0 else 0.0
+        return np.full(mdp.n_states, start)
+    v = _values_arg(initial_values, mdp.n_states, np, "initial_values")
+    if v.ndim != 1:
+        raise ValueError(f"initial_values must have shape (S,), got {v.shape}")
+    return np.array(v, dtype=np.float64)
+
+
+def gauss_seidel_value_iteration(
+    mdp: TabularMDP,
+    *,
+    tol: float | None = None,
+    rtol: float | None = None,
+    max_iterations: int = 100_000,
+    order: Any = None,
+    initial_values: Any = None,
+    callback: Callback | None = None,
+) -> SolveResult:
+    r"""Gauss--Seidel value iteration: in-place sweeps, each state reading its predecessors' new
+    values.
+
+    One sweep :math:`v \mapsto G v` visits the states in ``order`` (default ``0, ..., S-1``) and
+    sets :math:`v(s) \leftarrow \max_a r(s,a) + \gamma \sum_{s'} P(s'|s,a) v(s')` with the
+    current (partly updated) ``v`` (Puterman 1994, §6.3.3).  A numba kernel
+    (:mod:`theory_rl.kernels.gauss_seidel`) sweeps dense or CSR transitions; CPU only.
+
+    **Stopping rule and guarantee.**  ``G`` is a :math:`\gamma`-contraction in the sup norm
+    with fixed point ``V*`` (each coordinate update is a max of affine maps whose coefficients on
+    ``v`` are non-negative and sum to :math:`\gamma`, so by induction over the sweep
+    :math:`|(Gu)(s) - (Gw)(s)| \le \gamma\|u - w\|_\infty`).  Hence, for
+    :math:`v_{k+1} = G v_k`,
+    :math:`\|v_{k+1} - V^*\| \le \gamma\|v_k - V^*\| \le \gamma\|v_k - v_{k+1}\|
+    + \gamma\|v_{k+1} - V^*\|`, i.e.
+
+    .. math::  \|v_{k+1} - V^*\|_\infty \le \frac{\gamma}{1-\gamma}\,\|v_{k+1} - v_k\|_\infty .
+
+    (1) Once this bound is at most :math:`\epsilon/2` -- the classical
+    :math:`\|v_{k+1} - v_k\|_\infty \le \epsilon(1-\gamma)/(2\gamma)` -- the values are within
+    :math:`\epsilon/2` of ``V*``.  (2) A value bound alone only makes the greedy policy
+    :math:`2\gamma(\epsilon/2)/(1-\gamma)`-optimal, so the policy is certified separately: at
+    each iterate meeting (1), one Jacobi sweep gives :math:`\Delta = T v - v` and the
+    MacQueen bound of the module docstring, :math:`\|V^{\pi_v} - V^*\|_\infty \le
+    \gamma\,\mathrm{sp}(\Delta)/(1-\gamma)`; the solver stops when this is at most
+    :math:`\epsilon` and otherwise keeps sweeping.  On success the returned values (the last
+    Gauss--Seidel iterate) are within :math:`\epsilon/2` and the returned policy (greedy
+    w.r.t. them) within :math:`\epsilon` of optimal -- each, computed in float64, up to the
+    round-off bound :func:`~theory_rl.bounds.mdp_constants.value_error_floor` that ``message``
+    states, exactly as for :func:`value_iteration`.  ``tol``/``rtol`` as there (relative by
+    default, ``DEFAULT_RTOL``).
+
+    Args:
+        mdp: the MDP (dense or sparse).
+        tol, rtol: accuracy, as in :func:`value_iteration`.
+        max_iterations: sweeps before giving up (``converged=False``).
+        order: ``(S,)`` permutation of ``range(S)``: the order in which a sweep visits states.
+        initial_values: ``(S,)`` start; default ``min(r) / (1 - gamma)``.
+        callback: called after each sweep with the iterate (``values``) and the actions that
+            attained the max in that sweep (``policy``); may raise ``StopIteration``.
+
+    Returns:
+        :class:`SolveResult`; ``history`` keys ``residual``
+        (:math:`\|v_{k+1}-v_k\|_\infty`), ``error_bound``
+        (:math:`\gamma\|v_{k+1}-v_k\|_\infty/(1-\gamma)`, the value bound), ``policy_bound``
+        (the MacQueen bound where it was checked, NaN elsewhere) and ``wall_time``.
+
+    Raises:
+        ValueError: ``order`` is not a permutation of ``range(S)``; bad ``tol``/``rtol``.
+    """
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    given_tol, given_rtol = tol, rtol
+    tol, roundoff = _target_accuracy(mdp, tol, rtol, DEFAULT_RTOL, 0.5, stacklevel=2)
+    max_iterations = as_int("max_iterations", max_iterations)
+    order_arr = _validated_order(order, mdp.n_states)
+    v = _initial_values(mdp, initial_values, mdp.gamma)
+    args = _kernel_arrays(mdp)
+    r = np.ascontiguousarray(mdp.rewards.ravel(), dtype=np.float64)
+    gamma = float(mdp.gamma)
+    kernel = _kgs._csr_gs_sweep if mdp.is_sparse else _kgs._dense_gs_sweep
+    op = _operator(mdp, "cpu")
+    factor = gamma / (1.0 - gamma)
+    actions = np.zeros(mdp.n_states, dtype=np.int64)
+    stats = np.empty(2)
+    residual, bound, policy_bound = [], [], []
+    params = dict(
+        method="gauss_seidel_value_iteration",
+        tol=tol,
+        rtol=given_rtol if given_rtol is not None or given_tol is not None else DEFAULT_RTOL,
+        roundoff_bound=roundoff,
+        max_iterations=max_iterations,
+        order="identity" if order is None else "given",
+        device="cpu",
+    )
+    converged, message = False, f"max_iterations={max_iterations} reached before the stopping rule"
+    start = time.perf_counter()
+    k = 0
+    for k in range(1, max_iterations + 1):
+        kernel(*args, r, gamma, order_arr, v, actions, stats)
+        inc = max(-float(stats[0]), float(stats[1]))
+        residual.append(inc)
+        bound.append(factor * inc)
+        policy_bound.append(np.nan)
+        history = {
+            "residual": np.array(residual),
+            "error_bound": np.array(bound),
+            "policy_bound": np.array(policy_bound),
+        }
+        if callback is not None and _callback_stops(
+            callback, actions.copy(), v.copy(), mdp.n_actions, k, history, params
+        ):
+            message = "stopped by callback"
+            break
+        if bound[-1] <= tol / 2:
+            tv, greedy = op.sweep(v)
+            delta = tv - v
+            policy_bound[-1] = factor * float(delta.max() - delta.min())
+            if policy_bound[-1] <= tol:
+                actions = np.asarray(greedy)
+                converged = True
+                message = (
+                    f"Gauss-Seidel stopping rule met: values within {bound[-1]:.3g} and policy "
+                    f"within {policy_bound[-1]:.3g} of optimal, each + round-off bound "
+                    f"{roundoff:.3g} (requested tol {tol:.3g})"
+                )
+                break
+    history = {
+        "residual": np.array(residual),
+        "error_bound": np.array(bound),
+        "policy_bound": np.array(policy_bound),
+        "wall_time": np.array([time.perf_counter() - start]),
+    }
+    return SolveResult(
+        policy=_policy_array(actions, mdp.n_actions),
+        values=v,
+        q_values=to_numpy(op.q(v)),
+        n_iterations=k,
+        converged=converged,
+        message=message,
+        history=history,
+        params=params,
+    )
+
+
+def anchoring_schedule(gamma: float, k: Any) -> np.ndarray:
+    r"""Anchor weights :math:`\beta_k` of anchored value iteration (Lee and Ryu 2023, Anc-VI).
+
+    .. math::  \beta_k = \Big(\sum_{i=0}^{k} \gamma^{-2i}\Big)^{-1}
+               = \frac{(1-\gamma^2)\,\gamma^{2k}}{1 - \gamma^{2k+2}} \quad (\gamma < 1),
+               \qquad \beta_k = \frac{1}{k+1} \quad (\gamma = 1),
+
+    the second form evaluated without overflow; :math:`\beta_0 = 1` and :math:`\beta_k`
+    decreases to 0 (to :math:`1-\gamma^2` is never reached: it tends to 0 like
+    :math:`\gamma^{2k}`).  ``gamma`` in ``(0, 1]``; ``k`` an int or an array of ints ``>= 0``;
+    returns float64 of ``k``'s shape.
+    """
+    gamma = as_real("gamma", gamma, minimum=0.0, maximum=1.0, open_minimum=True)
+    ks = np.asarray(k)
+    if ks.dtype.kind not in "iu" or (ks < 0).any():
+        raise ValueError(f"k must be integers >= 0, got {k!r}")
+    ks = ks.astype(np.float64)
+    if gamma == 1.0:
+        return 1.0 / (ks + 1.0)
+    g2 = gamma * gamma
+    return (1.0 - g2) * g2**ks / (1.0 - g2 ** (ks + 1.0))
+
+
+def _dense_or_sparse_product(M: Any, v: np.ndarray) -> np.ndarray:
+    return np.asarray(M @ v, dtype=np.float64)
+
+
+def anchored_value_iteration(
+    mdp: TabularMDP,
+    *,
+    policy: Any = None,
+    gamma: float | None = None,
+    tol: float | None = None,
+    rtol: float | None = None,
+    max_iterations: int = 100_000,
+    initial_values: Any = None,
+    callback: Callback | None = None,
+) -> SolveResult:
+    r"""Anchored value iteration (Anc-VI, Lee and Ryu 2023): a Halpern iteration on ``T``.
+
+    .. math::  v_k = \beta_k\, v_0 + (1 - \beta_k)\, T v_{k-1}, \qquad k \ge 1,
+
+    with :func:`anchoring_schedule` :math:`\beta_k`, ``T`` the Bellman optimality operator, or
+    the policy operator :math:`T_\pi` when ``policy`` is given.  Its Bellman error
+    :math:`\|T v_k - v_k\|_\infty` obeys :func:`theory_rl.bounds.lee2023.anchored_vi_bound`,
+    :math:`O(1/k)` uniformly in :math:`\gamma` -- also at ``gamma = 1`` (undiscounted; a fixed
+    point of ``T`` must exist, e.g. rewards centred by the optimal gain of a unichain model,
+    see :mod:`theory_rl.algorithms.average_reward`).
+
+    **Stopping rule.**  For :math:`\gamma < 1` the MacQueen bracket of the module docstring
+    holds for any ``v``, so the span rule of :func:`value_iteration` applies to each iterate:
+    stop when :math:`\gamma\,\mathrm{sp}(Tv_k - v_k)/(1-\gamma) \le \epsilon`; the returned
+    policy (greedy w.r.t. :math:`v_k`) is then :math:`\epsilon`-optimal and the returned values
+    (the bracket's midpoint) within :math:`\epsilon/2` of the fixed point, up to the round-off
+    bound :func:`~theory_rl.bounds.mdp_constants.value_error_floor`.  For ``gamma = 1`` there is
+    no such bracket: the solver stops when the Bellman error :math:`\|Tv_k - v_k\|_\infty` is at
+    most :math:`\epsilon` and returns :math:`v_k` (``tol`` absolute; ``rtol`` relative to
+    ``max|r|``).
+
+    Args:
+        mdp: the MDP (dense or sparse).
+        policy: ``(S, A)`` or ``(S,)`` policy: iterate :math:`T_\pi` (policy evaluation).
+        gamma: discount used by the iteration, in ``(0, 1]``; default ``mdp.gamma``.
+        tol, rtol: accuracy (see above; relative by default, ``DEFAULT_RTOL``).
+        max_iterations: iterations before giving up.
+        initial_values: the anchor :math:`v_0` ``(S,)``; default ``min(r)/(1-gamma)`` (0 at
+            ``gamma = 1``).
+        callback: called after each iteration with ``values`` = :math:`v_k`; may raise
+            ``StopIteration``.
+
+    Returns:
+        :class:`SolveResult`; ``history`` keys ``bellman_error``
+        (:math:`\|Tv_k - v_k\|_\infty` for ``k = 0, 1, ...``, one longer than the iterations),
+        ``beta`` (:math:`\beta_k`) and ``span``.
+    """
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    g = mdp.gamma if gamma is None else as_real(
+        "gamma", gamma, minimum=0.0, maximum=1.0, open_minimum=True
+    )
+    max_iterations = as_int("max_iterations", max_iterations)
+    given = tol is not None or rtol is not None
+    if g < 1.0:
+        eps, roundoff = _target_accuracy(
+            mdp.with_gamma(g) if g != mdp.gamma else mdp, tol, rtol, DEFAULT_RTOL, 0.5, 2
+        )
+    else:
+        tol = None if tol is None else as_positive("tol", tol)
+        rtol = None if rtol is None else as_positive("rtol", rtol)
+        if not given:
+            rtol = DEFAULT_RTOL
+        scale = max(float(np.abs(mdp.rewards).max()), float(np.finfo(np.float64).tiny))
+        eps = min(x for x in (tol, None if rtol is None else rtol * scale) if x is not None)
+        roundoff = float("nan")
+    op = _operator(mdp, "cpu")
+    if policy is None:
+        M, rv = op.P2, op.r
+        A = mdp.n_actions
+
+        def apply_T(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            q = (rv + g * _dense_or_sparse_product(M, x)).reshape(-1, A)
+            return q.max(axis=1), q.argmax(axis=1)
+
+    else:
+        pi = np.asarray(policy)
+        validate_policy(pi, mdp.n_states, mdp.n_actions, name="policy")
+        pi = pi if pi.dtype.kind in "iu" else np.asarray(pi, dtype=np.float64)
+        P_pi, r_pi = op.policy_system(pi)
+        fixed = pi if pi.ndim == 1 else pi.argmax(axis=1)
+
+        def apply_T(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return r_pi + g * _dense_or_sparse_product(P_pi, x), fixed
+
+    v0 = _initial_values(mdp, initial_values, g)
+    v = v0.copy()
+    tv, actions = apply_T(v)
+    errors = [float(np.abs(tv - v).max())]
+    spans = [float((tv - v).max() - (tv - v).min())]
+    betas = [1.0]
+    factor = g / (1.0 - g) if g < 1.0 else np.inf
+    params = dict(
+        method="anchored_value_iteration",
+        operator="optimality" if policy is None else "policy",
+        gamma=g,
+        tol=eps,
+        roundoff_bound=roundoff,
+        max_iterations=max_iterations,
+    )
+
+    def met() -> bool:
+        return (factor * spans[-1] <= eps) if g < 1.0 else (errors[-1] <= eps)
+
+    converged, message, k = met(), "", 0
+    if not converged:
+        for k in range(1, max_iterations + 1):
+            beta = float(anchoring_schedule(g, k))
+            v = beta * v0 + (1.0 - beta) * tv
+            tv, actions = apply_T(v)
+            d = tv - v
+            errors.append(float(np.abs(d).max()))
+            spans.append(float(d.max() - d.min()))
+            betas.append(beta)
+            history = {
+                "bellman_error": np.array(errors),
+                "beta": np.array(betas),
+                "span": np.array(spans),
+            }
+            if callback is not None and _callback_stops(
+                callback, actions, v, mdp.n_actions, k, history, params
+            ):
+                message = "stopped by callback"
+                break
+            if met():
+                converged = True
+                break
+    d = tv - v
+    if converged and g < 1.0:
+        values = tv + factor * float(d.max() + d.min()) / 2.0
+        message = (
+            f"span stopping rule met: policy within {factor * spans[-1]:.3g} and values within "
+            f"{factor * spans[-1] / 2:.3g} of the fixed point, + round-off bound "
+            f"{roundoff:.3g} (requested tol {eps:.3g})"
+        )
+    else:
+        values = v
+        if converged:
+            message = f"Bellman error {errors[-1]:.3g} <= tol {eps:.3g} (gamma = 1)"
+        elif not message:
+            message = f"max_iterations={max_iterations} reached before the stopping rule"
+    return SolveResult(
+        policy=_policy_array(np.asarray(actions), mdp.n_actions),
+        values=values,
+        q_values=None,
+        n_iterations=k,
+        converged=converged,
+        message=message,
+        history={
+            "bellman_error": np.array(errors),
+            "beta": np.array(betas),
+            "span": np.array(spans),
+        },
+        params=params,
+    )
+
+
+def _momentum_args(gamma: float, step: Any, momentum: Any) -> tuple[float, float]:
+    """``(alpha, beta)``: defaults ``1/(1+gamma)`` and ``(1 - sqrt(1-gamma^2))/gamma``;
+    ``step`` must lie in ``(0, 2/(1+gamma))``, ``momentum`` in ``[0, 1)``."""
+    alpha = (
+        1.0 / (1.0 + gamma)
+        if step is None
+        else as_real("step", step, minimum=0.0, maximum=2.0 / (1.0 + gamma), open_minimum=True,
+                     open_maximum=True)
+    )
+    if momentum is None:
+        beta = (1.0 - np.sqrt(1.0 - gamma * gamma)) / gamma if gamma > 0 else 0.0
+    else:
+        beta = as_real("momentum", momentum, minimum=0.0, maximum=1.0, open_maximum=True)
+    return float(alpha), float(beta)
+
+
+def accelerated_policy_evaluation(
+    mdp: TabularMDP,
+    policy: Any,
+    *,
+    step: float | None = None,
+    momentum: float | None = None,
+    tol: float | None = None,
+    rtol: float | None = None,
+    max_iterations: int = 100_000,
+    initial_values: Any = None,
+    callback: Callback | None = None,
+) -> SolveResult:
+    r"""Accelerated value iteration for :math:`V^\pi` (Goyal and Grand-Clément 2023, AVI).
+
+    Value iteration :math:`v \mapsto T_\pi v` is a gradient step of size 1 on a quadratic
+    whose gradient is :math:`v - T_\pi v`; AVI adds Nesterov momentum:
+
+    .. math::  h_k = v_k + \beta\,(v_k - v_{k-1}), \qquad
+               v_{k+1} = h_k - \alpha\,(h_k - T_\pi h_k), \qquad v_{-1} = v_0,
+
+    with the defaults :math:`\alpha = 1/(1+\gamma)` and
+    :math:`\beta = (1-\sqrt{1-\gamma^2})/\gamma` (Nesterov's parameters for the condition
+    number :math:`\kappa = (1+\gamma)/(1-\gamma)`, :math:`\beta = (\sqrt\kappa-1)/(\sqrt\kappa
+    +1)`).  For a reversible chain :math:`P_\pi` the error contracts asymptotically at
+    :math:`1 - \sqrt{(1-\gamma)/(1+\gamma)}` per iteration instead of :math:`\gamma`
+    (:func:`theory_rl.bounds.goyal2023.avi_rate`).
+
+    **Stopping rule.**  :math:`\|v - V^\pi\|_\infty \le \|T_\pi v - v\|_\infty/(1-\gamma)` for any
+    ``v``; the solver stops at the first :math:`v_k` with
+    :math:`\|T_\pi v_k - v_k\|_\infty \le \epsilon(1-\gamma)/2`, so the returned values are
+    within :math:`\epsilon/2` of :math:`V^\pi` (plus the round-off bound of
+    :func:`~theory_rl.bounds.mdp_constants.value_error_floor`).
+
+    Args:
+        mdp: the MDP.
+        policy: ``(S, A)`` or ``(S,)`` policy to evaluate.
+        step: :math:`\alpha` in :math:`(0, 2/(1+\gamma))`.
+        momentum: :math:`\beta` in ``[0, 1)``.
+        tol, rtol: accuracy as in :func:`value_iteration` (relative by default).
+        max_iterations: iterations before giving up.
+        initial_values: ``(S,)`` start; default ``min(r)/(1-gamma)``.
+        callback: called after each iteration with ``values`` = :math:`v_k`.
+
+    Returns:
+        :class:`SolveResult` (``policy`` is the evaluated policy); ``history["residual"]`` is
+        :math:`\|T_\pi v_k - v_k\|_\infty` for ``k = 0, 1, ...``.
+
+    Raises:
+        ValueError: ``step`` or ``momentum`` outside its admissible range.
+    """
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    gamma = float(mdp.gamma)
+    alpha, beta = _momentum_args(gamma, step, momentum)
+    eps, roundoff = _target_accuracy(mdp, tol, rtol, DEFAULT_RTOL, 0.5, stacklevel=2)
+    max_iterations = as_int("max_iterations", max_iterations)
+    pi = np.asarray(policy)
+    checked = validate_policy(pi, mdp.n_states, mdp.n_actions, name="policy")
+    pi = pi if pi.dtype.kind in "iu" else np.asarray(pi, dtype=np.float64)
+    op = _operator(mdp, "cpu")
+    P_pi, r_pi = op.policy_system(pi)
+
+    def T(x: np.ndarray) -> np.ndarray:
+        return r_pi + gamma * _dense_or_sparse_product(P_pi, x)
+
+    v = _initial_values(mdp, initial_values, gamma)
+    prev = v.copy()
+    threshold = eps * (1.0 - gamma) / 2.0
+    residual = [float(np.abs(T(v) - v).max())]
+    params = dict(
+        method="accelerated_policy_evaluation", step=alpha, momentum=beta, tol=eps,
+        roundoff_bound=roundoff, max_iterations=max_iterations,
+    )
+    converged, message, k = residual[0] <= threshold, "", 0
+    if not converged:
+        for k in range(1, max_iterations + 1):
+            h = v + beta * (v - prev)
+            prev, v = v, h - alpha * (h - T(h))
+            residual.append(float(np.abs(T(v) - v).max()))
+            if callback is not None and _callback_stops(
+                callback, checked, v, mdp.n_actions, k, {"residual": np.array(residual)},
+                params,
+            ):
+                message = "stopped by callback"
+                break
+            if residual[-1] <= threshold:
+                converged = True
+                break
+    if converged:
+        message = (
+            f"residual {residual[-1]:.3g} <= tol (1-gamma)/2: values within "
+            f"{residual[-1] / (1 - gamma):.3g} of V^pi, + round-off bound {roundoff:.3g}"
+        )
+    elif not message:
+        message = f"max_iterations={max_iterations} reached before the stopping rule"
+    return SolveResult(
+        policy=_policy_array(pi, mdp.n_actions) if pi.ndim == 1 else checked,
+        values=v,
+        q_values=None,
+        n_iterations=k,
+        converged=converged,
+        message=message,
+        history={"residual": np.array(residual)},
+        params=params,
+    )
+
+
+def safeguarded_accelerated_value_iteration(
+    mdp: TabularMDP,
+    *,
+    step: float | None = None,
+    momentum: float | None = None,
+    tol: float | None = None,
+    rtol: float | None = None,
+    max_iterations: int = 100_000,
+    initial_values: Any = None,
+    callback: Callback | None = None,
+) -> SolveResult:
+    r"""Accelerated value iteration for control with a safeguard that keeps VI's guarantee.
+
+    Each iteration forms the momentum candidate of :func:`accelerated_policy_evaluation` with the
+    optimality operator ``T``, :math:`h = v_k + \beta(v_k - v_{k-1})`,
+    :math:`w = h - \alpha(h - Th)`, and **accepts it only if**
+    :math:`\|Tw - w\|_\infty \le \gamma\,\|Tv_k - v_k\|_\infty`; otherwise it takes the value
+    iteration step :math:`v_{k+1} = Tv_k`.  A VI step satisfies this inequality by the
+    contraction (:math:`\|T(Tv) - Tv\| \le \gamma\|Tv - v\|`), so every iterate obeys
+
+    .. math::  \|T v_k - v_k\|_\infty \le \gamma^k\, \|T v_0 - v_0\|_\infty ,
+
+    value iteration's own guarantee: the safeguard can only be as slow as VI, never slower.
+    (Goyal and Grand-Clément's S-AVI alternates accelerated and VI steps to the same end; the
+    acceptance test here is this module's, and the guarantee above is derived here.)
+    Same span stopping rule, tolerances and guarantee as :func:`value_iteration`.
+
+    Args:
+        step, momentum: :math:`\alpha \in (0, 2/(1+\gamma))`, :math:`\beta \in [0, 1)`;
+            defaults as in :func:`accelerated_policy_evaluation`.
+        Others as in :func:`value_iteration`.
+
+    Returns:
+        :class:`SolveResult`; ``history`` keys ``residual`` (:math:`\|Tv_k - v_k\|_\infty`,
+        ``k = 0, 1, ...``), ``accepted`` (1 where the momentum candidate was taken) and
+        ``error_bound`` (the span bound at each iterate).
+    """
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    gamma = float(mdp.gamma)
+    alpha, beta = _momentum_args(gamma, step, momentum)
+    eps, roundoff = _target_accuracy(mdp, tol, rtol, DEFAULT_RTOL, 0.5, stacklevel=2)
+    max_iterations = as_int("max_iterations", max_iterations)
+    op = _operator(mdp, "cpu")
+    factor = gamma / (1.0 - gamma)
+    v = _initial_values(mdp, initial_values, gamma)
+    prev = v.copy()
+    tv, actions = op.sweep(v)
+    d = tv - v
+    residual, bound, accepted = [float(np.abs(d).max())], [factor * float(d.max() - d.min())], [0]
+    params = dict(
+        method="safeguarded_accelerated_value_iteration", step=alpha, momentum=beta, tol=eps,
+        roundoff_bound=roundoff, max_iterations=max_iterations,
+    )
+    converged, message, k = bound[0] <= eps, "", 0
+    if not converged:
+        for k in range(1, max_iterations + 1):
+            h = v + beta * (v - prev)
+            th, _ = op.sweep(h)
+            w = h - alpha * (h - th)
+            tw, w_actions = op.sweep(w)
+            if float(np.abs(tw - w).max()) <= gamma * residual[-1]:
+                prev, v, tv, actions = v, w, tw, w_actions
+                accepted.append(1)
+            else:
+                prev, v = v, tv
+                tv, actions = op.sweep(v)
+                accepted.append(0)
+            d = tv - v
+            residual.append(float(np.abs(d).max()))
+            bound.append(factor * float(d.max() - d.min()))
+            history = {
+                "residual": np.array(residual),
+                "accepted": np.array(accepted),
+                "error_bound": np.array(bound),
+            }
+            if callback is not None and _callback_stops(
+                callback, actions, v, mdp.n_actions, k, history, params
+            ):
+                message = "stopped by callback"
+                break
+            if bound[-1] <= eps:
+                converged = True
+                break
+    values = v
+    if converged:
+        values = tv + factor * float(d.max() + d.min()) / 2.0
+        message = (
+            f"span stopping rule met: policy within {bound[-1]:.3g} and values within "
+            f"{bound[-1] / 2:.3g} of optimal, + round-off bound {roundoff:.3g} "
+            f"(requested tol {eps:.3g})"
+        )
+    elif not message:
+        message = f"max_iterations={max_iterations} reached before the span stopping rule"
+    return SolveResult(
+        policy=_policy_array(np.asarray(actions), mdp.n_actions),
+        values=to_numpy(values),
+        q_values=None,
+        n_iterations=k,
+        converged=converged,
+        message=message,
+        history={
+            "residual": np.array(residual),
+            "accepted": np.array(accepted),
+            "error_bound": np.array(bound),
+        },
+        params=params,
     )

@@ -35,11 +35,26 @@ def npg_bound(T: Any, *, eta: Any, gamma: float, n_actions: int) -> np.ndarray:
 
 
 def npg_iterations_bound(epsilon: float, *, eta: float, gamma: float, n_actions: int) -> int:
-    """Smallest ``T`` with ``npg_bound(T) <= epsilon``: the guaranteed iteration count."""
+    """Smallest ``T`` with ``npg_bound(T) <= epsilon``: the guaranteed iteration count.
+
+    ``npg_bound(T) = c/T`` with ``c = log|A|/eta + 1/(1-gamma)^2``, so ``T = ceil(c/epsilon)``;
+    at a tie (``c/epsilon`` an integer) the rounding of ``c/epsilon`` and of ``npg_bound`` can
+    disagree by one ulp, so the candidate is moved by one step until it is the smallest ``T``
+    for which the computed :func:`npg_bound` is ``<= epsilon``.
+    """
     if not epsilon > 0:
         raise ValueError(f"epsilon must be > 0, got {epsilon}")
     c = math.log(n_actions) / eta + 1.0 / (1.0 - gamma) ** 2
-    return max(1, math.ceil(c / epsilon))
+    T = max(1, math.ceil(c / epsilon))
+
+    def bound(n: int) -> float:
+        return float(npg_bound(n, eta=eta, gamma=gamma, n_actions=n_actions))
+
+    while bound(T) > epsilon:
+        T += 1
+    while T > 1 and bound(T - 1) <= epsilon:
+        T -= 1
+    return T
 
 
 def monotone_improvement_bound(log_partition: Any, *, eta: Any, gamma: float) -> np.ndarray:

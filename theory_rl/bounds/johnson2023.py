@@ -52,6 +52,8 @@ def adaptive_bound(k: Any, *, gamma: float, sup_gap0: float, c: Any, b: float = 
     if not 0.0 < g < 1.0:
         raise ValueError(f"gamma must be in (0, 1), got {gamma}")
     k = np.asarray(k, dtype=np.int64)
+    if np.any(k < 0):
+        raise ValueError("iterations k must be non-negative")
     c = np.asarray(c, dtype=np.float64)
     if k.size and k.max() > c.size:
         raise ValueError(f"c has {c.size} entries; iterations up to {k.max()} need as many")

@@ -103,8 +103,21 @@ def gap_rate(beta: float, *, eta: float = 2.0) -> float:
 
 def queries_to_reach(epsilon: float, kl0: float, beta: float, *, eta: float = 2.0) -> int:
     r"""Queries after which the bound guarantees :math:`\mathrm{KL} \le \epsilon`:
-    the smallest even ``N`` with :math:`(1+\eta\beta)^{-N/2}\mathrm{KL}_0 \le \epsilon`."""
-    if epsilon <= 0 or kl0 <= epsilon:
+    the smallest even ``N`` with :math:`(1+\eta\beta)^{-N/2}\mathrm{KL}_0 \le \epsilon`,
+    i.e. ``2 ceil(log(KL0/eps)/log(1 + eta beta))``.  At a tie (the ratio an integer) that
+    closed form and :func:`kl_bound` can round differently by one ulp; the count is moved by
+    one iteration until it is the smallest with the computed :func:`kl_bound` ``<= epsilon``."""
+    if not epsilon > 0:
+        raise ValueError(f"epsilon must be > 0 (no finite N guarantees KL <= {epsilon})")
+    if kl0 <= epsilon:
         return 0
     k = math.ceil(math.log(kl0 / epsilon) / math.log1p(eta * beta))
+
+    def bound(n_iter: int) -> float:
+        return float(kl_bound(kl0, beta, 2 * n_iter, eta=eta))
+
+    while bound(k) > epsilon:
+        k += 1
+    while k > 1 and bound(k - 1) <= epsilon:
+        k -= 1
     return 2 * k

@@ -61,6 +61,8 @@ def thm10_bound(
 ) -> np.ndarray:
     r""":math:`(1-1/\vartheta_\rho)^k\,[V^*(\rho) - V^0(\rho) + D^*_0/(\gamma\eta_0)]`."""
     g = _gamma(gamma)
+    if g == 0.0:
+        raise ValueError("gamma must be in (0, 1) for Thm 10 (its bound divides by gamma eta0)")
     if not eta0 > 0:
         raise ValueError(f"eta0 must be > 0, got {eta0}")
     k = np.asarray(k, dtype=np.float64)

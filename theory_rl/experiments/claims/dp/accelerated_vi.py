@@ -295,9 +295,14 @@ def _control_verdict(ctrl: pd.DataFrame) -> Verdict:
         avi = _iterations_to(sub, "measured", 1e-8)
         vi = _iterations_to(sub, "vi_error", 1e-8)
         acc = float(sub["accepted"].iloc[1:].mean()) if len(sub) > 1 else float("nan")
+        n = int(sub["k"].max())
+
+        def med(x: pd.Series, n: int = n) -> str:
+            return f"{float(x.median()):.4g}" if x.notna().all() else f"> {n} in some runs"
+
         saved.append(
             f"gamma={gamma:g}: iterations to 1e-8 of the first residual, S-AVI median "
-            f"{float(avi.median()):.4g} vs VI {float(vi.median()):.4g}; "
+            f"{med(avi)} vs VI {med(vi)}; "
             f"accepted {acc:.2f} of the steps"
         )
     return Verdict(**{**verdict.to_dict(),

@@ -298,7 +298,9 @@ def _control_verdict(ctrl: pd.DataFrame) -> Verdict:
         n = int(sub["k"].max())
 
         def med(x: pd.Series, n: int = n) -> str:
-            return f"{float(x.median()):.4g}" if x.notna().all() else f"not within the S-AVI run (<= {n} iterations) in some runs"
+            if x.notna().all():
+                return f"{float(x.median()):.4g}"
+            return f"not within the S-AVI run (<= {n} iterations) in some runs"
 
         saved.append(
             f"gamma={gamma:g}: iterations to 1e-8 of the first residual, S-AVI median "

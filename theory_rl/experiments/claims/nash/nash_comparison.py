@@ -191,7 +191,8 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
     )
     within = dataclasses.replace(
         within,
-        measured=within.measured + "; first N with KL <= 1e-6 vs the bound-implied N: "
+        measured=within.measured
+        + "; first N with KL <= 1e-6 vs the bound-implied N: "
         + "; ".join(reach),
         holds=within.holds and reach_ok,
     )

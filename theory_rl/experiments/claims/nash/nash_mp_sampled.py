@@ -23,10 +23,10 @@ level 0.01 does not reject) and lies below 0.  Power against the named alternati
 (:func:`theory_rl.experiments.checks.two_sided_t_power`), is reported in the verdict; on the
 quick grid (12 runs, se about 0.02) it is 1.0 and about 0.9.  A mean divided by ``M + 1``
 moves the exponent by only about 0.05 here (its extra floor is :math:`O(M^{-2})`, 11% of the
-floor at ``M = 4``), below this power; verdict 2 catches it exactly.  The hypothesis is the small-noise
-(linearised) stationary variance of a contracting stochastic recursion, proportional to the
-variance :math:`1/M` of the query estimate; it is [R], so a failure is reported as a failed
-hypothesis.
+floor at ``M = 4``), below this power; verdict 2 catches it exactly.  The hypothesis is the
+small-noise (linearised) stationary variance of a contracting stochastic recursion,
+proportional to the variance :math:`1/M` of the query estimate; it is [R], so a failure is
+reported as a failed hypothesis.
 
 **Verdict 2: sampled = exact on two responses** [D].  With ``Y = 2`` the centred query
 estimate is exact whatever the opponents drawn: :math:`\hat q(0) - \hat q(1) =
@@ -54,9 +54,9 @@ import pandas as pd
 
 from theory_rl.algorithms import nash
 from theory_rl.bounds.rates import Verdict, fit_rate
-from theory_rl.experiments.checks import two_sided_t_power
 from theory_rl.experiments import plotting
 from theory_rl.experiments.base import Claim, product_grid, seed_of, sub_seed
+from theory_rl.experiments.checks import two_sided_t_power
 from theory_rl.experiments.claims.nash._common import reference_equilibrium
 from theory_rl.experiments.instances import make_game
 
@@ -83,8 +83,7 @@ GRID = (
     + CONTROL
 )
 QUICK_GRID = (
-    product_grid(n_responses=[20], beta=[0.1], n_samples=[4, 32, 256], replicate=range(4))
-    + CONTROL
+    product_grid(n_responses=[20], beta=[0.1], n_samples=[4, 32, 256], replicate=range(4)) + CONTROL
 )
 
 

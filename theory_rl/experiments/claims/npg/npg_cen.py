@@ -198,14 +198,12 @@ def asymptotic_verdict(frame: pd.DataFrame) -> Verdict:
         paper=CLAIM.paper,
         theorem="asymptotic rate of entropy NPG (derived from the update and the regularised "
         "performance difference)",
-        stated="||log pi^t - log pi*_tau||_inf ~ C (1-f)^t, f = eta tau/(1-gamma) < 1 "
-        "(two-sided)",
+        stated="||log pi^t - log pi*_tau||_inf ~ C (1-f)^t, f = eta tau/(1-gamma) < 1 (two-sided)",
         measured=text,
         holds=bool(len(fitted)) and not bad and n_unfit == 0,
         detail=f"fit where {XI_WINDOW[0]:g} <= ||log pi^t - log pi*||_inf <= {XI_WINDOW[1]:g}, "
         f"f < 1; {n_unfit} runs with fewer than 3 such iterates (failing); band justified in "
-        "the module docstring"
-        + ("; FAILURES: " + " | ".join(bad[:5]) if bad else ""),
+        "the module docstring" + ("; FAILURES: " + " | ".join(bad[:5]) if bad else ""),
         metrics={
             "min_log_ratio": float(ratio.min()) if len(fitted) else float("nan"),
             "max_log_ratio": float(ratio.max()) if len(fitted) else float("nan"),

@@ -37,10 +37,11 @@ gap against iterations up to :math:`10^4`.  The bad init shows a long plateau ne
 suboptimal arm 0.9.
 
 **Measurement.**  :func:`theory_rl.algorithms.pg.softmax_policy_gradient` on
-:func:`theory_rl.mdps.bandit` (``gamma = 0``), the three initialisations as one batch, and the tight instance above
-(quick and full grid); the full grid adds random bandits (``K`` in {2, 5, 10}, means uniform on [0, 1], uniform init) for the
-bound.  Tolerance of the bound check: none needed beyond ``rtol = 1e-12`` (the gap is a
-difference of two numbers <= 1 computed in float64).
+:func:`theory_rl.mdps.bandit` (``gamma = 0``), the three initialisations as one batch, and
+the tight instance above (quick and full grid); the full grid adds random bandits (``K`` in
+{2, 5, 10}, means uniform on [0, 1], uniform init) for the bound.  Tolerance of the bound
+check: none needed beyond ``rtol = 1e-12`` (the gap is a difference of two numbers <= 1
+computed in float64).
 
 References:
     J. Mei, C. Xiao, C. Szepesvári, D. Schuurmans. On the global convergence rates of softmax

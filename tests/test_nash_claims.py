@@ -27,8 +27,7 @@ def pick(grid, **where):
 
 
 RATE_GRID = (
-    pick(nash_mp_rate.QUICK_GRID, family="random", n_responses=20, beta=0.01)
-    + nash_mp_rate.TIES
+    pick(nash_mp_rate.QUICK_GRID, family="random", n_responses=20, beta=0.01) + nash_mp_rate.TIES
 )
 CMP_GRID = pick(nash_comparison.QUICK_GRID, beta=0.01)
 

@@ -26,7 +26,9 @@ def pick(grid, **where):
     return [c for c in grid if all(c[k] == v for k, v in where.items())]
 
 
-RATE_GRID = pick(nash_mp_rate.QUICK_GRID, family="random", n_responses=20, beta=0.01)
+RATE_GRID = (
+    pick(nash_mp_rate.QUICK_GRID, family="random", n_responses=20, beta=0.01) + nash_mp_rate.TIES
+)
 CMP_GRID = pick(nash_comparison.QUICK_GRID, beta=0.01)
 
 

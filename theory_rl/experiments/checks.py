@@ -386,3 +386,37 @@ def ratio_figure(
         row[0].set_ylabel(ylabel)
         plotting.legend(row, row[0], loc="upper right", fontsize=6)
     return fig
+
+
+def two_sided_t_power(*, shift: float, stderr: float, df: int, confidence: float) -> float:
+    r"""Power of the two-sided Student-t test of ``slope = s0`` at level ``1 - confidence``
+    against the alternative ``slope = s0 + shift``.
+
+    The statistic :math:`(\hat s - s_0)/\widehat{\mathrm{se}}` follows a noncentral t
+    distribution with ``df`` degrees of freedom and noncentrality ``shift / stderr`` (OLS with
+    Gaussian errors, ``stderr`` the slope's standard error); the test rejects when its absolute
+    value exceeds :math:`t_{df, (1+c)/2}`.
+
+    Args:
+        shift: alternative minus null slope.
+        stderr: standard error of the slope (``> 0``), e.g. the measured one.
+        df: residual degrees of freedom (``>= 1``; ``n - 2`` for a line through ``n`` points).
+        confidence: ``c`` in (0, 1).
+
+    Returns:
+        The rejection probability under the alternative, in [0, 1].
+    """
+    from scipy import stats
+
+    if not stderr > 0:
+        raise ValueError(f"stderr must be positive, got {stderr}")
+    if df < 1:
+        raise ValueError(f"df must be >= 1, got {df}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    crit = float(stats.t.ppf(0.5 + confidence / 2.0, df))
+    ncp = shift / stderr
+    # P(T > crit) + P(T < -crit); the lower tail as the upper tail of -T (noncentrality -ncp),
+    # since SciPy's nct.cdf returns NaN in parts of the far tail
+    power = float(stats.nct.sf(crit, df, ncp) + stats.nct.sf(crit, df, -ncp))
+    return min(1.0, max(0.0, power))

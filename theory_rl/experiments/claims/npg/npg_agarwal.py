@@ -16,6 +16,10 @@ uniform policy, any :math:`\eta > 0`:
 run as one batch of :func:`theory_rl.algorithms.npg.natural_policy_gradient` with exact
 evaluation.  ``V*`` by policy iteration.
 
+**Power.**  An NPG step :math:`\eta` in place of :math:`\eta/(1-\gamma)` and a dropped discount
+in the evaluated Q (:math:`Q = r + Pv`) each violate both verdicts on the quick grid (worst
+gap / bound 2.5 and 8.4; Lemma 12.8 slack -0.055 and -1).
+
 **Tolerance.**  ``atol`` = :func:`theory_rl.bounds.mdp_constants.value_error_floor` (two computed
 value vectors, each from an LU solve).
 
@@ -164,7 +168,7 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
             measured=f"min_s,t V^(t+1)-V^t = {frame['min_improvement'].min():.3g}; "
             f"min slack to (1-gamma)/eta log Z = {frame['lemma_slack'].min():.3g} "
             f"(>= -atol holds, atol <= {float(frame['atol'].max()):.2g} round-off); "
-            f"max lower/actual = {tight:.4f}",
+            f"max lower/actual = {tight:.4g} (tightness of the lemma; reported, not checked)",
             holds=mono.holds and lemma.holds,
             detail=f"{common}; atol = round-off floor; monotone: {mono.describe()}; "
             f"log Z bound: {lemma.describe()}",

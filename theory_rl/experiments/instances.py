@@ -14,6 +14,9 @@ A configuration (a grid row, see :mod:`theory_rl.experiments.base`) names its in
 * ``switch_chain`` -- :func:`switch_chain`, the chain on which policy iteration started from
   "stay" everywhere fixes one state per iteration, so its error decays at exactly the
   contraction rate; reads ``n_states``, ``gamma`` and, when present, ``epsilon``;
+  deterministic, the seed is unused;
+* ``cash_or_wait`` -- :func:`cash_or_wait`, three states on which the optimal first action
+  (an immediate reward) wins by a margin that only the discount decides; reads ``gamma``;
   deterministic, the seed is unused.
 
 Preference games (:mod:`theory_rl.mdps.games`) read ``n_responses`` (``Y``) and ``beta``:
@@ -39,6 +42,7 @@ __all__ = [
     "INSTANCE_FAMILIES",
     "make_game",
     "make_instance",
+    "cash_or_wait",
     "switch_chain",
     "switch_chain_start",
 ]
@@ -127,6 +131,38 @@ def switch_chain_start(n_states: int, delta: float = 0.0) -> np.ndarray:
     return pi
 
 
+CASH, WAIT = 0, 1
+
+
+def cash_or_wait(gamma: float) -> TabularMDP:
+    r"""Three states on which the optimal policy is decided by the discount.
+
+    State 0: ``CASH = 0`` pays 1 and moves to state 2 (absorbing, reward 0); ``WAIT = 1`` pays
+    0 and moves to state 1 (absorbing, reward :math:`r_1 = (1-\gamma)(1-m)/\gamma` per step,
+    :math:`m = (1-\gamma)/2`).  So :math:`Q^*(0, \text{CASH}) = 1 > Q^*(0, \text{WAIT}) =
+    \gamma r_1/(1-\gamma) = 1 - m`: cashing in is optimal, and a policy that waits loses
+    :math:`m` in state 0.  Dropping the discount from the action values,
+    :math:`r + P V` instead of :math:`r + \gamma P V`, rates waiting at
+    :math:`r_1/(1-\gamma) = (1-m)/\gamma > 1` and so converges to the wrong action.  Rewards
+    in ``[0, 1]``; ``rho`` uniform.
+    """
+    g = float(gamma)
+    if not 0.0 < g < 1.0:
+        raise ValueError(f"gamma must be in (0, 1), got {gamma}")
+    m = (1.0 - g) / 2.0
+    P = np.zeros((3, 2, 3))
+    r = np.zeros((3, 2))
+    P[0, CASH, 2] = P[0, WAIT, 1] = 1.0
+    P[1, :, 1] = P[2, :, 2] = 1.0
+    r[0, CASH] = 1.0
+    r[1, :] = (1.0 - g) * (1.0 - m) / g
+    return TabularMDP(P, r, g, initial_distribution=np.full(3, 1.0 / 3.0))
+
+
+def _cash_or_wait(config: dict[str, Any], seed: np.random.SeedSequence) -> TabularMDP:
+    return cash_or_wait(float(config["gamma"]))
+
+
 def _switch_chain(config: dict[str, Any], seed: np.random.SeedSequence) -> TabularMDP:
     eps = config.get("epsilon")
     eps = 0.5 if eps is None or eps != eps else float(eps)  # NaN: not set
@@ -139,6 +175,7 @@ INSTANCES: dict[str, Builder] = {
     "random": _random,
     "chain": _chain,
     "switch_chain": _switch_chain,
+    "cash_or_wait": _cash_or_wait,
 }
 
 

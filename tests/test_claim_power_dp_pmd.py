@@ -371,3 +371,22 @@ def test_gpmd_catches_a_squared_rate(monkeypatch):
 def test_gpmd_catches_a_dropped_discount_in_evaluation(monkeypatch):
     monkeypatch.setattr(pmd, "ExactEvaluator", UndiscountedQ)
     assert_caught(pmd_gpmd, GPMD)
+
+
+@pytest.mark.parametrize("module, grid", [(pmd_xiao, XIAO), (pmd_rates, RATES)])
+def test_pmd_claims_catch_a_constant_step_where_geometric_is_stated(monkeypatch, module, grid):
+    patch_step(monkeypatch, lambda k, gamma: gamma**k)  # eta_0 for eta_0 / gamma^k
+    assert_caught(module, grid)
+
+
+def test_inexact_catches_an_adaptive_step_shrunk_by_gamma_k(monkeypatch):
+    patch_step(monkeypatch, lambda k, gamma: gamma**k * 1e-3)
+    assert_caught(pmd_inexact, INEXACT)
+
+
+@pytest.mark.parametrize("factor", [geometric_shrinks, lambda k, gamma: gamma**k])
+def test_sampled_catches_a_wrong_geometric_schedule(monkeypatch, factor):
+    """eta_0 gamma^k or a constant eta_0 for eta_0 / gamma^k: the gap stops shrinking in N."""
+    patch_step(monkeypatch, factor)
+    env, _ = assert_caught(pmd_sampled, SAMPLED)
+    assert not env.holds

@@ -81,7 +81,9 @@ def test_johnson_fails_when_the_adaptive_step_is_too_small(monkeypatch):
     assert not run(pmd_johnson, JOHNSON)[0].holds
 
 
-INEXACT = pick(pmd_inexact.QUICK_GRID, family="random", model="adversarial")
+INEXACT = pick(pmd_inexact.QUICK_GRID, family="random", model="adversarial") + pick(
+    pmd_inexact.QUICK_GRID, family="bandit", margin=3.0, model="uniform"
+)
 
 
 def test_inexact_holds():
@@ -93,7 +95,7 @@ def test_inexact_fails_when_the_error_exceeds_b(monkeypatch):
         return REAL_PMD(mdp, q_error=100 * q_error, **kw)
 
     monkeypatch.setattr(pmd, "policy_mirror_descent", broken)
-    bound, scaling = run(pmd_inexact, INEXACT)
+    bound, scaling, _ = run(pmd_inexact, INEXACT)
     assert not bound.holds and not scaling.holds
 
 
@@ -108,8 +110,10 @@ def test_sampled_fails_for_a_biased_estimator(monkeypatch):
     assert not run(pmd_sampled, SAMPLED)[0].holds
 
 
-GPMD = pick(pmd_gpmd.QUICK_GRID, family="random", tau=1.0, eta=0.1, kind="gpmd") + pick(
-    pmd_gpmd.QUICK_GRID, kind="staq", memory=4
+GPMD = (
+    pick(pmd_gpmd.QUICK_GRID, family="random", tau=1.0, eta=0.1, kind="gpmd")
+    + pick(pmd_gpmd.QUICK_GRID, kind="staq", memory=4)
+    + pick(pmd_gpmd.QUICK_GRID, kind="chain", eta=1e4)
 )
 
 
@@ -122,7 +126,7 @@ def test_gpmd_fails_with_a_smaller_step_than_stated(monkeypatch):
         return REAL_GPMD(mdp, eta=eta * 1e-3, **kw)
 
     monkeypatch.setattr(pmd, "generalized_policy_mirror_descent", broken)
-    rate, staq = run(pmd_gpmd, GPMD)
+    rate, staq, attained = run(pmd_gpmd, GPMD)
     assert not rate.holds  # (StaQ calls the patched GPMD too)
 
 

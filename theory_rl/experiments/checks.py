@@ -7,6 +7,10 @@ r"""Shared verdicts and figures of the claims: bounds at every iterate, fitted r
   can only pass within the tolerance; the verdict then says so and quotes the round-off bound.
 * :func:`fit_runs` and :func:`rate_verdict` -- a geometric (or power) rate fitted per run
   (:func:`theory_rl.bounds.rates.fit_rate`) on a window, compared with the stated rate.
+* :func:`rate_band_verdict` -- a two-sided rate gate, for instances where the stated rate is
+  attained: the fitted rate within a justified band around the stated one.
+* :func:`two_sided_t_power` -- the power of a two-sided t-test against a named shift, which the
+  sampled claims report.
 * :func:`ratio_figure` -- ``measured / bound`` against the iteration, one panel per group, drawn
   only where the bound is resolved, with the bound as the line ``ratio = 1``.
 
@@ -31,9 +35,11 @@ __all__ = [
     "bound_verdict",
     "format_ratio",
     "fit_runs",
+    "rate_band_verdict",
     "rate_verdict",
     "ratio_figure",
     "resolved",
+    "two_sided_t_power",
 ]
 
 #: A ratio to the bound is reported where the bound exceeds this multiple of ``atol``.
@@ -420,3 +426,81 @@ def two_sided_t_power(*, shift: float, stderr: float, df: int, confidence: float
     # since SciPy's nct.cdf returns NaN in parts of the far tail
     power = float(stats.nct.sf(crit, df, ncp) + stats.nct.sf(crit, df, -ncp))
     return min(1.0, max(0.0, power))
+
+
+def rate_band_verdict(
+    table: pd.DataFrame,
+    claim: Claim,
+    *,
+    theorem: str,
+    stated: str,
+    max_log_ratio: float,
+    rtol: float = 0.0,
+    describe: Sequence[str] = (),
+    paper: str | None = None,
+    detail: str = "",
+    metrics: dict[str, Any] | None = None,
+) -> Verdict:
+    r"""Two-sided rate gate for runs on which the stated linear rate is attained.
+
+    ``table`` has one row per run with ``rate``, ``low``, ``high`` (the fitted rate and its
+    interval, as :func:`fit_runs` returns) and ``stated``.  A run passes when
+
+    * ``high <= stated (1 + rtol)`` -- not significantly slower than stated (the theorem), and
+    * ``log rate / log stated <= max_log_ratio`` -- not faster than ``stated ** max_log_ratio``
+      (the rate is attained: a stated rate that is too optimistic, e.g. squared with
+      ``max_log_ratio < 2``, fails here or in the first condition).
+
+    ``max_log_ratio > 1`` must come from the instance (a lower-bound construction), not from
+    tuning.  Runs without a finite fitted rate fail; a verdict over no run fails.  The measured
+    text gives the range of ``log rate / log stated`` (1 = exactly the stated rate).
+    """
+    if not max_log_ratio > 1.0:
+        raise ValueError(f"max_log_ratio must be > 1, got {max_log_ratio}")
+    if rtol < 0:
+        raise ValueError(f"rtol must be non-negative, got {rtol}")
+    rate = table["rate"].to_numpy(dtype=float)
+    high = table["high"].to_numpy(dtype=float)
+    st = table["stated"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log(rate) / np.log(st)
+    slow = ~(high <= st * (1.0 + rtol))
+    fast = ~(ratio <= max_log_ratio)
+    bad = slow | fast
+    failures = [
+        f"{_describe_run(table.iloc[[i]], describe)}: rate {rate[i]:.4g} "
+        f"[{table['low'].iloc[i]:.4g}, {high[i]:.4g}] vs stated {st[i]:.4g} "
+        f"({'slower than stated' if slow[i] else 'faster than stated^' + f'{max_log_ratio:g}'})"
+        for i in np.flatnonzero(bad)
+    ]
+    n = len(table)
+    finite = ratio[np.isfinite(ratio)]
+    text = (
+        f"log(fitted rate)/log(stated rate) between {finite.min():.3g} and {finite.max():.3g} "
+        f"over {n} runs (1 = the stated rate; holds: upper end of the 95% interval <= stated "
+        f"and ratio <= {max_log_ratio:g}); {len(failures)} runs fail"
+        if finite.size
+        else f"no fitted rate over {n} runs"
+    )
+    return Verdict(
+        claim_id=claim.id,
+        paper=claim.paper if paper is None else paper,
+        theorem=theorem,
+        stated=stated,
+        measured=text,
+        holds=n > 0 and not failures,
+        detail=(
+            f"{n} runs on which the stated rate is attained; gate: upper end of the 95% rate "
+            f"interval <= stated" + (f" (1 + {rtol:g})" if rtol else "") + " and fitted rate >= "
+            f"stated^{max_log_ratio:g}"
+            + (f"; {detail}" if detail else "")
+            + ("; FAILURES: " + " | ".join(failures[:5]) if failures else "")
+        ),
+        metrics={
+            "min_log_rate_ratio": float(finite.min()) if finite.size else math.nan,
+            "max_log_rate_ratio": float(finite.max()) if finite.size else math.nan,
+            "n_runs": n,
+            "n_failures": len(failures),
+            **(metrics or {}),
+        },
+    )

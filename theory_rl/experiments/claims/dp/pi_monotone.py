@@ -6,15 +6,26 @@ r"""Claim ``pi_monotone``: policy iteration improves monotonically and terminate
 
 * :math:`V^{\pi_{k+1}}(s) \ge V^{\pi_k}(s)` for every state ``s`` and every ``k``;
 * it stops (no state improves) after at most :math:`|A|^{|S|}` policies, and the final policy is
-  optimal: :math:`T V^{\pi_K} = V^{\pi_K}`.
+  optimal: :math:`T V^{\pi_K} = V^{\pi_K}`;
+* [D] it is no slower than value iteration: :math:`V^{\pi_{k+1}} = T_{\pi_{k+1}}V^{\pi_{k+1}}
+  \ge T_{\pi_{k+1}}V^{\pi_k} = T V^{\pi_k}` statewise (monotonicity of :math:`T_\pi` and the
+  first item), hence :math:`\|V^* - V^{\pi_k}\|_\infty \le \gamma^k\|V^* - V^{\pi_0}\|_\infty`
+  (the contraction of ``T``; Puterman 1994 §6.4.2 compares PI and VI the same way).
 
 **Measurement.**  Garnets (1 and up to 5 successors) and dense Dirichlet MDPs of sizes
 ``(S, A)`` in {(4, 2), (8, 3), (20 or 50, 4)} (so the bound :math:`|A|^{|S|}` ranges from 16 to
 about 1e30), ``gamma`` in {0.5, 0.9, 0.99}, started from a uniformly random deterministic
-policy.  The values of every policy are those :func:`theory_rl.algorithms.dp.policy_iteration`
-passes to its callback.  Optimality of the final policy is certified independently of the
-solver by its Bellman residual :math:`\|T V^{\pi_K} - V^{\pi_K}\|_\infty` (zero for an
-optimal policy).
+policy; and :func:`theory_rl.experiments.instances.switch_chain` (``S`` in {8, 20}, two
+actions, ``gamma`` in {0.9, 0.99}) started from STAY everywhere, on which PI fixes one state
+per iteration and :math:`\|V^*-V^{\pi_k}\|_\infty = \gamma^k\|V^*-V^{\pi_0}\|_\infty
+\epsilon_{k+1}/\epsilon_1` with :math:`\epsilon_{k+1}/\epsilon_1 \ge 1/2`: the rate bound of the
+third item is attained (ratio 0.97 at ``k = 1``), so a stated :math:`\gamma^{k+1}` fails there.
+The |A|^|S| bound bites only where it is small (``S = 4``: 16 policies, up to 7 evaluated); for
+``S >= 8`` it exceeds every measured count by orders of magnitude, and an iteration-count error
+shows instead in the third verdict.  The values of every policy are those
+:func:`theory_rl.algorithms.dp.policy_iteration` passes to its callback.  Optimality of the
+final policy is certified independently of the solver by its Bellman residual
+:math:`\|T V^{\pi_K} - V^{\pi_K}\|_\infty` (zero for an optimal policy).
 
 **Tolerance.**  ``atol`` = :func:`theory_rl.bounds.mdp_constants.value_error_floor`: successive
 values are computed by separate LU solves, each within half of it of the exact values, so an
@@ -27,6 +38,7 @@ References:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -34,11 +46,12 @@ import pandas as pd
 
 from theory_rl.algorithms import dp
 from theory_rl.bounds import mdp_constants
+from theory_rl.bounds.mdp_constants import RoundoffWarning
 from theory_rl.bounds.puterman1994 import policy_iteration_bound
 from theory_rl.bounds.rates import Verdict, check_bound
 from theory_rl.experiments import plotting
 from theory_rl.experiments.base import Claim, bellman_residual, seed_of, sub_seed
-from theory_rl.experiments.instances import INSTANCE_FAMILIES, make_instance
+from theory_rl.experiments.instances import INSTANCE_FAMILIES, STAY, make_instance
 
 CLAIM = Claim(
     id="pi_monotone",
@@ -76,12 +89,35 @@ GRID = _grid([(4, 2), (8, 3), (50, 4), (200, 4)], 10)
 QUICK_GRID = _grid([(4, 2), (8, 3), (20, 4)], 2)
 
 
+def _chains(sizes: list[int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "family": "switch_chain",
+            "branching": 0,
+            "n_states": S,
+            "n_actions": 2,
+            "gamma": gamma,
+            "replicate": 0,
+            "start": "stay",
+        }
+        for S in sizes
+        for gamma in (0.9, 0.99)
+    ]
+
+
+GRID += _chains([8, 50])
+QUICK_GRID += _chains([8, 20])
+
+
 def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Run policy iteration from a random policy; one row per evaluated policy."""
     seed = seed_of(config)
     mdp = make_instance(config, sub_seed(seed, 0))
     rng = np.random.default_rng(sub_seed(seed, 1))
-    pi0 = rng.integers(mdp.n_actions, size=mdp.n_states)
+    if config.get("start") == "stay":
+        pi0 = np.full(mdp.n_states, STAY)
+    else:
+        pi0 = rng.integers(mdp.n_actions, size=mdp.n_states)
     values: list[np.ndarray] = []
     n_changed: list[int] = []
 
@@ -95,9 +131,18 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     final_residual = bellman_residual(mdp, V[-1])
     atol = mdp_constants.value_error_floor(mdp)
     bound = float(policy_iteration_bound(mdp.n_states, mdp.n_actions))
+    # V* from value iteration (independent of the policy iteration under test), certified by
+    # its Bellman residual: ||v - V*|| <= ||Tv - v|| / (1 - gamma).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RoundoffWarning)
+        v_star = np.asarray(dp.value_iteration(mdp, tol=atol).values)
+    error = np.abs(v_star - V).max(axis=1)  # ||V* - V^{pi_k}||_inf, (K,)
+    rate_atol = atol + bellman_residual(mdp, v_star) / (1.0 - mdp.gamma)
     rows = []
     for k in range(len(V)):
         diff = V[k] - V[k - 1] if k else np.full(mdp.n_states, np.nan)
+        # V^{pi_k} - T V^{pi_{k-1}} >= 0 statewise (PI no slower than VI)
+        over_vi = V[k] - dp.bellman_optimality_operator(mdp, V[k - 1]) if k else diff
         rows.append(
             {
                 "k": k,
@@ -110,6 +155,10 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
                 "iteration_bound": bound,
                 "final_residual": final_residual,
                 "atol": atol,
+                "min_over_vi": float(over_vi.min()),
+                "error": float(error[k]),
+                "rate_bound": float(mdp.gamma**k * error[0]),
+                "rate_atol": rate_atol,
             }
         )
     return rows
@@ -130,7 +179,8 @@ def _per_run(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def check(frame: pd.DataFrame) -> list[Verdict]:
-    """Verdicts: monotone improvement at every step; termination within the bound, optimal."""
+    """Verdicts: monotone improvement at every step; termination within the bound, optimal;
+    no slower than value iteration."""
     steps = frame[frame["k"] >= 1]
     # A lower bound of 0 on the improvement, checked as  -improvement <= atol  row by row.
     decrease = -steps["min_improvement"].to_numpy()
@@ -148,15 +198,40 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
         else ""
     )
     worst_drop = float(decrease.max()) if decrease.size else 0.0
+    vi_drop = -steps["min_over_vi"].to_numpy()
+    dominates = check_bound(vi_drop, steps["atol"].to_numpy())
+    rate = check_bound(
+        frame["error"].to_numpy(), frame["rate_bound"].to_numpy() + frame["rate_atol"].to_numpy()
+    )
+    res_rows = frame[(frame["k"] >= 1) & (frame["rate_bound"] > 100 * frame["rate_atol"])]
+    ratio = (res_rows["error"] / res_rows["rate_bound"]).to_numpy()
+    chain = res_rows[res_rows["family"] == "switch_chain"]
+    chain_ratio = (chain["error"] / chain["rate_bound"]).to_numpy()
+    at_k1 = chain[chain["k"] == 1]
+    chain_text = (
+        f"; switch chain ({chain['spawn_key'].nunique()} runs): worst ratio "
+        f"{chain_ratio.max():.3g}, smallest at k = 1 "
+        f"{float((at_k1['error'] / at_k1['rate_bound']).min()):.4g} (the rate gamma is attained)"
+        if len(chain) and len(at_k1)
+        else ""
+    )
     detail_mono = (
         f"{n_runs} runs, {len(steps)} improvement steps; smallest statewise improvement "
         f"{-worst_drop:.3g} (a decrease is allowed up to atol <= "
         f"{float(frame['atol'].max()):.2g}, the round-off of two LU evaluations)"
     )
+    big = runs[runs["n_states"] >= 8]
     detail_term = (
         f"{n_runs} runs; all converged: {converged_ok}; worst ratio of policies evaluated to "
         f"|A|^|S| {iters.worst_ratio:.3g}{small_text}; final Bellman residual / atol worst "
         f"{optimal.worst_ratio:.3g}"
+        + (
+            f"; where S >= 8 the bound is >= "
+            f"{float((big['iteration_bound'] / big['n_policies']).min()):.3g} x the count "
+            "(it cannot see an iteration-count error there; the 'no slower than VI' verdict can)"
+            if len(big)
+            else ""
+        )
     )
     return [
         Verdict(
@@ -189,6 +264,30 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
             metrics={
                 "max_iterations": int(runs["n_policies"].max()),
                 "max_final_residual": float(runs["final_residual"].max()),
+                "n_runs": n_runs,
+            },
+        ),
+        Verdict(
+            claim_id=CLAIM.id,
+            paper=CLAIM.paper,
+            theorem="[D] PI no slower than VI (Prop. 6.4.1 + contraction of T)",
+            stated="V^{pi_k+1} >= T V^{pi_k} statewise; ||V*-V^{pi_k}|| <= gamma^k ||V*-V^{pi_0}||",
+            measured=(
+                f"min_s,k (V^{{pi_k+1}} - T V^{{pi_k}})(s) = {-float(vi_drop.max()):.3g} (>= -atol "
+                f"holds); worst ||V*-V^{{pi_k}}|| / (gamma^k ||V*-V^{{pi_0}}||) = "
+                f"{float(ratio.max()) if ratio.size else float('nan'):.4g} over {n_runs} runs "
+                f"(<= 1 holds){chain_text}"
+                if vi_drop.size
+                else "no improvement step"
+            ),
+            holds=dominates.holds and rate.holds and bool(vi_drop.size),
+            detail=f"{n_runs} runs; statewise check within atol (two LU evaluations); rate check "
+            "within atol + the reference's certified error; ratios where the bound exceeds 100 "
+            "x that tolerance; V* from value iteration (not the PI under test), certified by its "
+            "Bellman residual / (1 - gamma)",
+            metrics={
+                "worst_rate_ratio": float(ratio.max()) if ratio.size else float("nan"),
+                "min_over_vi": -float(vi_drop.max()) if vi_drop.size else float("nan"),
                 "n_runs": n_runs,
             },
         ),

@@ -16,7 +16,11 @@ r"""Claim ``pmd_xiao``: PMD's O(1/k) rate with constant steps and linear rate wi
 with ``H = 4``; :math:`\rho` the MDP's initial distribution; :math:`D^*_0` computed exactly from
 :math:`\pi^*` (``divergence_to_opt`` at ``k = 0``); :math:`\eta \in \{10^{-2}, 1, 10^2\}`
 (Thm 8) and :math:`\eta_0 = f\,\frac{1-\gamma}{\gamma}D^*_0`, :math:`f \in \{0.01, 1\}`
-(Thm 10).  Tolerances: :mod:`theory_rl.experiments.claims.pmd._common`.
+(Thm 10).  Plus :func:`theory_rl.experiments.instances.cash_or_wait` (both theorems,
+:math:`\eta = 1` and :math:`f = 1`), where the optimal action wins by a margin that only the
+discount decides: action values computed without the discount drive PMD to the wrong action
+there, and the gap stalls at :math:`(1-\gamma)/6` above bounds that go to 0.  Tolerances:
+:mod:`theory_rl.experiments.claims.pmd._common`.
 
 References:
     L. Xiao. On the convergence rates of policy gradient methods. JMLR 23(282), 2022,
@@ -71,7 +75,17 @@ def _grid(n_states: int, gammas: list[float], etas: list[float], factors: list[f
             eta=factors,
         )
     ]
-    return thm8 + thm10
+    trap = [
+        {"family": "cash_or_wait", "branching": 0, "n_states": 3, **c}
+        for c in product_grid(
+            theorem=["thm8", "thm10"],
+            n_actions=[2],
+            gamma=gammas,
+            mirror=["kl", "euclidean"],
+            eta=[1.0],
+        )
+    ]
+    return thm8 + thm10 + trap
 
 
 GRID = _grid(30, [0.5, 0.9, 0.99], [1e-3, 1e-2, 1.0, 1e2, 1e3], [0.01, 1.0, 10.0])

@@ -1167,13 +1167,18 @@ def gauss_seidel_value_iteration(
         residual.append(inc)
         bound.append(factor * inc)
         policy_bound.append(np.nan)
-        history = {
-            "residual": np.array(residual),
-            "error_bound": np.array(bound),
-            "policy_bound": np.array(policy_bound),
-        }
         if callback is not None and _callback_stops(
-            callback, actions.copy(), v.copy(), mdp.n_actions, k, history, params
+            callback,
+            actions.copy(),
+            v.copy(),
+            mdp.n_actions,
+            k,
+            {
+                "residual": np.array(residual),
+                "error_bound": np.array(bound),
+                "policy_bound": np.array(policy_bound),
+            },
+            params,
         ):
             message = "stopped by callback"
             break
@@ -1285,8 +1290,10 @@ def anchored_value_iteration(
     """
     if not isinstance(mdp, TabularMDP):
         raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
-    g = mdp.gamma if gamma is None else as_real(
-        "gamma", gamma, minimum=0.0, maximum=1.0, open_minimum=True
+    g = (
+        mdp.gamma
+        if gamma is None
+        else as_real("gamma", gamma, minimum=0.0, maximum=1.0, open_minimum=True)
     )
     max_iterations = as_int("max_iterations", max_iterations)
     given = tol is not None or rtol is not None
@@ -1350,13 +1357,18 @@ def anchored_value_iteration(
             errors.append(float(np.abs(d).max()))
             spans.append(float(d.max() - d.min()))
             betas.append(beta)
-            history = {
-                "bellman_error": np.array(errors),
-                "beta": np.array(betas),
-                "span": np.array(spans),
-            }
             if callback is not None and _callback_stops(
-                callback, actions, v, mdp.n_actions, k, history, params
+                callback,
+                actions,
+                v,
+                mdp.n_actions,
+                k,
+                {
+                    "bellman_error": np.array(errors),
+                    "beta": np.array(betas),
+                    "span": np.array(spans),
+                },
+                params,
             ):
                 message = "stopped by callback"
                 break
@@ -1399,8 +1411,14 @@ def _momentum_args(gamma: float, step: Any, momentum: Any) -> tuple[float, float
     alpha = (
         1.0 / (1.0 + gamma)
         if step is None
-        else as_real("step", step, minimum=0.0, maximum=2.0 / (1.0 + gamma), open_minimum=True,
-                     open_maximum=True)
+        else as_real(
+            "step",
+            step,
+            minimum=0.0,
+            maximum=2.0 / (1.0 + gamma),
+            open_minimum=True,
+            open_maximum=True,
+        )
     )
     if momentum is None:
         beta = (1.0 - np.sqrt(1.0 - gamma * gamma)) / gamma if gamma > 0 else 0.0
@@ -1479,8 +1497,12 @@ def accelerated_policy_evaluation(
     threshold = eps * (1.0 - gamma) / 2.0
     residual = [float(np.abs(T(v) - v).max())]
     params = dict(
-        method="accelerated_policy_evaluation", step=alpha, momentum=beta, tol=eps,
-        roundoff_bound=roundoff, max_iterations=max_iterations,
+        method="accelerated_policy_evaluation",
+        step=alpha,
+        momentum=beta,
+        tol=eps,
+        roundoff_bound=roundoff,
+        max_iterations=max_iterations,
     )
     converged, message, k = residual[0] <= threshold, "", 0
     if not converged:
@@ -1489,7 +1511,12 @@ def accelerated_policy_evaluation(
             prev, v = v, h - alpha * (h - T(h))
             residual.append(float(np.abs(T(v) - v).max()))
             if callback is not None and _callback_stops(
-                callback, checked, v, mdp.n_actions, k, {"residual": np.array(residual)},
+                callback,
+                checked,
+                v,
+                mdp.n_actions,
+                k,
+                {"residual": np.array(residual)},
                 params,
             ):
                 message = "stopped by callback"
@@ -1567,8 +1594,12 @@ def safeguarded_accelerated_value_iteration(
     d = tv - v
     residual, bound, accepted = [float(np.abs(d).max())], [factor * float(d.max() - d.min())], [0]
     params = dict(
-        method="safeguarded_accelerated_value_iteration", step=alpha, momentum=beta, tol=eps,
-        roundoff_bound=roundoff, max_iterations=max_iterations,
+        method="safeguarded_accelerated_value_iteration",
+        step=alpha,
+        momentum=beta,
+        tol=eps,
+        roundoff_bound=roundoff,
+        max_iterations=max_iterations,
     )
     converged, message, k = bound[0] <= eps, "", 0
     if not converged:
@@ -1587,13 +1618,18 @@ def safeguarded_accelerated_value_iteration(
             d = tv - v
             residual.append(float(np.abs(d).max()))
             bound.append(factor * float(d.max() - d.min()))
-            history = {
-                "residual": np.array(residual),
-                "accepted": np.array(accepted),
-                "error_bound": np.array(bound),
-            }
             if callback is not None and _callback_stops(
-                callback, actions, v, mdp.n_actions, k, history, params
+                callback,
+                actions,
+                v,
+                mdp.n_actions,
+                k,
+                {
+                    "residual": np.array(residual),
+                    "accepted": np.array(accepted),
+                    "error_bound": np.array(bound),
+                },
+                params,
             ):
                 message = "stopped by callback"
                 break

@@ -5,16 +5,31 @@ Commands::
     theory-rl list
     theory-rl verify [--quick] [--only ID ...] [--family FAMILY ...] [--out DIR]
                      [--executor SPEC] [--workers N] [--cache DIR] [--seed N]
+                     [--compare OLD.json [--compare-rtol R] [--compare-atol A]]
     theory-rl reproduce ID [--out DIR] [--executor SPEC] [--workers N] [--cache DIR] [--seed N]
     theory-rl replot ID [--out DIR]
+    theory-rl report VERDICTS.json [--html FILE]
+    theory-rl compare OLD.json NEW.json [--rtol R] [--atol A]
 
 ``list`` prints the claims grouped by family (``theory_rl/experiments/claims/<family>/``).
 ``verify`` runs every claim, or those of ``--only`` / ``--family`` (its ``QUICK_GRID`` with
 ``--quick``, else its ``GRID``), prints a table (claim, paper/theorem, stated, measured,
 verdict), and writes to ``--out``: ``verdicts.json``, and per claim ``<id>.png``, ``<id>.pdf``
-(byte-stable metadata) and its tidy data ``<id>.parquet``.  It exits with status 1 when a claim
-fails or errors, 0 when all hold.  ``reproduce ID`` is ``verify --only ID`` at full size.
-``replot ID`` redraws a figure from its saved data without re-running anything.
+(byte-stable metadata) and its tidy data ``<id>.parquet``, then ``report.html``, the whole report
+on one self-contained page (:mod:`theory_rl.experiments.report`).  ``verdicts.json`` holds
+``theory_rl_version``, ``all_hold``, ``claims`` (one record per claim: id, family, paper,
+theorem, statement, caption, grid, n_configs, seed, files), ``verdicts`` and ``run`` (the
+settings of the last run: version, git commit, machine, grid, seed, wall time, date).  It exits
+with status 1 when a claim fails or errors, 0 when all hold.  ``reproduce ID`` is ``verify
+--only ID`` at full size.  ``replot ID`` redraws a figure from its saved data without
+re-running anything; ``report VERDICTS.json`` rewrites the page from a report and its figures.
+
+``verify --compare OLD.json`` also prints what changed against a baseline report (claims added
+or removed, verdicts flipped, measured figures moved beyond ``--compare-rtol``; see
+:mod:`theory_rl.experiments.compare`), restricted to the selected claims when ``--only`` or
+``--family`` is given, and exits with status 1 when a verdict that held in the baseline fails.
+``compare OLD.json NEW.json`` does the same for two existing reports (status 1 on such a
+regression).  An unreadable or malformed report is a usage error (status 2) naming the file.
 
 ``--out`` defaults to ``./theory_rl_results`` (ignored by git), not to the committed
 ``paper_figures/``: measured iteration counts and ratios depend on floating-point round-off,
@@ -33,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 import time
@@ -58,6 +74,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the registered claims")
 
+    def compare_tolerances(q: argparse.ArgumentParser, prefix: str) -> None:
+        from theory_rl.experiments.compare import DEFAULT_RTOL
+
+        q.add_argument(
+            f"{prefix}rtol", type=float, default=DEFAULT_RTOL, dest="rtol",
+            help="relative tolerance on measured figures (%(default)g: above round-off "
+            "between machines)",
+        )
+        q.add_argument(
+            f"{prefix}atol", type=float, default=0.0, dest="atol",
+            help="absolute tolerance on measured figures (%(default)g)",
+        )
+
     def run_options(q: argparse.ArgumentParser) -> None:
         q.add_argument("--out", default=DEFAULT_OUT, help="output directory (%(default)s)")
         q.add_argument(
@@ -76,12 +105,24 @@ def _parser() -> argparse.ArgumentParser:
         "--family", nargs="+", metavar="FAMILY", help="run only the claims of these families"
     )
     run_options(v)
+    v.add_argument(
+        "--compare", metavar="OLD.json", default=None,
+        help="print what changed against this baseline verdicts.json",
+    )
+    compare_tolerances(v, "--compare-")
     r = sub.add_parser("reproduce", help="run one claim at full size")
     r.add_argument("claim", metavar="ID")
     run_options(r)
     rp = sub.add_parser("replot", help="redraw a figure from its saved data")
     rp.add_argument("claim", metavar="ID")
     rp.add_argument("--out", default=DEFAULT_OUT, help="output directory (%(default)s)")
+    rep = sub.add_parser("report", help="rewrite report.html from a verdicts.json")
+    rep.add_argument("verdicts", metavar="VERDICTS.json")
+    rep.add_argument("--html", default=None, help="page to write (report.html beside it)")
+    c = sub.add_parser("compare", help="what changed between two verdicts.json reports")
+    c.add_argument("old", metavar="OLD.json")
+    c.add_argument("new", metavar="NEW.json")
+    compare_tolerances(c, "--")
     return p
 
 
@@ -178,6 +219,9 @@ def _run_claims(
     workers: int | None,
     cache: str | None,
     seed: int,
+    baseline: dict[str, Any] | None = None,
+    rtol: float = 0.0,
+    atol: float = 0.0,
 ) -> int:
     import matplotlib
 
@@ -185,7 +229,8 @@ def _run_claims(
     import matplotlib.pyplot as plt
 
     from theory_rl.experiments.plotting import save_figure
-    from theory_rl.experiments.registry import all_claims
+    from theory_rl.experiments.registry import all_claims, family_of
+    from theory_rl.experiments.report import REPORT_NAME, run_settings, write_report
     from theory_rl.experiments.sweep import make_executor, run_sweep
 
     registered = all_claims()
@@ -205,6 +250,7 @@ def _run_claims(
             grid = getattr(module, grid_name)
             record: dict[str, Any] = {
                 "id": cid,
+                "family": family_of(cid),
                 "paper": module.CLAIM.paper,
                 "theorem": module.CLAIM.theorem,
                 "statement": module.CLAIM.statement,
@@ -245,7 +291,10 @@ def _run_claims(
     finally:
         executor.shutdown()
     all_hold = all(v.holds for v in verdicts)
-    _write_report(out / "verdicts.json", records, verdicts, list(registered))
+    wall = time.perf_counter() - start
+    settings = run_settings(grid=grid_name, seed=seed, wall_time_s=wall)
+    _write_report(out / "verdicts.json", records, verdicts, list(registered), settings)
+    page = write_report(out / "verdicts.json", out / REPORT_NAME)
     rows = [
         (
             v.claim_id,
@@ -261,13 +310,30 @@ def _run_claims(
     summary = "all hold" if all_hold else f"{n_fail} of {len(verdicts)} verdicts FAIL"
     print(
         f"\n{len(verdicts)} verdicts from {len(records)} claims ({grid_name}): {summary}; "
-        f"{time.perf_counter() - start:.1f} s; report {out / 'verdicts.json'}"
+        f"{wall:.1f} s; report {out / 'verdicts.json'}, page {page}"
     )
-    return 0 if all_hold else 1
+    regressions = 0
+    if baseline is not None:
+        from theory_rl.experiments.compare import compare_reports
+
+        new = json.loads((out / "verdicts.json").read_text())
+        scope = set(claims)
+        if families:  # claims of these families that the baseline has and the registry lost
+            scope |= {c["id"] for c in baseline.get("claims", []) if c.get("family") in families}
+        elif not ids:
+            scope = None
+        comparison = compare_reports(baseline, new, rtol, atol=atol, claims=scope)
+        print(f"\nchanges against the baseline:\n{comparison.format()}")
+        regressions = len(comparison.regressions)
+    return 0 if all_hold and not regressions else 1
 
 
 def _write_report(
-    path: Path, records: list[dict[str, Any]], verdicts: list[Any], order: list[str]
+    path: Path,
+    records: list[dict[str, Any]],
+    verdicts: list[Any],
+    order: list[str],
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Write ``verdicts.json``, keeping the entries of registered claims not run this time.
 
@@ -299,6 +365,8 @@ def _write_report(
         "claims": [claims[i] for i in ids],
         "verdicts": merged,
     }
+    if settings is not None:
+        report["run"] = settings
     path.write_text(json.dumps(report, indent=2) + "\n")
 
 
@@ -326,11 +394,51 @@ def _cmd_replot(claim_id: str, out: Path) -> int:
     return 0
 
 
+def _cmd_report(verdicts: str, html: str | None) -> int:
+    from theory_rl.experiments.report import write_report
+
+    try:
+        print(write_report(verdicts, html))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_compare(old: str, new: str, rtol: float, atol: float) -> int:
+    from theory_rl.experiments.compare import compare_reports
+
+    try:
+        comparison = compare_reports(old, new, rtol, atol=atol)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(comparison.format())
+    return 1 if comparison.regressions else 0
+
+
+def _load_baseline(path: str, rtol: float, atol: float) -> dict[str, Any] | str:
+    """The baseline report, or an error message (checked before anything runs)."""
+    from theory_rl.experiments.compare import load_report
+
+    for name, tol in (("--compare-rtol", rtol), ("--compare-atol", atol)):
+        if not (tol >= 0 and tol != float("inf")):
+            return f"{name} must be a finite number >= 0, got {tol}"
+    try:
+        return load_report(path)
+    except ValueError as exc:
+        return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``theory-rl``; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "list":
         return _cmd_list()
+    if args.command == "report":
+        return _cmd_report(args.verdicts, args.html)
+    if args.command == "compare":
+        return _cmd_compare(args.old, args.new, args.rtol, args.atol)
     if args.command == "replot":
         try:
             return _cmd_replot(args.claim, Path(args.out))
@@ -339,6 +447,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     ids = [args.claim] if args.command == "reproduce" else args.only
     quick = args.command == "verify" and args.quick
+    baseline = None
+    if getattr(args, "compare", None) is not None:
+        baseline = _load_baseline(os.fspath(args.compare), args.rtol, args.atol)
+        if isinstance(baseline, str):
+            print(baseline, file=sys.stderr)
+            return 2
     try:
         return _run_claims(
             ids,
@@ -349,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             cache=args.cache,
             seed=args.seed,
+            baseline=baseline,
+            rtol=getattr(args, "rtol", 0.0),
+            atol=getattr(args, "atol", 0.0),
         )
     except KeyboardInterrupt:
         if args.cache:

@@ -79,8 +79,8 @@ def _parser() -> argparse.ArgumentParser:
 
         q.add_argument(
             f"{prefix}rtol", type=float, default=DEFAULT_RTOL, dest="rtol",
-            help="relative tolerance on measured figures (%(default)g: above round-off "
-            "between machines)",
+            help="relative tolerance on measured figures (%(default)g; why: "
+            "theory_rl.experiments.compare)",
         )
         q.add_argument(
             f"{prefix}atol", type=float, default=0.0, dest="atol",

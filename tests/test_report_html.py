@@ -167,7 +167,9 @@ def test_render_report_orders_failures_first_even_against_the_file_order():
         "claims": [{"id": "x", "family": "zz"}, {"id": "y", "family": "aa"}],
         "verdicts": [v("x", True), v("y", True), v("y", False), v("orphan", True)],
     }
-    page = Page(render_report(report, "."))
+    text = render_report(report, ".")
+    page = Page(text)
+    assert "<th>git commit</th><td>not recorded</td>" in text  # no "run" block in this report
     # Families not registered follow alphabetically: "aa", "other" (no record), "zz".
     assert page.rows == [("y", True), ("y", False), ("orphan", True), ("x", True)]
     assert page.groups[0] == "failing"

@@ -178,21 +178,28 @@ def _settings_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
         return ", ".join(f"{k} ({n} claims)" for k, n in sorted(d.items()))
 
     machine = run.get("machine") or {}
-    rows = [
+    unknown = "not recorded"  # a report written before runs recorded their settings
+    if machine:
+        where = f"{machine.get('cpu', unknown)}, {machine.get('cores', '?')} cores" + (
+            f" ({machine['platform']})" if machine.get("platform") else ""
+        )
+    else:
+        where = unknown
+    if "git_commit" in run:
+        commit = str(run["git_commit"] or "not a git checkout")
+    else:
+        commit = unknown
+    wall = run.get("wall_time_s")
+    return [
         ("theory_rl", str(run.get("theory_rl_version", report.get("theory_rl_version", "?")))),
-        ("git commit", str(run.get("git_commit") or "not a git checkout")),
-        (
-            "machine",
-            f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores"
-            + (f" ({machine['platform']})" if machine.get("platform") else ""),
-        ),
-        ("python", str(run.get("python", "?"))),
-        ("grid", tally(grids) if grids else str(run.get("grid", "?"))),
-        ("seed", tally(seeds) if seeds else str(run.get("seed", "?"))),
-        ("wall time", f"{run['wall_time_s']:.1f} s (last run)" if "wall_time_s" in run else "?"),
-        ("date", str(run.get("date", "?"))),
+        ("git commit", commit),
+        ("machine", where),
+        ("python", str(run.get("python", unknown))),
+        ("grid", tally(grids) if grids else str(run.get("grid", unknown))),
+        ("seed", tally(seeds) if seeds else str(run.get("seed", unknown))),
+        ("wall time", unknown if wall is None else f"{wall:.1f} s (last run)"),
+        ("date", str(run.get("date", unknown))),
     ]
-    return rows
 
 
 def render_report(report: Mapping[str, Any], figures_dir: str | os.PathLike[str]) -> str:

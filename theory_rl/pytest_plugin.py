@@ -104,6 +104,7 @@ class RateCheckRecorder:
 
     def __call__(self, verdict: Any) -> Any:
         """Record ``verdict``; raise :class:`~theory_rl.testing.RateCheckError` when it fails."""
+        __tracebackhide__ = True
         from theory_rl.bounds.rates import Verdict
         from theory_rl.testing import RateCheckError
 
@@ -117,24 +118,29 @@ class RateCheckRecorder:
         return verdict
 
     def _run(self, name: str, args: Any, kwargs: Any) -> Any:
+        __tracebackhide__ = True
         from theory_rl import testing
 
         return self(testing.verdict_of(getattr(testing, name), *args, **kwargs))
 
     def bound(self, *args: Any, **kwargs: Any) -> Any:
         """:func:`theory_rl.testing.assert_bound`, recorded."""
+        __tracebackhide__ = True
         return self._run("assert_bound", args, kwargs)
 
     def rate(self, *args: Any, **kwargs: Any) -> Any:
         """:func:`theory_rl.testing.assert_rate`, recorded."""
+        __tracebackhide__ = True
         return self._run("assert_rate", args, kwargs)
 
     def sample_complexity(self, *args: Any, **kwargs: Any) -> Any:
         """:func:`theory_rl.testing.assert_sample_complexity`, recorded."""
+        __tracebackhide__ = True
         return self._run("assert_sample_complexity", args, kwargs)
 
     def monotone(self, *args: Any, **kwargs: Any) -> Any:
         """:func:`theory_rl.testing.assert_monotone`, recorded."""
+        __tracebackhide__ = True
         return self._run("assert_monotone", args, kwargs)
 
     @property

@@ -9,6 +9,12 @@ Three tools, used by every claim in :mod:`theory_rl.experiments`:
   ``y_k ~ C q^k``: the slope is ``log q``) or against ``log x`` (power rates, ``y ~ C x^p``: the
   slope is ``p``), with a Student-t confidence interval for the slope; given seed replicates (a
   2-D ``y``), the interval comes from the spread of the per-replicate slopes instead.
+* :func:`rate_excess` and :func:`check_rate` -- compare a fitted rate (estimate and interval)
+  with a stated one: the stated rate as an upper bound (``side="upper"``: the error decays at
+  least as fast), a lower bound (``"lower"``) or the exact rate (``"two-sided"``), gated on the
+  interval end that makes the check ``"consistent"`` (fails only when the interval excludes the
+  stated side), on the ``"estimate"``, or on the end that makes it ``"significant"`` (the whole
+  interval on the stated side).  The claims' rate gates and :mod:`theory_rl.testing` share it.
 * :class:`Verdict` -- one line of the report of ``theory-rl verify``: claim, paper and theorem,
   the stated result, the measured figure, whether it holds, and details.
 
@@ -31,7 +37,17 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
-__all__ = ["BoundCheck", "RateFit", "Verdict", "check_bound", "fit_rate"]
+__all__ = [
+    "BoundCheck",
+    "RateCheck",
+    "RateFit",
+    "Verdict",
+    "check_bound",
+    "check_rate",
+    "fit_rate",
+    "rate_excess",
+    "rate_limits",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +67,7 @@ class BoundCheck:
         worst_excess: the largest ``values - (bound * (1 + rtol) + atol)`` (negative when the
             bound holds everywhere with room to spare).
         rtol, atol: the tolerances used.
+        worst_excess_index: index of ``worst_excess`` (None when nothing was checked).
     """
 
     holds: bool
@@ -62,6 +79,7 @@ class BoundCheck:
     worst_excess: float
     rtol: float
     atol: float
+    worst_excess_index: int | tuple[int, ...] | None = None
 
     def __bool__(self) -> bool:
         return self.holds
@@ -129,6 +147,7 @@ def check_bound(values: Any, bound: Any, *, rtol: float = 0.0, atol: float = 0.0
     n_viol = int(violated.sum())
     first = _index(int(np.flatnonzero(violated)[0]), v.shape) if n_viol else None
     finite_excess = np.where(np.isnan(excess), np.inf, excess)
+    worst_at = int(np.argmax(finite_excess))
     return BoundCheck(
         holds=n_viol == 0,
         worst_ratio=float(ratio.flat[worst]),
@@ -136,9 +155,10 @@ def check_bound(values: Any, bound: Any, *, rtol: float = 0.0, atol: float = 0.0
         n_checked=int(v.size),
         n_violations=n_viol,
         first_violation=first,
-        worst_excess=float(finite_excess.max()),
+        worst_excess=float(finite_excess.flat[worst_at]),
         rtol=float(rtol),
         atol=float(atol),
+        worst_excess_index=_index(worst_at, v.shape),
     )
 
 
@@ -286,6 +306,154 @@ def fit_rate(
         n_replicates=len(fits),
         confidence=float(confidence),
         r_squared=float(r2),
+    )
+
+
+Side = Literal["upper", "lower", "two-sided"]
+Gate = Literal["consistent", "estimate", "significant"]
+_SIDES = ("upper", "lower", "two-sided")
+_GATES = ("consistent", "estimate", "significant")
+
+
+def rate_limits(
+    stated: Any, *, kind: Literal["geometric", "power"], rtol: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""The interval ``(low, high)`` of rates accepted as "the stated rate" with slack ``rtol``.
+
+    Geometric rates (contraction factors ``q > 0``) get a multiplicative slack,
+    :math:`[q/(1+\mathrm{rtol}),\, q(1+\mathrm{rtol})]`; power exponents ``p`` (of either sign)
+    an absolute slack relative to their size, :math:`[p - \mathrm{rtol}|p|,\, p +
+    \mathrm{rtol}|p|]`.  ``stated`` may be an array (one stated rate per run).
+    """
+    if kind not in ("geometric", "power"):
+        raise ValueError(f'kind must be "geometric" or "power", got {kind!r}')
+    if not rtol >= 0:
+        raise ValueError(f"rtol must be non-negative, got {rtol}")
+    st = np.asarray(stated, dtype=np.float64)
+    if kind == "geometric":
+        return st / (1.0 + rtol), st * (1.0 + rtol)
+    return st - rtol * np.abs(st), st + rtol * np.abs(st)
+
+
+def rate_excess(
+    estimate: Any,
+    low: Any,
+    high: Any,
+    stated: Any,
+    *,
+    kind: Literal["geometric", "power"],
+    side: Side,
+    gate: Gate = "consistent",
+    rtol: float = 0.0,
+) -> np.ndarray:
+    r"""How far fitted rates lie outside what a stated rate allows (``<= 0``: the check holds).
+
+    With ``(lo, hi) = rate_limits(stated, kind=kind, rtol=rtol)``, the value compared is
+
+    ============  =================  ==================  ===============================
+    ``gate``      ``side="upper"``   ``side="lower"``    ``side="two-sided"``
+    ============  =================  ==================  ===============================
+    consistent    ``low - hi``       ``lo - high``       ``max(low - hi, lo - high)``
+    estimate      ``estimate - hi``  ``lo - estimate``   ``max(estimate - hi, lo - estimate)``
+    significant   ``high - hi``      ``lo - low``        ``max(high - hi, lo - low)``
+    ============  =================  ==================  ===============================
+
+    ``"upper"`` reads the stated rate as an upper bound on the true one (the error decays at
+    least as fast: a smaller contraction factor, a more negative exponent), ``"lower"`` as a
+    lower bound, ``"two-sided"`` as the exact rate.  ``"consistent"`` fails only when the
+    interval ``[low, high]`` excludes the stated side (a test of "the statement holds" at the
+    interval's level); ``"significant"`` holds only when the whole interval lies on the stated
+    side.  NaN anywhere gives NaN, which callers count as a violation (``~(excess <= 0)``).
+
+    Args:
+        estimate, low, high: the fitted rates and their interval (rate scale: ``exp(slope)``
+            for geometric fits, the exponent for power fits); arrays broadcast together.
+        stated: the stated rate(s).
+        kind, rtol: as in :func:`rate_limits`.
+        side, gate: as above.
+
+    Returns:
+        The excess, an array of the broadcast shape (on the rate scale).
+    """
+    if side not in _SIDES:
+        raise ValueError(f"side must be 'upper', 'lower' or 'two-sided', got {side!r}")
+    if gate not in _GATES:
+        raise ValueError(f"gate must be 'consistent', 'estimate' or 'significant', got {gate!r}")
+    lo, hi = rate_limits(stated, kind=kind, rtol=rtol)
+    est, lw, hg = (np.asarray(a, dtype=np.float64) for a in (estimate, low, high))
+    up_value = {"consistent": lw, "estimate": est, "significant": hg}[gate]
+    down_value = {"consistent": hg, "estimate": est, "significant": lw}[gate]
+    with np.errstate(invalid="ignore"):
+        over = up_value - hi  # positive: slower than the stated upper bound allows
+        under = lo - down_value  # positive: faster than the stated lower bound allows
+        if side == "upper":
+            return np.asarray(over)
+        if side == "lower":
+            return np.asarray(under)
+        # np.fmax would drop a NaN; keep it so that an undefined fit counts as a violation
+        return np.where(np.isnan(over) | np.isnan(under), np.nan, np.maximum(over, under))
+
+
+@dataclasses.dataclass(frozen=True)
+class RateCheck:
+    """Outcome of :func:`check_rate`.
+
+    Attributes:
+        holds: ``excess <= 0``.
+        excess: :func:`rate_excess` of the fit (positive: by how much the tested value lies
+            outside the accepted range; NaN when the fit is undefined).
+        side, gate: as passed.
+        stated: the stated rate.
+        limits: ``rate_limits(stated, ...)``, the accepted range of rates.
+        fit: the :class:`RateFit` checked.
+    """
+
+    holds: bool
+    excess: float
+    side: str
+    gate: str
+    stated: float
+    limits: tuple[float, float]
+    fit: RateFit
+
+    def __bool__(self) -> bool:
+        return self.holds
+
+
+def check_rate(
+    fit: RateFit,
+    stated: float,
+    *,
+    side: Side = "upper",
+    gate: Gate = "consistent",
+    rtol: float = 0.0,
+) -> RateCheck:
+    """Compare one :class:`RateFit` (its rate and interval) with a stated rate.
+
+    See :func:`rate_excess` for ``side``, ``gate`` and ``rtol``.
+
+    Example:
+        >>> k = np.arange(30)
+        >>> y = 0.8**k * (1 + 0.01 * np.cos(k))
+        >>> check_rate(fit_rate(k, y), 0.9).holds, check_rate(fit_rate(k, y), 0.7).holds
+        (True, False)
+    """
+    stated = float(stated)
+    if not math.isfinite(stated) or (fit.kind == "geometric" and stated <= 0):
+        raise ValueError(f"stated must be a finite rate (> 0 for geometric fits), got {stated}")
+    lo, hi = fit.rate_interval
+    excess = float(
+        rate_excess(fit.rate, lo, hi, stated, kind=fit.kind, side=side, gate=gate, rtol=rtol)
+    )
+    limits = rate_limits(stated, kind=fit.kind, rtol=rtol)
+    return RateCheck(
+        holds=bool(excess <= 0),
+        excess=excess,
+        side=side,
+        gate=gate,
+        stated=stated,
+        limits=(float(limits[0]), float(limits[1])),
+        fit=fit,
     )
 
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from theory_rl.bounds.rates import Verdict, check_bound, fit_rate
+from theory_rl.bounds.rates import Verdict, check_bound, fit_rate, rate_excess
 from theory_rl.experiments import plotting
 from theory_rl.experiments.base import Claim
 
@@ -251,11 +251,17 @@ def rate_verdict(
     fitted = table[np.isfinite(table["rate"].to_numpy(dtype=float))]
     n_unfit = len(table) - len(fitted)
     st = fitted["stated"].to_numpy(dtype=float)
-    if gate == "estimate" and "slope" in fitted:
-        ok = fitted["slope"].to_numpy(dtype=float) <= np.log(st) + math.log1p(rtol)
-    else:
-        column = {"estimate": "rate", "upper": "high", "lower": "low"}[gate]
-        ok = fitted[column].to_numpy(dtype=float) <= st * (1.0 + rtol)
+    # the stated rate as an upper bound on the run's rate (rates.rate_excess): the interval's
+    # upper end gates "significantly no slower", its lower end "not significantly slower"
+    excess = rate_excess(
+        *(fitted[c].to_numpy(dtype=float) for c in ("rate", "low", "high")),
+        st,
+        kind="geometric",
+        side="upper",
+        gate={"estimate": "estimate", "upper": "significant", "lower": "consistent"}[gate],
+        rtol=rtol,
+    )
+    ok = excess <= 0
     failures = [
         f"{_describe_run(fitted.iloc[[i]], describe)}: rate {r.rate:.4g} "
         f"[{r.low:.4g}, {r.high:.4g}] vs stated {r.stated:.4g}"
@@ -464,7 +470,20 @@ def rate_band_verdict(
     st = table["stated"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.log(rate) / np.log(st)
-    slow = ~(high <= st * (1.0 + rtol))
+    # not significantly slower than stated: the interval's upper end within the stated rate
+    slow = ~(
+        rate_excess(
+            rate,
+            table["low"].to_numpy(dtype=float),
+            high,
+            st,
+            kind="geometric",
+            side="upper",
+            gate="significant",
+            rtol=rtol,
+        )
+        <= 0
+    )
     fast = ~(ratio <= max_log_ratio)
     bad = slow | fast
     failures = [

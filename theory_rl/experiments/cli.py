@@ -11,7 +11,10 @@ Commands::
     theory-rl report VERDICTS.json [--html FILE]
     theory-rl compare OLD.json NEW.json [--rtol R] [--atol A]
 
-``list`` prints the claims grouped by family (``theory_rl/experiments/claims/<family>/``).
+``list`` prints the claims grouped by family (``theory_rl/experiments/claims/<family>/``, then
+the families other packages register through the ``theory_rl.claims`` entry-point group, see
+:mod:`theory_rl.experiments.registry`; a broken one stops every command with status 2 and a
+message naming the entry point).
 ``verify`` runs every claim, or those of ``--only`` / ``--family`` (its ``QUICK_GRID`` with
 ``--quick``, else its ``GRID``), prints a table (claim, paper/theorem, stated, measured,
 verdict), and writes to ``--out``: ``verdicts.json``, and per claim ``<id>.png``, ``<id>.pdf``
@@ -433,6 +436,13 @@ def _load_baseline(path: str, rtol: float, atol: float) -> dict[str, Any] | str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``theory-rl``; returns the exit status."""
     args = _parser().parse_args(argv)
+    from theory_rl.experiments.registry import ClaimRegistrationError, claims_by_family
+
+    try:  # import the claim modules once: a broken one from another package stops here
+        claims_by_family()
+    except ClaimRegistrationError as exc:
+        print(f"theory-rl: {exc}", file=sys.stderr)
+        return 2
     if args.command == "list":
         return _cmd_list()
     if args.command == "report":

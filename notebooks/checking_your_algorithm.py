@@ -36,7 +36,6 @@
 
 # %%
 import importlib
-import importlib.util
 import inspect
 import json
 import os
@@ -306,30 +305,25 @@ assert status == 1
 # * `assert_monotone(values, *, tol, increasing=True)`;
 # * `assert_sample_complexity(samples, errors, *, exponent, confidence)` for seeded replicates.
 #
-# Each returns the `Verdict` on success and raises `AssertionError` otherwise.  The cells below
-# run where `theory_rl.testing` is installed.
+# Each returns the `Verdict` on success and raises `AssertionError` (a `RateCheckError`
+# carrying the verdict) otherwise.
 
 # %%
-HAVE_TESTING = importlib.util.find_spec("theory_rl.testing") is not None
-print("theory_rl.testing available:", HAVE_TESTING)
+from theory_rl.testing import assert_monotone, assert_rate
 
-# %%
-if HAVE_TESTING:
-    from theory_rl.testing import assert_monotone, assert_rate
-
-    keep = gaps > floor
-    verdict = assert_rate(k[keep], gaps[keep], kind="geometric", rate=mdp.gamma,
-                          confidence=0.95, side="upper")
-    print("my_pmd:", verdict.measured)
-    # PMD improves the policy at every state, so the gap never grows (up to round-off).
-    assert_monotone(gaps, tol=floor, increasing=False)
-    try:
-        assert_rate(k, gaps_bug, kind="geometric", rate=mdp.gamma, confidence=0.95,
-                    side="upper")
-    except AssertionError as exc:
-        print("with the bug:", exc)
-    else:
-        raise RuntimeError("assert_rate accepted the buggy algorithm")
+keep = gaps > floor
+verdict = assert_rate(k[keep], gaps[keep], kind="geometric", rate=mdp.gamma,
+                      confidence=0.95, side="upper")
+print("my_pmd:", verdict.measured)
+# PMD improves the policy at every state, so the gap never grows (up to round-off).
+assert_monotone(gaps, tol=floor, increasing=False)
+try:
+    assert_rate(k, gaps_bug, kind="geometric", rate=mdp.gamma, confidence=0.95,
+                side="upper")
+except AssertionError as exc:
+    print("with the bug:", exc)
+else:
+    raise RuntimeError("assert_rate accepted the buggy algorithm")
 
 # %% [markdown]
 # The same check as a test file.  With `pytest -p theory_rl` the `rate_check` fixture
@@ -337,31 +331,30 @@ if HAVE_TESTING:
 # at the end of the run.
 
 # %%
-if HAVE_TESTING:
-    (root / "test_my_pmd.py").write_text(
-        textwrap.dedent(
-            """
-            import numpy as np
-            from theory_rl import garnet
-            from theory_rl.testing import assert_rate
+(root / "test_my_pmd.py").write_text(
+    textwrap.dedent(
+        """
+        import numpy as np
+        from theory_rl import garnet
+        from theory_rl.testing import assert_rate
 
-            from my_pmd_pkg import my_pmd
+        from my_pmd_pkg import my_pmd
 
 
-            def test_my_pmd_contracts_at_gamma(rate_check):
-                mdp = garnet(20, 4, 3, gamma=0.9, seed=0, sparse=False)
-                gaps = my_pmd(mdp, eta=1.0, n_iterations=40)
-                verdict = assert_rate(np.arange(41), gaps, kind="geometric", rate=mdp.gamma,
-                                      confidence=0.95, side="upper")
-                rate_check(verdict)
-            """
-        )
+        def test_my_pmd_contracts_at_gamma(rate_check):
+            mdp = garnet(20, 4, 3, gamma=0.9, seed=0, sparse=False)
+            gaps = my_pmd(mdp, eta=1.0, n_iterations=40)
+            verdict = assert_rate(np.arange(41), gaps, kind="geometric", rate=mdp.gamma,
+                                  confidence=0.95, side="upper")
+            rate_check(verdict)
+        """
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "theory_rl", "-q", "-p", "no:cacheprovider",
-         "test_my_pmd.py"],
-        cwd=root, capture_output=True, text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path])},
-    )
-    print(run.stdout[-2000:], run.stderr[-2000:])
-    assert run.returncode == 0
+)
+run = subprocess.run(
+    [sys.executable, "-m", "pytest", "-p", "theory_rl", "-q", "-p", "no:cacheprovider",
+     "test_my_pmd.py"],
+    cwd=root, capture_output=True, text=True,
+    env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path])},
+)
+print(run.stdout[-2000:], run.stderr[-2000:])
+assert run.returncode == 0

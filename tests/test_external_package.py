@@ -13,8 +13,9 @@ tested).  Nothing is installed into the running environment, nothing is download
 Then, in subprocesses: ``pytest -p theory_rl`` on the package's tests writes verdicts.json;
 ``theory-rl list`` shows the family; ``theory-rl verify --quick --family softpmd_demo`` runs,
 plots and reports the claim; with a bug injected into the algorithm (the environment variable
-``SOFTPMD_DEMO_BUG``), both report a failing verdict.  Plain ``pytest`` in an unrelated project
-loads the plugin but leaves it inactive.
+``SOFTPMD_DEMO_BUG``), both report a failing verdict, and ``theory-rl verify --compare`` against
+the passing run's ``verdicts.json`` names every flipped verdict (and none for the fixed code).
+Plain ``pytest`` in an unrelated project loads the plugin but leaves it inactive.
 """
 
 from __future__ import annotations
@@ -310,6 +311,8 @@ def test_theory_rl_lists_verifies_and_reports_the_external_claim(external, tmp_p
             str(bad),
             "--workers",
             "1",
+            "--compare",
+            str(out / "verdicts.json"),  # the passing run is the package's baseline
         ],
         tmp_path,
         env,
@@ -320,6 +323,28 @@ def test_theory_rl_lists_verifies_and_reports_the_external_claim(external, tmp_p
     assert report["all_hold"] is False
     assert sum(not v["holds"] for v in report["verdicts"]) == 4
     assert "FAILS" in res.stdout
+    assert res.stdout.count("REGRESSION: softpmd_rate") == 4  # --compare names each flip
+
+    again = tmp_path / "again"  # the fixed algorithm against the same baseline: no flip
+    res = run(
+        [
+            *cli,
+            "verify",
+            "--quick",
+            "--family",
+            "softpmd_demo",
+            "--out",
+            str(again),
+            "--workers",
+            "1",
+            "--compare",
+            str(out / "verdicts.json"),
+        ],
+        tmp_path,
+        env,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "REGRESSION" not in res.stdout and "no change" in res.stdout
 
 
 def test_plain_pytest_elsewhere_is_unaffected(external, tmp_path):

@@ -61,3 +61,27 @@ def test_a_docstring_assigned_after_definition_is_caught(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     f = importlib.import_module("assigned_doc").f
     assert f.__doc__ == "set later" and source_docstring(f) is None
+
+
+def test_lazy_exports_match_the_algorithms_list():
+    from theory_rl import algorithms
+
+    assert set(theory_rl._EXPORTS["theory_rl.algorithms"]) == set(algorithms.__all__)
+    assert len(theory_rl.__all__) == len(set(theory_rl.__all__))
+    assert set(theory_rl.__all__) <= set(dir(theory_rl))
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        theory_rl.no_such_name  # noqa: B018
+
+
+def test_the_pytest_plugin_loads_without_the_solvers():
+    """pytest loads the plugin in every project of the environment: importing it must not pull
+    in numba, SciPy or the solvers (``import theory_rl`` resolves names on first use)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, theory_rl.pytest_plugin; "
+        "print(sorted(m for m in ('numba', 'scipy', 'theory_rl.algorithms') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -150,7 +150,15 @@ class _Operator:
         self.n_states, self.n_actions, self.gamma = mdp.n_states, mdp.n_actions, mdp.gamma
         self.kernels = kernels and device == "cpu"
         self.P2 = to_device(mdp.transition_matrix, device)  # (S*A, S)
-        self.r = self.xp.asarray(mdp.rewards.ravel())  # (S*A,)
+        self.r = self.xp.asarray(mdp.rewards.ravel())  # (S*A,), -inf where infeasible
+        # rewards with 0 at infeasible pairs: stochastic policies weight them by 0, and
+        # 0 * -inf would be NaN
+        self.r_policy = (
+            self.xp.asarray(np.where(mdp.action_mask, mdp.rewards, 0.0).ravel())
+            if mdp.has_infeasible_actions
+            else self.r
+        )
+        self.action_mask = mdp.action_mask
         if self.kernels:
             threads = numba.get_num_threads() > 1
             # parallel=None: each kernel goes parallel when its own input is large enough (the
@@ -263,9 +271,9 @@ class _Operator:
             W = sparse.csr_matrix(
                 (pi.ravel(), xp.arange(S * A), xp.arange(0, S * A + 1, A)), shape=(S, S * A)
             )
-            return (W @ self.P2).tocsr(), (pi * self.r.reshape(S, A)).sum(axis=1)
+            return (W @ self.P2).tocsr(), (pi * self.r_policy.reshape(S, A)).sum(axis=1)
         P3 = self.P2.reshape(S, A, S)
-        return xp.einsum("sa,sat->st", pi, P3), (pi * self.r.reshape(S, A)).sum(axis=1)
+        return xp.einsum("sa,sat->st", pi, P3), (pi * self.r_policy.reshape(S, A)).sum(axis=1)
 
 
 def _is_sparse(x: Any) -> bool:
@@ -330,7 +338,8 @@ def q_values(
             large problems when numba has several threads (dense products use BLAS threads).
 
     Returns:
-        ``(S, A)`` (or ``(B, S, A)``) NumPy array.  To reduce it over actions, call
+        ``(S, A)`` (or ``(B, S, A)``) NumPy array, ``-inf`` at infeasible actions.  To reduce
+        it over actions, call
         :func:`bellman_optimality_operator` or :func:`greedy_policy` instead: they never form
         the ``(S, A)`` array.
     """
@@ -370,7 +379,10 @@ def bellman_optimality_operator(
 def greedy_policy(
     mdp: TabularMDP, values: Any, *, device: str | None = None, parallel: bool | None = None
 ) -> np.ndarray:
-    """Deterministic ``(S, A)`` one-hot policy greedy w.r.t. ``values`` (lowest index on ties).
+    """Deterministic ``(S, A)`` one-hot policy greedy w.r.t. ``values``.
+
+    Ties go to the lowest action index among the feasible actions (infeasible ones have
+    ``q = -inf`` and are never chosen); every solver of this module breaks ties this way.
 
     ``values`` ``(S,)`` (or ``(B, S)``, giving ``(B, S, A)``); computed like
     :func:`bellman_optimality_operator`.
@@ -509,6 +521,9 @@ def policy_evaluation(
     Returns:
         ``(S,)`` values (``(B, S)`` for a batch).
 
+    Raises:
+        ValueError: ``policy`` is not a policy of ``mdp``, or puts mass on an infeasible action.
+
     Example:
         >>> import numpy as np
         >>> P = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])
@@ -518,7 +533,7 @@ def policy_evaluation(
     """
     op = _operator(mdp, device)
     pi = np.asarray(policy)
-    checked = validate_policy(pi, mdp.n_states, mdp.n_actions)
+    checked = validate_policy(pi, mdp.n_states, mdp.n_actions, action_mask=mdp.action_mask)
     deterministic = pi.dtype.kind in "iu"  # kept as actions: P_pi is then a row gather
     pi = pi if deterministic else checked
     tol = _evaluation_tol(mdp) if tol is None else as_positive("tol", tol)
@@ -546,7 +561,7 @@ def occupancy_measure(
     """
     op = _operator(mdp, device)
     pi = np.asarray(policy)
-    pi = validate_policy(pi, mdp.n_states, mdp.n_actions)
+    pi = validate_policy(pi, mdp.n_states, mdp.n_actions, action_mask=mdp.action_mask)
     if pi.ndim != 2:
         raise ValueError(f"policy must be a single (S, A) policy, got shape {pi.shape}")
     rho = mdp.initial_distribution if rho is None else _validated_rho(rho, mdp.n_states, "rho")
@@ -579,7 +594,7 @@ def _iterate(
     op = _operator(mdp, device, parallel)
     xp = op.xp
     if initial_values is None:
-        v = xp.full(mdp.n_states, float(mdp.rewards.min()) / (1.0 - mdp.gamma))
+        v = xp.full(mdp.n_states, mdp.reward_range[0] / (1.0 - mdp.gamma))
     else:
         v = _values_arg(initial_values, mdp.n_states, xp, "initial_values")
         if v.ndim != 1:
@@ -824,7 +839,9 @@ def policy_iteration(
         _, policy = op.sweep(xp.asarray(mdp.rewards.max(axis=1)))
     else:
         policy = np.asarray(initial_policy)
-        validate_policy(policy, mdp.n_states, mdp.n_actions, name="initial_policy")
+        validate_policy(
+            policy, mdp.n_states, mdp.n_actions, name="initial_policy", action_mask=mdp.action_mask
+        )
         policy = xp.asarray(
             policy if policy.dtype.kind in "iu" else np.asarray(policy, dtype=np.float64)
         )
@@ -927,6 +944,9 @@ def linear_programming(
     )
     G = sp.csr_array(E - gamma * sp.csr_array(mdp.transition_matrix))  # G v >= r
     r = mdp.rewards.ravel()
+    if mdp.has_infeasible_actions:  # v(s) >= -inf constrains nothing: drop those rows
+        keep = np.flatnonzero(mdp.action_mask.ravel())
+        G, r = sp.csr_array(G[keep]), r[keep]
     c = np.ones(S)
     if solver == "highs":
         from scipy.optimize import linprog
@@ -1065,7 +1085,7 @@ def _kernel_arrays(mdp: TabularMDP) -> tuple:
 def _initial_values(mdp: TabularMDP, initial_values: Any, gamma: float) -> np.ndarray:
     """``(S,)`` start: ``initial_values`` checked, or ``min(r) / (1 - gamma)`` (0 at gamma=1)."""
     if initial_values is None:
-        start = float(mdp.rewards.min()) / (1.0 - gamma) if gamma < 1.0 else 0.0
+        start = mdp.reward_range[0] / (1.0 - gamma) if gamma < 1.0 else 0.0
         return np.full(mdp.n_states, start)
     v = _values_arg(initial_values, mdp.n_states, np, "initial_values")
     if v.ndim != 1:
@@ -1306,7 +1326,7 @@ def anchored_value_iteration(
         rtol = None if rtol is None else as_positive("rtol", rtol)
         if not given:
             rtol = DEFAULT_RTOL
-        scale = max(float(np.abs(mdp.rewards).max()), float(np.finfo(np.float64).tiny))
+        scale = max(*(abs(x) for x in mdp.reward_range), float(np.finfo(np.float64).tiny))
         eps = min(x for x in (tol, None if rtol is None else rtol * scale) if x is not None)
         roundoff = float("nan")
     op = _operator(mdp, "cpu")
@@ -1320,7 +1340,7 @@ def anchored_value_iteration(
 
     else:
         pi = np.asarray(policy)
-        validate_policy(pi, mdp.n_states, mdp.n_actions, name="policy")
+        validate_policy(pi, mdp.n_states, mdp.n_actions, name="policy", action_mask=mdp.action_mask)
         pi = pi if pi.dtype.kind in "iu" else np.asarray(pi, dtype=np.float64)
         P_pi, r_pi = op.policy_system(pi)
         fixed = pi if pi.ndim == 1 else pi.argmax(axis=1)
@@ -1484,7 +1504,9 @@ def accelerated_policy_evaluation(
     eps, roundoff = _target_accuracy(mdp, tol, rtol, DEFAULT_RTOL, 0.5, stacklevel=2)
     max_iterations = as_int("max_iterations", max_iterations)
     pi = np.asarray(policy)
-    checked = validate_policy(pi, mdp.n_states, mdp.n_actions, name="policy")
+    checked = validate_policy(
+        pi, mdp.n_states, mdp.n_actions, name="policy", action_mask=mdp.action_mask
+    )
     pi = pi if pi.dtype.kind in "iu" else np.asarray(pi, dtype=np.float64)
     op = _operator(mdp, "cpu")
     P_pi, r_pi = op.policy_system(pi)

@@ -102,8 +102,11 @@ def model_class(mdp: TabularMDP) -> str:
         f"mdp must be communicating or unichain for a constant optimal gain: it has "
         f"{len(classes)} communicating classes and no state that every policy reaches from "
         "every state (a multichain model: the optimal gain may depend on the start state)"
-        + ("" if S <= UNICHAIN_CHECK_MAX_STATES else
-           f"; the unichain certificate is searched only up to {UNICHAIN_CHECK_MAX_STATES} states")
+        + (
+            ""
+            if S <= UNICHAIN_CHECK_MAX_STATES
+            else f"; the unichain certificate is searched only up to {UNICHAIN_CHECK_MAX_STATES} states"
+        )
     )
 
 
@@ -205,8 +208,7 @@ def relative_value_iteration(
         f"span stopping rule met: gain {gain:.12g} within {(upper[-1] - lower[-1]) / 2:.3g} of "
         f"g*, greedy policy's gain within {upper[-1] - lower[-1]:.3g} (requested tol {eps:.3g})"
         if converged
-        else f"max_iterations={max_iterations} reached: g* in [{lower[-1]:.12g}, "
-        f"{upper[-1]:.12g}]"
+        else f"max_iterations={max_iterations} reached: g* in [{lower[-1]:.12g}, {upper[-1]:.12g}]"
     )
     return SolveResult(
         policy=_one_hot(actions, A),

@@ -97,6 +97,7 @@ __all__ = [
     "accelerated_policy_evaluation",
     "anchored_value_iteration",
     "anchoring_schedule",
+    "auto_method",
     "backward_induction",
     "bellman_optimality_operator",
     "gauss_seidel_value_iteration",
@@ -108,6 +109,7 @@ __all__ = [
     "policy_iteration",
     "q_values",
     "safeguarded_accelerated_value_iteration",
+    "solve",
     "value_iteration",
 ]
 
@@ -1682,3 +1684,67 @@ def safeguarded_accelerated_value_iteration(
         },
         params=params,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# One entry point: the fastest exact method
+# --------------------------------------------------------------------------------------------
+_METHODS = {
+    "value_iteration": value_iteration,
+    "vi": value_iteration,
+    "modified_policy_iteration": modified_policy_iteration,
+    "mpi": modified_policy_iteration,
+    "policy_iteration": policy_iteration,
+    "pi": policy_iteration,
+    "gauss_seidel_value_iteration": gauss_seidel_value_iteration,
+    "gs": gauss_seidel_value_iteration,
+    "linear_programming": linear_programming,
+    "lp": linear_programming,
+}
+
+
+def solve(
+    mdp: TabularMDP,
+    method: str = "auto",
+    *,
+    tol: float | None = None,
+    rtol: float | None = None,
+    **options: Any,
+) -> SolveResult:
+    r"""Solve ``mdp`` exactly with ``method``, by default the fastest one for its size.
+
+    ``method="auto"`` runs :func:`modified_policy_iteration` (rules in :func:`auto_method`);
+    the guarantee is that of the method run (``params["method"]`` names it): on success the
+    policy is within :math:`\epsilon` of optimal and the values within :math:`\epsilon/2` of
+    ``V*``, :math:`\epsilon = \min(\mathtt{tol}, \mathtt{rtol}\max|r|/(1-\gamma))`, relative
+    by default (``DEFAULT_RTOL``), up to the round-off bound the message states.
+
+    Args:
+        mdp: the MDP (dense or sparse; infeasible actions allowed).
+        method: ``"auto"`` or a solver name (``"value_iteration"``/``"vi"``,
+            ``"modified_policy_iteration"``/``"mpi"``, ``"policy_iteration"``/``"pi"``,
+            ``"gauss_seidel_value_iteration"``/``"gs"``, ``"linear_programming"``/``"lp"``).
+        tol, rtol: accuracy as in :func:`value_iteration` (policy iteration takes neither: it
+            is exact up to its evaluation).
+        options: passed on to the solver (``device``, ``parallel``, ``max_iterations``, ...).
+
+    Returns:
+        The solver's :class:`SolveResult`.
+    """
+    if not isinstance(method, str) or (method != "auto" and method not in _METHODS):
+        raise ValueError(f"method must be 'auto' or one of {sorted(_METHODS)}, got {method!r}")
+    if method == "auto":
+        method = auto_method(mdp)
+    fn = _METHODS[method]
+    if fn is policy_iteration:
+        if tol is not None or rtol is not None:
+            raise ValueError("policy_iteration takes no tol/rtol (its evaluation is exact)")
+        return fn(mdp, **options)
+    return fn(mdp, tol=tol, rtol=rtol, **options)
+
+
+def auto_method(mdp: TabularMDP) -> str:
+    """The method ``solve(mdp, method="auto")`` runs."""
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    return "modified_policy_iteration"

@@ -370,8 +370,7 @@ class TabularMDP:
         Q = sp.csr_array(transitions) if sparse else _as_float_array("transitions", transitions)
         if Q.ndim != 2:
             raise InvalidMDPError(
-                f"transitions must be 2-D (L, S) in the state-action-pair form; got shape "
-                f"{Q.shape}"
+                f"transitions must be 2-D (L, S) in the state-action-pair form; got shape {Q.shape}"
             )
         L, S = Q.shape
         R = _as_float_array("rewards", rewards)

@@ -105,7 +105,8 @@ def model_class(mdp: TabularMDP) -> str:
         + (
             ""
             if S <= UNICHAIN_CHECK_MAX_STATES
-            else f"; the unichain certificate is searched only up to {UNICHAIN_CHECK_MAX_STATES} states"
+            else "; the unichain certificate is searched only up to "
+            f"{UNICHAIN_CHECK_MAX_STATES} states"
         )
     )
 

@@ -67,6 +67,7 @@ References:
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 import weakref
@@ -113,7 +114,8 @@ __all__ = [
     "value_iteration",
 ]
 
-#: Largest S for which evaluation uses a dense direct solve under ``method="auto"``.
+#: Largest S for which evaluation uses a dense direct solve under ``method="auto"`` (above it,
+#: GMRES unless ``P_pi`` is sparse with few entries per row: then sparse LU at any size).
 DIRECT_SOLVE_MAX_STATES = 2000
 #: Below ``DIRECT_SOLVE_MAX_STATES``, a sparse ``P_pi`` with at most this many stored entries
 #: per row on average is solved by sparse LU, denser ones by dense LU.  Measured on 2 cores
@@ -130,6 +132,8 @@ GMRES_ROUNDS = 10
 GMRES_CYCLES, GMRES_RESTART = 4, 50
 #: When False, CPU sweeps use the generic NumPy code instead of numba (tests of that path).
 USE_KERNELS = True
+#: ``solve(method="auto")``: the most partial-evaluation sweeps per greedy step.
+AUTO_MAX_SWEEPS = 20
 #: Default accuracy of value iteration and modified policy iteration, relative to the value
 #: scale ``max|r| / (1 - gamma)`` (module docstring, "Tolerances").
 DEFAULT_RTOL = 1e-9
@@ -218,7 +222,12 @@ class _Operator:
             p_indices = np.empty(self._policy_nnz, np.uint32)
             p_data = np.empty(self._policy_nnz)
             r_pi = np.empty(self.n_states)
-            rows = _kb._csr_policy_rows_parallel if self.parallel else _kb._csr_policy_rows_serial
+            # a gather of about nnz / A entries: parallel only when that is large
+            rows = (
+                _kb._csr_policy_rows_parallel
+                if self._parallel_policy
+                else _kb._csr_policy_rows_serial
+            )
             rows(indptr, indices, data, self.r, actions, p_indptr, p_indices, p_data, r_pi)
             sweeps = (
                 _kb._csr_policy_sweeps_parallel
@@ -247,6 +256,22 @@ class _Operator:
         return (self.r + self.gamma * xp.asarray(pv)).reshape(
             v.shape[:-1] + (self.n_states, self.n_actions)
         )
+
+    @property
+    def fused_q(self) -> bool:
+        """True when :meth:`q_sweep` forms ``q`` in the same pass as ``T v`` (dense CPU, serial)."""
+        return self.kernels and not self.sparse and not self.parallel
+
+    def q_sweep(self, v: Any) -> tuple[Any, Any, Any]:
+        """``(T v, greedy actions, q (S, A))`` from one pass (:attr:`fused_q`), else from
+        :meth:`sweep` with ``q = None``."""
+        if not self.fused_q:
+            return (*self.sweep(v), None)
+        out_q = np.empty(self.n_states * self.n_actions)
+        out_v = np.empty(self.n_states)
+        out_a = np.empty(self.n_states, dtype=np.int64)
+        _kb._dense_q_sweep_serial(self._args[0], self.r, self.gamma, v, out_q, out_v, out_a)
+        return out_v, out_a, out_q.reshape(self.n_states, self.n_actions)
 
     def sweep(self, v: Any, actions: Any = None) -> tuple[Any, Any]:
         """``(T v, greedy actions)``, or ``(T_a v, a)`` for deterministic ``actions`` ``(S,)``."""
@@ -415,10 +440,9 @@ def _solve(
     """
     xp, S, gamma = op.xp, op.n_states, op.gamma
     sparse = _is_sparse(P_pi)
-    if method == "auto":
-        method = "direct" if S <= DIRECT_SOLVE_MAX_STATES else "iterative"
-    if method == "direct":
-        if sparse and S <= DIRECT_SOLVE_MAX_STATES and P_pi.nnz > SPARSE_LU_MAX_ROW_NNZ * S:
+    kind = _evaluation_kind(P_pi, S, method)
+    if kind != "gmres":
+        if kind == "dense_lu" and sparse:
             P_pi, sparse = P_pi.toarray(), False
         if not sparse:
             M = xp.eye(S) - gamma * P_pi
@@ -427,9 +451,15 @@ def _solve(
         M = (M.T if transpose else M).tocsc() if xp is np else (M.T if transpose else M).tocsr()
         solver = spla.spsolve if xp is np else _cupy_sparse_linalg().spsolve
         return solver(M, b)
-    if method != "iterative":
-        raise ValueError(f"method must be 'auto', 'direct' or 'iterative', got {method!r}")
-    if sparse:
+    return _gmres(op, P_pi, b, tol=tol, x0=x0, transpose=transpose, rounds=GMRES_ROUNDS)
+
+
+def _gmres(
+    op: _Operator, P_pi: Any, b: Any, *, tol: float, x0: Any, transpose: bool, rounds: int
+) -> Any:
+    """Restarted GMRES for :func:`_solve`; RuntimeError after ``rounds`` rounds."""
+    xp, S, gamma = op.xp, op.n_states, op.gamma
+    if _is_sparse(P_pi):
         M = _sparse_module(xp).identity(S, format="csr") - gamma * P_pi
     else:
         M = xp.eye(S) - gamma * P_pi
@@ -442,15 +472,47 @@ def _solve(
     # SciPy's maxiter counts restart cycles, CuPy's (>= 14) counts Arnoldi steps
     maxiter = GMRES_CYCLES if xp is np else GMRES_CYCLES * GMRES_RESTART
     x = b.copy() if x0 is None else x0
-    for _ in range(GMRES_ROUNDS):
+    for _ in range(rounds):
         x, _ = gmres(M, b, x0=x, rtol=0.0, atol=atol, restart=GMRES_RESTART, maxiter=maxiter)
         residual = float(xp.abs(b - M @ x).max())
         if residual <= atol:
             return x
     raise RuntimeError(
-        f"GMRES reached a residual of {residual:.3g} > {atol:.3g} after {GMRES_ROUNDS} rounds; "
+        f"GMRES reached a residual of {residual:.3g} > {atol:.3g} after {rounds} rounds; "
         "ask for a larger tol or use method='direct'"
     )
+
+
+def _evaluation_kind(P_pi: Any, n_states: int, method: str) -> str:
+    """How ``(I - gamma P_pi) x = b`` is solved: ``"dense_lu"``, ``"sparse_lu"`` or ``"gmres"``.
+
+    ``"direct"``: a sparse ``P_pi`` with at most ``SPARSE_LU_MAX_ROW_NNZ`` entries per row, or
+    with more than ``DIRECT_SOLVE_MAX_STATES`` states, by sparse LU; otherwise dense LU.
+    ``"auto"``: sparse LU for a sparse ``P_pi`` with at most ``SPARSE_LU_MAX_ROW_NNZ`` entries
+    per row, at any size; otherwise dense LU up to ``DIRECT_SOLVE_MAX_STATES`` states and GMRES
+    above.  ``"iterative"``: GMRES.
+
+    Measured on 2 cores (gamma 0.99, one evaluation, ``docs/performance.md``): sparse LU costs
+    what its fill-in costs, GMRES what the mixing of ``P_pi`` costs, and neither is known
+    beforehand.  The forest problem (2 entries per row, slowly mixing) took 0.4 ms / 13 ms /
+    0.17 s by sparse LU at S = 10^3 / 10^4 / 10^5 against 0.1 s / 0.53 s / 37 s by GMRES; a
+    random garnet with 2 entries per row (fast mixing, heavy fill-in) took 11.5 ms / 3.2 s by
+    sparse LU at S = 10^3 / 10^4 against 64 / 301 ms by GMRES (the one case this rule loses;
+    one GMRES round before falling back to LU was tried and lost on both); dense LU is
+    0.1-0.5 s at S = 10^3 on this machine.  :func:`solve` avoids the choice: its modified
+    policy iteration solved all three in 30-270 ms.
+    """
+    if method not in ("auto", "direct", "iterative"):
+        raise ValueError(f"method must be 'auto', 'direct' or 'iterative', got {method!r}")
+    if method == "iterative":
+        return "gmres"
+    sparse = _is_sparse(P_pi)
+    few = sparse and P_pi.nnz <= SPARSE_LU_MAX_ROW_NNZ * n_states
+    if method == "direct":
+        return "sparse_lu" if sparse and (few or n_states > DIRECT_SOLVE_MAX_STATES) else "dense_lu"
+    if few:
+        return "sparse_lu"
+    return "dense_lu" if n_states <= DIRECT_SOLVE_MAX_STATES else "gmres"
 
 
 def _cupy_sparse_linalg() -> Any:
@@ -516,7 +578,10 @@ def policy_evaluation(
         policy: ``(S, A)`` row-stochastic, ``(S,)`` integer actions, or a batch ``(B, S, A)`` /
             ``(B, S)``.
         method: ``"direct"`` (LU), ``"iterative"`` (GMRES, for large sparse problems) or
-            ``"auto"`` (direct up to ``DIRECT_SOLVE_MAX_STATES`` states).
+            ``"auto"``: sparse LU when ``P_pi`` is sparse with at most
+            ``SPARSE_LU_MAX_ROW_NNZ`` entries per row, else dense LU up to
+            ``DIRECT_SOLVE_MAX_STATES`` states and GMRES above (measured rule, see
+            ``docs/performance.md``).
         tol: sup-norm accuracy of the iterative method (default 1e-12 of ``max|r|/(1-gamma)``).
         device: ``"cpu"``, ``"gpu"`` or None.
 
@@ -587,7 +652,12 @@ def _iterate(
     device: str | None,
     parallel: bool | None,
     callback: Callback | None,
+    fast: bool = False,
 ) -> SolveResult:
+    """The loop of VI and MPI.  ``fast`` (used by :func:`solve`): start from
+    ``v_0 = max_a r(s, a)``, stop partial evaluation once the increment's span is below
+    ``AUTO_INNER_SPAN_FRACTION`` of the last greedy step's, and on dense CPU problems take
+    ``q`` from the greedy pass and return values centred on ``v_k`` (see :func:`solve`)."""
     if not isinstance(mdp, TabularMDP):
         raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
     given_tol, given_rtol = tol, rtol
@@ -595,7 +665,9 @@ def _iterate(
     max_iterations = as_int("max_iterations", max_iterations)
     op = _operator(mdp, device, parallel)
     xp = op.xp
-    if initial_values is None:
+    if initial_values is None and fast:
+        v = xp.asarray(np.array(mdp.rewards.max(axis=1)))  # finite: a feasible action each
+    elif initial_values is None:
         v = xp.full(mdp.n_states, mdp.reward_range[0] / (1.0 - mdp.gamma))
     else:
         v = _values_arg(initial_values, mdp.n_states, xp, "initial_values")
@@ -617,13 +689,22 @@ def _iterate(
         device=op.device,
         parallel=op.parallel,
     )
+    fused = fast and op.fused_q
+    if fast:
+        params.update(initial_values="max_a r(s, a)", fused_q=fused)
+    if fused and callback is None:
+        return _dense_mpi(op, mdp, v, m, tol, inner_tol, max_iterations, roundoff, params)
     converged, message = (
         False,
         f"max_iterations={max_iterations} reached before the span stopping rule",
     )
+    q = None
     start = time.perf_counter()
     for k in range(1, max_iterations + 1):
-        tv, actions = op.sweep(v)
+        if fused:
+            tv, actions, q = op.q_sweep(v)
+        else:
+            tv, actions = op.sweep(v)
         delta = tv - v
         lo, hi = float(delta.min()), float(delta.max())
         residual.append(max(-lo, hi))
@@ -633,10 +714,24 @@ def _iterate(
         if callback is not None and _callback_stops(
             callback, actions, tv, mdp.n_actions, k, _history(residual, span, bound), params
         ):
-            v, message = tv, "stopped by callback"
+            v, q, message = tv, None, "stopped by callback"
             break
-        if bound[-1] <= tol:
+        if fused and (hi - lo) / (1.0 - mdp.gamma) <= tol:
+            # V* in [v + min(Delta) / (1 - gamma), v + max(Delta) / (1 - gamma)]: centre on v,
+            # whose q (from this pass) shifts by gamma times the same constant
+            shift = (lo + hi) / (2.0 * (1.0 - mdp.gamma))
+            v, q = v + shift, q + mdp.gamma * shift
+            converged = True
+            message = (
+                f"span stopping rule met: policy within {bound[-1]:.3g} + round-off bound "
+                f"{roundoff:.3g} of optimal, values within "
+                f"{(hi - lo) / (2.0 * (1.0 - mdp.gamma)):.3g} + round-off bound {roundoff:.3g} "
+                f"of V* (requested tol {tol:.3g})"
+            )
+            break
+        if not fused and bound[-1] <= tol:
             v = tv + factor * (lo + hi) / 2.0
+            q = None
             converged = True
             message = (
                 f"span stopping rule met: policy within {bound[-1]:.3g} + round-off bound "
@@ -646,13 +741,84 @@ def _iterate(
             break
         v, done = op.policy_sweeps(tv, actions, m, inner_tol)
         sweeps[-1] = done
+        q = None
     history = _history(residual, span, bound)
     history["policy_sweeps"] = np.array(sweeps)
     history["wall_time"] = np.array([time.perf_counter() - start])
     return SolveResult(
         policy=_policy_array(actions, mdp.n_actions),
         values=to_numpy(v),
-        q_values=to_numpy(op.q(v)),
+        q_values=to_numpy(op.q(v)) if q is None else q,
+        n_iterations=k,
+        converged=converged,
+        message=message,
+        history=history,
+        params=params,
+    )
+
+
+def _dense_mpi(
+    op: _Operator,
+    mdp: TabularMDP,
+    v: np.ndarray,
+    m: int,
+    tol: float,
+    inner_tol: float,
+    max_iterations: int,
+    roundoff: float,
+    params: dict,
+) -> SolveResult:
+    """The loop of :func:`_iterate` with ``fast`` on dense CPU problems, in one numba call
+    (:func:`theory_rl.kernels.bellman._dense_mpi_serial`): the same iterates, without the
+    Python overhead per iteration that dominates at S = 200."""
+    S, A, gamma = mdp.n_states, mdp.n_actions, mdp.gamma
+    v = np.array(v, dtype=np.float64)
+    tmp = np.empty(S)
+    q = np.empty(S * A)
+    actions = np.empty(S, dtype=np.int64)
+    stop_span = tol * (1.0 - gamma)
+    chunks, k = [], 0
+    start = time.perf_counter()
+    while k < max_iterations:
+        hist = np.empty((min(max_iterations - k, 256), 3))
+        n = _kb._dense_mpi_serial(
+            op._args[0], op.r, gamma, m, stop_span, inner_tol, v, tmp, q, actions, hist
+        )
+        chunks.append(hist[:n])
+        k += n
+        lo, hi = hist[n - 1, 0], hist[n - 1, 1]
+        if hi - lo <= stop_span:
+            break
+    hist = np.concatenate(chunks)
+    lo, hi = float(hist[-1, 0]), float(hist[-1, 1])
+    span = hist[:, 1] - hist[:, 0]
+    factor = gamma / (1.0 - gamma)
+    converged = hi - lo <= stop_span
+    if converged:
+        shift = (lo + hi) / (2.0 * (1.0 - gamma))
+        values, q = v + shift, q + gamma * shift
+        message = (
+            f"span stopping rule met: policy within {factor * (hi - lo):.3g} + round-off bound "
+            f"{roundoff:.3g} of optimal, values within {(hi - lo) / (2.0 * (1.0 - gamma)):.3g} "
+            f"+ round-off bound {roundoff:.3g} of V* (requested tol {tol:.3g})"
+        )
+        q = q.reshape(S, A)
+    else:
+        values = v  # the last iterate after its partial evaluation
+        q = to_numpy(op.q(v))
+        actions = np.asarray(op.sweep(v)[1])
+        message = f"max_iterations={max_iterations} reached before the span stopping rule"
+    history = {
+        "residual": np.maximum(-hist[:, 0], hist[:, 1]),
+        "span": span,
+        "error_bound": factor * span,
+        "policy_sweeps": hist[:, 2].astype(np.int64),
+        "wall_time": np.array([time.perf_counter() - start]),
+    }
+    return SolveResult(
+        policy=_policy_array(actions, A),
+        values=values,
+        q_values=q,
         n_iterations=k,
         converged=converged,
         message=message,
@@ -878,9 +1044,7 @@ def policy_iteration(
         if policy.ndim == 1 and n_changed[-1] == 0:
             # T v <= v + gain with ||v - V^pi|| <= e (e = eval_tol for GMRES; the round-off of
             # a direct solve is in value_error_floor) gives V* - V^pi <= (gain + 2e)/(1 - gamma)
-            iterative = evaluation == "iterative" or (
-                evaluation == "auto" and mdp.n_states > DIRECT_SOLVE_MAX_STATES
-            )
+            iterative = _evaluation_kind(P_pi, mdp.n_states, evaluation) == "gmres"
             gain = max(float((tv - v).max()), 0.0)
             bound = (gain + (2.0 * eval_tol if iterative else 0.0)) / (1.0 - mdp.gamma)
             converged = True
@@ -1735,12 +1899,49 @@ def solve(
         raise ValueError(f"method must be 'auto' or one of {sorted(_METHODS)}, got {method!r}")
     if method == "auto":
         method = auto_method(mdp)
+        if method == "modified_policy_iteration":
+            unknown = set(options) - {"device", "parallel", "max_iterations", "callback", "m"}
+            if unknown:
+                raise ValueError(f"solve(method='auto') got unexpected options {sorted(unknown)}")
+            return _iterate(
+                mdp,
+                method="modified_policy_iteration",
+                m=as_int("m", options.get("m", AUTO_MAX_SWEEPS), minimum=0),
+                tol=tol,
+                rtol=rtol,
+                max_iterations=options.get("max_iterations", 100_000),
+                initial_values=None,
+                device=options.get("device"),
+                parallel=_auto_parallel(mdp, options.get("parallel")),
+                callback=options.get("callback"),
+                fast=True,
+            )
     fn = _METHODS[method]
     if fn is policy_iteration:
         if tol is not None or rtol is not None:
             raise ValueError("policy_iteration takes no tol/rtol (its evaluation is exact)")
         return fn(mdp, **options)
     return fn(mdp, tol=tol, rtol=rtol, **options)
+
+
+def _auto_parallel(mdp: TabularMDP, parallel: bool | None) -> bool | None:
+    """``parallel`` for :func:`solve`: as given, else the parallel kernels only when the problem
+    is large (``PARALLEL_MIN_NNZ``) *and* the 1-minute load average leaves a core per numba
+    thread idle.  Measured (2-core VM, CSR S = 20000, A = 20, b = 5, gamma 0.9): with both cores
+    free the parallel MPI took 18-23 ms against 29-37 ms serial; with another process holding a
+    core (load average 5) 71 ms against 29 ms, since a parallel region waits for its slowest
+    thread."""
+    if parallel is not None:
+        return parallel
+    threads = numba.get_num_threads()
+    if threads < 2 or mdp.nnz < PARALLEL_MIN_NNZ:
+        return False
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform: trust the thread count
+        return None
+    # the calling process itself counts about 1 in the load average
+    return load - 1.0 + threads <= (os.cpu_count() or 1) + 0.5
 
 
 def auto_method(mdp: TabularMDP) -> str:

@@ -11,6 +11,7 @@ from theory_rl.algorithms.dp import (
     accelerated_policy_evaluation,
     anchored_value_iteration,
     anchoring_schedule,
+    auto_method,
     backward_induction,
     bellman_optimality_operator,
     gauss_seidel_value_iteration,
@@ -22,6 +23,7 @@ from theory_rl.algorithms.dp import (
     policy_iteration,
     q_values,
     safeguarded_accelerated_value_iteration,
+    solve,
     value_iteration,
 )
 from theory_rl.algorithms.exact import (
@@ -106,6 +108,8 @@ __all__ = [
     "anchoring_schedule",
     "gauss_seidel_value_iteration",
     "safeguarded_accelerated_value_iteration",
+    "auto_method",
+    "solve",
     "average_reward_policy_iteration",
     "relative_value_iteration",
     "DeviceReference",

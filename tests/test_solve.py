@@ -125,3 +125,33 @@ def test_evaluation_choice_by_sparsity_and_size(monkeypatch):
             np.testing.assert_allclose(dp.policy_evaluation(mdp, pi, method=method), v, atol=1e-9)
     with pytest.raises(ValueError, match="method"):
         dp.policy_evaluation(cases[0][0], np.zeros(300, dtype=np.int64), method="cholesky")
+
+
+def test_bad_input_of_the_extended_solvers_names_the_field():
+    """Multichain models for the average-reward solvers, sweep orders that are not
+    permutations, momentum/step/anchor parameters outside their admissible ranges."""
+    from theory_rl.algorithms import average_reward as ar
+
+    P = np.zeros((3, 1, 3))
+    P[0, 0, 1] = P[0, 0, 2] = 0.5
+    P[1, 0, 1] = P[2, 0, 2] = 1.0
+    multi = TabularMDP(P, np.array([[0.0], [1.0], [2.0]]), gamma=0.9)
+    for f in (ar.relative_value_iteration, ar.average_reward_policy_iteration, ar.model_class):
+        with pytest.raises(ValueError, match="mdp must be communicating or unichain"):
+            f(multi)
+    mdp = dense_mdp(4, 2, 0.9, seed=0)
+    for order in ([0, 1, 2, 2], [3, 2, 1], [0, 1, 2, 4], [-1, 0, 1, 2], [0.0, 1.0, 2.0, 3.0]):
+        with pytest.raises(ValueError, match="order"):
+            dp.gauss_seidel_value_iteration(mdp, order=order)
+    pi = np.zeros(4, dtype=np.int64)
+    for bad in (-0.5, 1.0, 2.0, np.inf, "0.5"):
+        with pytest.raises(ValueError, match="momentum"):
+            dp.safeguarded_accelerated_value_iteration(mdp, momentum=bad)
+        with pytest.raises(ValueError, match="momentum"):
+            dp.accelerated_policy_evaluation(mdp, pi, momentum=bad)
+    for bad in (0.0, -1.0, 2 / 1.9, 5.0):
+        with pytest.raises(ValueError, match="step"):
+            dp.safeguarded_accelerated_value_iteration(mdp, step=bad)
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="gamma"):
+            dp.anchored_value_iteration(mdp, gamma=bad)

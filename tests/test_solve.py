@@ -27,7 +27,7 @@ def test_auto_meets_its_guarantee(gamma, sparse):
         res = solve(mdp, tol=eps)
         assert res.converged, res.message
         assert res.params["method"] == "modified_policy_iteration"
-        assert res.params["fused_q"] == (not sparse)
+        assert res.params["fused_q"]
         assert np.abs(res.values - vs).max() <= eps / 2 + dp.value_error_floor(mdp)
         # the returned policy is eps-optimal and q matches the returned values exactly
         acts = res.policy.argmax(axis=1)
@@ -37,10 +37,11 @@ def test_auto_meets_its_guarantee(gamma, sparse):
         assert res.history["span"].size == res.n_iterations
 
 
-def test_the_one_call_dense_kernel_runs_the_python_loop_iterates():
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_one_call_kernel_runs_the_python_loop_iterates(sparse):
     """A callback forces the Python loop of the same fast settings: same iterates, histories and
     result as the single numba call."""
-    mdp = dense_mdp(40, 5, 0.95, seed=3)
+    mdp = sparse_mdp(40, 5, 4, 0.95, seed=3) if sparse else dense_mdp(40, 5, 0.95, seed=3)
     fast = solve(mdp, tol=1e-10)
     seen = []
     slow = solve(mdp, tol=1e-10, callback=lambda r: seen.append(r.n_iterations))

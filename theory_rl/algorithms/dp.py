@@ -132,6 +132,14 @@ GMRES_ROUNDS = 10
 GMRES_CYCLES, GMRES_RESTART = 4, 50
 #: When False, CPU sweeps use the generic NumPy code instead of numba (tests of that path).
 USE_KERNELS = True
+#: ``solve(method="auto")`` on CSR problems (one-call kernel): partial evaluation after a
+#: greedy step whose ``T v - v`` has span ``sp`` also stops once an increment's span is
+#: ``<= fraction * sp``.  Measured in passes over the transitions (a greedy pass = 1, a sweep
+#: of ``P_pi`` = 1/A) on the benchmark garnets (gamma 0.9 / 0.99 / 0.999): 1e-3 cost 7.9 / 9.4
+#: / 9.8 (S = 2000) and 8.4 / 11.6 / 11.7 (S = 20000) against 9.4 / 10.0 / 11.2 and 9.0 / 12.8
+#: / 12.4 with 0; on the dense S = 200 garnet any fraction > 0 added a greedy pass (2.7-2.9 ->
+#: 3.6-4.7), so dense problems use 0.
+AUTO_INNER_FRACTION = 1e-3
 #: ``solve(method="auto")``: the most partial-evaluation sweeps per greedy step.
 AUTO_MAX_SWEEPS = 20
 #: Default accuracy of value iteration and modified policy iteration, relative to the value
@@ -259,14 +267,17 @@ class _Operator:
 
     @property
     def fused_q(self) -> bool:
-        """True when :meth:`q_sweep` forms ``q`` in the same pass as ``T v`` (dense CPU, serial)."""
-        return self.kernels and not self.sparse and not self.parallel
+        """True when :meth:`q_sweep` forms ``q`` in the same pass as ``T v`` (CPU, serial)."""
+        return self.kernels and not self.parallel
 
     def q_sweep(self, v: Any) -> tuple[Any, Any, Any]:
         """``(T v, greedy actions, q (S, A))`` from one pass (:attr:`fused_q`), else from
         :meth:`sweep` with ``q = None``."""
         if not self.fused_q:
             return (*self.sweep(v), None)
+        if self.sparse:
+            q = self.q(v)
+            return q.max(axis=1), q.argmax(axis=1), q
         out_q = np.empty(self.n_states * self.n_actions)
         out_v = np.empty(self.n_states)
         out_a = np.empty(self.n_states, dtype=np.int64)
@@ -690,10 +701,12 @@ def _iterate(
         parallel=op.parallel,
     )
     fused = fast and op.fused_q
+    fraction = AUTO_INNER_FRACTION if fast and op.sparse else 0.0
+    one_call = fast and callback is None and op.kernels and not op.parallel
     if fast:
-        params.update(initial_values="max_a r(s, a)", fused_q=fused)
-    if fused and callback is None:
-        return _dense_mpi(op, mdp, v, m, tol, inner_tol, max_iterations, roundoff, params)
+        params.update(initial_values="max_a r(s, a)", fused_q=fused or one_call)
+    if one_call:
+        return _one_call_mpi(op, mdp, v, m, tol, inner_tol, max_iterations, roundoff, params)
     converged, message = (
         False,
         f"max_iterations={max_iterations} reached before the span stopping rule",
@@ -739,7 +752,7 @@ def _iterate(
                 f"{roundoff:.3g} of V* (requested tol {tol:.3g})"
             )
             break
-        v, done = op.policy_sweeps(tv, actions, m, inner_tol)
+        v, done = op.policy_sweeps(tv, actions, m, max(inner_tol, fraction * (hi - lo)))
         sweeps[-1] = done
         q = None
     history = _history(residual, span, bound)
@@ -757,7 +770,7 @@ def _iterate(
     )
 
 
-def _dense_mpi(
+def _one_call_mpi(
     op: _Operator,
     mdp: TabularMDP,
     v: np.ndarray,
@@ -768,22 +781,39 @@ def _dense_mpi(
     roundoff: float,
     params: dict,
 ) -> SolveResult:
-    """The loop of :func:`_iterate` with ``fast`` on dense CPU problems, in one numba call
-    (:func:`theory_rl.kernels.bellman._dense_mpi_serial`): the same iterates, without the
-    Python overhead per iteration that dominates at S = 200."""
+    """The loop of :func:`_iterate` with ``fast`` on the CPU with serial kernels, in one numba
+    call (:func:`theory_rl.kernels.bellman._dense_mpi_serial` or ``_csr_mpi_serial``): the
+    same iterates as the Python loop with the fused greedy pass, without the Python overhead
+    per iteration (which dominates at S = 200)."""
     S, A, gamma = mdp.n_states, mdp.n_actions, mdp.gamma
     v = np.array(v, dtype=np.float64)
     tmp = np.empty(S)
     q = np.empty(S * A)
     actions = np.empty(S, dtype=np.int64)
     stop_span = tol * (1.0 - gamma)
+    if op.sparse:
+        indptr, indices, data = op._args
+        width = int(np.diff(indptr).max()) if indptr.size > 1 else 0
+        n_pi = min(S * width, data.size)  # a bound on nnz(P_pi)
+        buffers = (
+            np.empty(S + 1, np.uint64),
+            np.empty(n_pi, np.uint32),
+            np.empty(n_pi),
+            np.empty(S),
+        )
     chunks, k = [], 0
     start = time.perf_counter()
     while k < max_iterations:
         hist = np.empty((min(max_iterations - k, 256), 3))
-        n = _kb._dense_mpi_serial(
-            op._args[0], op.r, gamma, m, stop_span, inner_tol, v, tmp, q, actions, hist
-        )
+        if op.sparse:
+            n = _kb._csr_mpi_serial(
+                *op._args, op.r, gamma, m, stop_span, inner_tol, AUTO_INNER_FRACTION, v, tmp, q,
+                actions, *buffers, hist,
+            )  # fmt: skip
+        else:
+            n = _kb._dense_mpi_serial(
+                op._args[0], op.r, gamma, m, stop_span, inner_tol, 0.0, v, tmp, q, actions, hist
+            )
         chunks.append(hist[:n])
         k += n
         lo, hi = hist[n - 1, 0], hist[n - 1, 1]
@@ -1881,13 +1911,15 @@ def solve(
     rules) with these settings:
 
     * ``m = AUTO_MAX_SWEEPS`` partial-evaluation sweeps at most, ending early as in
-      :func:`modified_policy_iteration`;
+      :func:`modified_policy_iteration`, and on CSR problems also once an increment's span is
+      below ``AUTO_INNER_FRACTION`` times that of the last ``T v - v`` (any number of sweeps
+      ``m_k >= 0`` per step keeps MPI's convergence, Puterman Thm 6.5.5);
     * start :math:`v_0(s) = \max_a r(s, a)` (over feasible actions), whose greedy policy looks
       one step ahead; MPI converges from any start, since its greedy policies and the spans
       that stop its sweeps do not change when a constant is added to ``v``, and
       ``v_0 - c`` with ``c`` large enough satisfies :math:`T v_0 \ge v_0` (Puterman Thm 6.5.5);
-    * dense problems on the CPU (serial kernels): the whole loop runs in one numba call whose
-      greedy pass also forms ``q``; the run stops when :math:`\mathrm{sp}(\Delta)/(1-\gamma)
+    * on the CPU with serial kernels the whole loop runs in one numba call whose greedy pass
+      also forms ``q``; the run stops when :math:`\mathrm{sp}(\Delta)/(1-\gamma)
       \le \epsilon` for :math:`\Delta = Tv_k - v_k`, and returns
       :math:`v_k + (\min\Delta + \max\Delta)/(2(1-\gamma))` -- within
       :math:`\mathrm{sp}(\Delta)/(2(1-\gamma)) \le \epsilon/2` of ``V*`` by

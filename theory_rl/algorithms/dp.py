@@ -173,6 +173,7 @@ class _Operator:
             else self.r
         )
         self.action_mask = mdp.action_mask
+        self._max_reward = mdp.rewards
         if self.kernels:
             threads = numba.get_num_threads() > 1
             # parallel=None: each kernel goes parallel when its own input is large enough (the
@@ -264,6 +265,13 @@ class _Operator:
         return (self.r + self.gamma * xp.asarray(pv)).reshape(
             v.shape[:-1] + (self.n_states, self.n_actions)
         )
+
+    @property
+    def max_reward(self) -> Any:
+        """``(S,)`` ``max_a r(s, a)`` over feasible actions (computed once; do not write)."""
+        if self._max_reward.ndim == 2:
+            self._max_reward = self.xp.asarray(np.array(self._max_reward.max(axis=1)))
+        return self._max_reward
 
     @property
     def fused_q(self) -> bool:
@@ -677,7 +685,7 @@ def _iterate(
     op = _operator(mdp, device, parallel)
     xp = op.xp
     if initial_values is None and fast:
-        v = xp.asarray(np.array(mdp.rewards.max(axis=1)))  # finite: a feasible action each
+        v = op.max_reward  # finite: a feasible action each; copied before any write
     elif initial_values is None:
         v = xp.full(mdp.n_states, mdp.reward_range[0] / (1.0 - mdp.gamma))
     else:

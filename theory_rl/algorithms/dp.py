@@ -2007,13 +2007,14 @@ def auto_method(mdp: TabularMDP) -> str:
     """The method ``solve(mdp, method="auto")`` runs.
 
     Modified policy iteration, on every size, sparsity and discount measured so far
-    (``docs/performance.md``, runs 8-9; 2-core VM): dense S = 200 and CSR S = 2000 / 20000 at
-    gamma 0.9, 0.99 and 0.999 (``benchmarks/test_solvers.py``), where it beat value iteration
-    (2-12x), policy iteration (LU or GMRES evaluation, 1.3-100x) and Gauss--Seidel value
-    iteration; the forest problem at S = 10^4 / 10^5, gamma 0.99 (66 / 270 ms against 0.11 /
-    4.5 s for policy iteration with sparse-LU evaluation); a CSR garnet with 2 entries per row
-    at S = 10^4 (33 ms against 3.5 s).  What size and sparsity change is how it runs
-    (:func:`solve`): one numba call on dense problems, parallel kernels on large ones.
+    (``docs/performance.md``, runs 9-11; 2-core VM): on the dense S = 200 and CSR S = 2000 /
+    20000 garnets at gamma 0.9, 0.99 and 0.999 (``benchmarks/test_solvers.py``) the MPI of
+    :func:`solve` or plain MPI was the fastest of this package's solvers in every cell, value
+    iteration 2-9x and policy iteration 3-2000x slower; on the forest problem at S = 10^4 /
+    10^5, gamma 0.99, it took 66 / 270 ms against 0.11 / 4.5 s for policy iteration with
+    sparse-LU evaluation, and 33 ms against 3.5 s on a CSR garnet with 2 entries per row at
+    S = 10^4.  What size, sparsity and load change is how it runs (:func:`solve`): one numba
+    call with serial kernels, or the parallel kernels on large problems when a core is idle.
     """
     if not isinstance(mdp, TabularMDP):
         raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")

@@ -1,0 +1,160 @@
+"""Numba sweeps of the projected distributional Bellman operators (categorical and quantile).
+
+Private kernels: contiguous float64/int64 arrays and plain float scalars in, ``out`` arrays
+written; the public wrappers in :mod:`theory_rl.algorithms.distributional` coerce dtypes, so
+each kernel compiles one signature.
+
+Transition outcomes come in two layouts:
+
+* **CSR outcomes** (row ``s*A + a`` holds entries ``indptr[row]:indptr[row+1]``): next state
+  ``nxt[e]`` (int64), reward ``rew[e]`` and probability ``prob[e]`` of one outcome
+  ``(s', r)`` of ``(s, a)``.  Built from CSR transitions, from dense ones (zeros dropped), from
+  ``r(s, a, s')`` and from a per-``(s, a)`` reward law alike.
+* **dense**: ``P[s, a, s']`` and ``r3[s, a, s']`` of shape ``(S, A, S)``.
+
+Categorical (support ``theta_i = theta0 + i * spacing``, ``i < M``): a target atom ``y`` has
+position ``u = clip((y - theta0) / spacing, 0, M - 1)``; its mass goes to ``floor(u)`` with
+weight ``1 - frac(u)`` and to ``floor(u) + 1`` with weight ``frac(u)``.  This is the kernel form
+``h_j(y) = (1 - |u - j|)_+``: at an integer position all the mass stays on that atom (the
+floor/ceil formulation with ``l == u`` drops it).  A row whose outcomes share one reward is
+swept mixture-first (mix the next-state laws, then project ``m`` atoms once): same result,
+``b`` times fewer projections.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__: list[str] = []
+
+
+@njit(cache=True, inline="always")
+def _scatter(out, s, y, q, theta0, spacing, n_atoms):  # pragma: no cover
+    u = (y - theta0) / spacing
+    if u <= 0.0:
+        out[s, 0] += q
+    elif u >= n_atoms - 1:
+        out[s, n_atoms - 1] += q
+    else:
+        lo = np.int64(u)  # floor: u > 0
+        frac = u - lo
+        out[s, lo] += q * (1.0 - frac)
+        if frac > 0.0:
+            out[s, lo + 1] += q * frac
+
+
+@njit(cache=True)
+def _categorical_sweep_csr(
+    indptr, nxt, rew, prob, pi, probs, theta0, spacing, gamma, mix, out
+):  # pragma: no cover
+    """``out = Pi_C T^pi probs`` over CSR outcomes; ``mix`` is an ``(M,)`` scratch array."""
+    n_states, n_actions = pi.shape
+    n_atoms = probs.shape[1]
+    for s in range(n_states):
+        for j in range(n_atoms):
+            out[s, j] = 0.0
+        for a in range(n_actions):
+            w_a = pi[s, a]
+            if w_a == 0.0:
+                continue
+            row = s * n_actions + a
+            start, end = indptr[row], indptr[row + 1]
+            same = True
+            for e in range(start + 1, end):
+                if rew[e] != rew[start]:
+                    same = False
+                    break
+            if same:
+                for i in range(n_atoms):
+                    mix[i] = 0.0
+                for e in range(start, end):
+                    w = prob[e]
+                    t = nxt[e]
+                    for i in range(n_atoms):
+                        mix[i] += w * probs[t, i]
+                r = rew[start]
+                for i in range(n_atoms):
+                    q = w_a * mix[i]
+                    if q != 0.0:
+                        y = r + gamma * (theta0 + i * spacing)
+                        _scatter(out, s, y, q, theta0, spacing, n_atoms)
+            else:
+                for e in range(start, end):
+                    w = w_a * prob[e]
+                    t = nxt[e]
+                    r = rew[e]
+                    for i in range(n_atoms):
+                        q = w * probs[t, i]
+                        if q != 0.0:
+                            y = r + gamma * (theta0 + i * spacing)
+                            _scatter(out, s, y, q, theta0, spacing, n_atoms)
+
+
+@njit(cache=True)
+def _categorical_sweep_dense(P, r3, pi, probs, theta0, spacing, gamma, out):  # pragma: no cover
+    """``out = Pi_C T^pi probs`` for dense ``P``, ``r3`` ``(S, A, S)``."""
+    n_states, n_actions = pi.shape
+    n_atoms = probs.shape[1]
+    for s in range(n_states):
+        for j in range(n_atoms):
+            out[s, j] = 0.0
+        for a in range(n_actions):
+            w_a = pi[s, a]
+            if w_a == 0.0:
+                continue
+            for t in range(n_states):
+                w = w_a * P[s, a, t]
+                if w == 0.0:
+                    continue
+                r = r3[s, a, t]
+                for i in range(n_atoms):
+                    q = w * probs[t, i]
+                    if q != 0.0:
+                        y = r + gamma * (theta0 + i * spacing)
+                        _scatter(out, s, y, q, theta0, spacing, n_atoms)
+
+
+@njit(cache=True)
+def _quantile_sweep_csr(
+    indptr, nxt, rew, prob, pi, atoms, taus, tie_tol, gamma, ys, ws, out
+):  # pragma: no cover
+    """``out = Pi_Q T^pi atoms`` over CSR outcomes.
+
+    Per state: the mixture's atoms ``r + gamma * atoms[s', j]`` with weights
+    ``pi(a|s) p(s', r|s, a) / M`` are collected in the scratch arrays ``ys``/``ws`` (length at
+    least the largest number of outcomes of a state times ``M``), sorted, and read at each
+    ``taus[i]``: the first atom whose cumulative weight reaches ``taus[i] - tie_tol``
+    (``F^{-1}(tau) = inf{x : F(x) >= tau}``, a cumulative weight within ``tie_tol`` below
+    ``tau`` counting as reaching it).
+    """
+    n_states, n_actions = pi.shape
+    n_atoms = atoms.shape[1]
+    n_out = taus.shape[0]
+    inv = 1.0 / n_atoms
+    for s in range(n_states):
+        n = 0
+        for a in range(n_actions):
+            w_a = pi[s, a]
+            if w_a == 0.0:
+                continue
+            row = s * n_actions + a
+            for e in range(indptr[row], indptr[row + 1]):
+                w = w_a * prob[e] * inv
+                if w == 0.0:
+                    continue
+                t = nxt[e]
+                r = rew[e]
+                for j in range(n_atoms):
+                    ys[n] = r + gamma * atoms[t, j]
+                    ws[n] = w
+                    n += 1
+        order = np.argsort(ys[:n], kind="mergesort")
+        cum = 0.0
+        k = 0
+        for i in range(n_out):
+            target = taus[i] - tie_tol
+            while k < n - 1 and cum + ws[order[k]] < target:
+                cum += ws[order[k]]
+                k += 1
+            out[s, i] = ys[order[k]]

@@ -142,6 +142,12 @@ def _law(atoms: Any, probs: Any, name: str, xp: Any = np) -> tuple[Any, Any]:
     if probs is None:
         return atoms, xp.full(atoms.shape, 1.0 / atoms.shape[-1])
     probs = xp.asarray(probs, dtype=xp.float64)
+    if probs.shape != atoms.shape and probs.ndim and probs.shape[-1] == atoms.shape[-1]:
+        try:  # a shared support (M,) for a batch of probabilities (..., M), or the reverse
+            shape = np.broadcast_shapes(atoms.shape, probs.shape)
+            atoms, probs = xp.broadcast_to(atoms, shape), xp.broadcast_to(probs, shape)
+        except ValueError:
+            pass
     if probs.shape != atoms.shape:
         raise ValueError(
             f"{name}_probs must have the shape of {name}_atoms {atoms.shape}; got {probs.shape}"
@@ -984,7 +990,7 @@ def distributional_value_iteration(
     risk_aversion: float = 1.0,
     n_iterations: int = 1000,
     tol: float = 0.0,
-    record: Sequence[str] = ("change",),
+    record: Sequence[str] | None = None,
     reference_values: Any = None,
     callback: Callback | None = None,
 ) -> SolveResult:
@@ -1006,7 +1012,8 @@ def distributional_value_iteration(
         n_iterations: sweeps (discounted; the horizon ``H`` is used for finite horizon).
         tol: stop when ``change`` :math:`= \sup|U_n - U_{n-1}| \le` ``tol``.
         record: among ``"change"``, ``"error"`` (:math:`\sup|U_n - ` ``reference_values``
-            :math:`|`) and ``"objective"`` (:math:`\sum_s\rho(s)U_n(s, c_0)`).
+            :math:`|`) and ``"objective"`` (:math:`\sum_s\rho(s)U_n(s, c_0)`); default
+            ``("change",)`` (finite horizon: ``"n_laws"``, default none).
         reference_values: ``(S, C)`` grid values to measure ``error`` against.
 
     Returns:
@@ -1020,8 +1027,9 @@ def distributional_value_iteration(
     obj = _objective(objective, risk_aversion)
     c0 = as_real("initial_stock", initial_stock)
     if isinstance(mdp, FiniteHorizonMDP):
-        return _finite_horizon_dvi(mdp, obj, c0, record, callback)
+        return _finite_horizon_dvi(mdp, obj, c0, () if record is None else record, callback)
     mdp = _check_tabular(mdp)
+    record = ("change",) if record is None else record
     grid = _StockGrid(mdp, obj, stock_grid, n_stocks)
     record = check_record(record, DVI_METRICS)
     S, C = mdp.n_states, grid.grid.size

@@ -22,7 +22,9 @@ from theory_rl.mdps import FiniteHorizonMDP, InvalidMDPError, TabularMDP, garnet
 def coin_mdp(gamma=0.5, values=(0.0, 1.0)):
     """One state, one action, reward 0 or 1 with probability 1/2: U[0, 2] at gamma = 1/2."""
     return TabularMDP(
-        np.ones((1, 1, 1)), None, gamma,
+        np.ones((1, 1, 1)),
+        None,
+        gamma,
         reward_distribution=(np.array([[list(values)]]), np.array([[[0.5, 0.5]]])),
     )
 
@@ -53,11 +55,16 @@ def test_tabular_keeps_sas_rewards_and_reward_laws():
     c = coin_mdp()
     assert c.rewards[0, 0] == 0.5
     with pytest.raises(ValueError, match="not the mean"):
-        TabularMDP(np.ones((1, 1, 1)), np.array([[0.4]]), 0.5,
-                   reward_distribution=c.reward_distribution)
+        TabularMDP(
+            np.ones((1, 1, 1)), np.array([[0.4]]), 0.5, reward_distribution=c.reward_distribution
+        )
     with pytest.raises(ValueError, match="reward_distribution probs"):
-        TabularMDP(np.ones((1, 1, 1)), None, 0.5,
-                   reward_distribution=(np.zeros((1, 1, 2)), np.array([[[0.5, 0.6]]])))
+        TabularMDP(
+            np.ones((1, 1, 1)),
+            None,
+            0.5,
+            reward_distribution=(np.zeros((1, 1, 2)), np.array([[[0.5, 0.6]]])),
+        )
     with pytest.raises(InvalidMDPError, match="rewards_sas"):
         TabularMDP(m.transitions, m.rewards + 1.0, 0.8, rewards_sas=m.rewards_sas)
 
@@ -73,8 +80,10 @@ def test_metrics_match_scipy_and_brute_force():
         pa, pb = rng.dirichlet(np.ones(7)), rng.dirichlet(np.ones(4))
         assert abs(D.wasserstein_distance(a, b, pa, pb) - scipy_w1(a, b, pa, pb)) < 1e-12
         # energy distance = sqrt(2) * Cramér l2 (scipy's definition)
-        assert abs(math.sqrt(2) * D.cramer_distance(a, b, pa, pb)
-                   - energy_distance(a, b, pa, pb)) < 1e-12
+        assert (
+            abs(math.sqrt(2) * D.cramer_distance(a, b, pa, pb) - energy_distance(a, b, pa, pb))
+            < 1e-12
+        )
         # w_inf by brute force on a fine tau grid (inf-convention quantile functions)
         taus = (np.arange(200_000) + 0.5) / 200_000
         qa = np.sort(a)[np.minimum(np.searchsorted(np.cumsum(pa[np.argsort(a)]), taus), 6)]
@@ -88,14 +97,16 @@ def test_metrics_batched_and_quantile_forms():
     rng = np.random.default_rng(1)
     x, y = np.sort(rng.normal(size=(4, 9)), 1), np.sort(rng.normal(size=(4, 9)), 1)
     np.testing.assert_allclose(D.wasserstein_distance(x, y), np.abs(x - y).mean(1), atol=1e-12)
-    np.testing.assert_allclose(D.wasserstein_distance(x, y, order="inf"), np.abs(x - y).max(1),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        D.wasserstein_distance(x, y, order="inf"), np.abs(x - y).max(1), atol=1e-12
+    )
     theta = np.linspace(0, 1, 6)
     p, q = rng.dirichlet(np.ones(6), 3), rng.dirichlet(np.ones(6), 3)
     sig = theta[1] - theta[0]
     F, G = np.cumsum(p, 1)[:, :-1], np.cumsum(q, 1)[:, :-1]
-    np.testing.assert_allclose(D.cramer_distance(theta, theta, p, q) ** 2,
-                               sig * ((F - G) ** 2).sum(1), atol=1e-14)
+    np.testing.assert_allclose(
+        D.cramer_distance(theta, theta, p, q) ** 2, sig * ((F - G) ** 2).sum(1), atol=1e-14
+    )
     assert D.cramer_distance(x, x).max() == 0.0
 
 
@@ -175,8 +186,11 @@ def test_kernels_agree_and_contract(name):
     variants = [mdp, mdp.to_sparse() if not mdp.is_sparse else mdp.to_dense()]
     for _ in range(5):
         p, p2 = rng.dirichlet(np.ones(11), S), rng.dirichlet(np.ones(11), S)
-        outs = [D.categorical_step(m, pi, p, support=theta, kernel=k)
-                for m in variants for k in ("numba", "generic")]
+        outs = [
+            D.categorical_step(m, pi, p, support=theta, kernel=k)
+            for m in variants
+            for k in ("numba", "generic")
+        ]
         for o in outs[1:]:
             np.testing.assert_allclose(o, outs[0], atol=1e-13)
         o2 = D.categorical_step(mdp, pi, p2, support=theta)
@@ -201,7 +215,8 @@ def test_categorical_step_against_hand_formula():
         a = pi[s]
         for t in range(3):
             want[s] += mdp.transitions[s, a, t] * D.categorical_projection(
-                mdp.rewards_sas[s, a, t] + mdp.gamma * theta, p[t], support=theta)
+                mdp.rewards_sas[s, a, t] + mdp.gamma * theta, p[t], support=theta
+            )
     np.testing.assert_allclose(D.categorical_step(mdp, pi, p, support=theta), want, atol=1e-14)
 
 
@@ -212,8 +227,9 @@ def test_categorical_step_against_hand_formula():
 def test_categorical_fixed_point_preserves_the_mean(name):
     mdp = MDPS[name]()
     pi = np.random.default_rng(1).dirichlet(np.ones(mdp.n_actions), mdp.n_states)
-    res = D.categorical_evaluation(mdp, pi, n_atoms=31, n_iterations=2000, tol=1e-13,
-                                   record=("change", "mean_error"))
+    res = D.categorical_evaluation(
+        mdp, pi, n_atoms=31, n_iterations=2000, tol=1e-13, record=("change", "mean_error")
+    )
     assert res.converged
     assert res.history["mean_error"][-1] < 1e-9
     v = D._policy_values(mdp, pi)
@@ -251,8 +267,14 @@ def to_uniform_0_2(atoms, probs, power):
         for a, b in zip(pts[:-1], pts[1:], strict=False):
             # |x/2 - ci| is linear with one sign on [a, b]
             ga, gb = abs(a / 2 - ci), abs(b / 2 - ci)
-            total += 2 * (gb ** (power + 1) - ga ** (power + 1)) / (power + 1) * np.sign(
-                (b - a) * ((a + b) / 4 - ci)) if gb != ga else 0.0
+            total += (
+                2
+                * (gb ** (power + 1) - ga ** (power + 1))
+                / (power + 1)
+                * np.sign((b - a) * ((a + b) / 4 - ci))
+                if gb != ga
+                else 0.0
+            )
     return total
 
 
@@ -267,21 +289,38 @@ def cantor_law(level):
 def test_cantor_law_at_gamma_one_third():
     mdp = coin_mdp(gamma=1 / 3, values=(0.0, 2.0))
     atoms, probs = cantor_law(12)  # w_inf to the Cantor law <= 3^-11 (tail sum)
-    tail = 3.0 ** -11
+    tail = 3.0**-11
     theta = np.linspace(0, 3, 28)
-    res = D.categorical_evaluation(mdp, [0], support=theta, n_iterations=100, tol=1e-15,
-                                   target=(atoms[None], probs[None]), record=("sup_cramer",))
+    res = D.categorical_evaluation(
+        mdp,
+        [0],
+        support=theta,
+        n_iterations=100,
+        tol=1e-15,
+        target=(atoms[None], probs[None]),
+        record=("sup_cramer",),
+    )
     assert abs(res.values[0] - 1.5) < 1e-12
-    eps = D.cramer_distance(theta, atoms, D.categorical_projection(atoms, probs, support=theta),
-                            probs)
+    eps = D.cramer_distance(
+        theta, atoms, D.categorical_projection(atoms, probs, support=theta), probs
+    )
     bound = rowland2018.categorical_fixed_point_bound(eps, 1 / 3) + 2 * math.sqrt(3 * tail)
     assert res.history["sup_cramer"][-1] <= bound
-    q = D.quantile_evaluation(mdp, [0], n_quantiles=16, n_iterations=100, tol=1e-15,
-                              target=(atoms[None], probs[None]), record=("sup_winf",))
-    eps = D.wasserstein_distance(D.quantile_projection(atoms, probs, n_quantiles=16), atoms,
-                                 None, probs, order="inf")
-    assert q.history["sup_winf"][-1] <= rowland2018.quantile_fixed_point_bound(eps, 1 / 3) + \
-        2 * tail / (1 - 1 / 3)
+    q = D.quantile_evaluation(
+        mdp,
+        [0],
+        n_quantiles=16,
+        n_iterations=100,
+        tol=1e-15,
+        target=(atoms[None], probs[None]),
+        record=("sup_winf",),
+    )
+    eps = D.wasserstein_distance(
+        D.quantile_projection(atoms, probs, n_quantiles=16), atoms, None, probs, order="inf"
+    )
+    assert q.history["sup_winf"][-1] <= rowland2018.quantile_fixed_point_bound(
+        eps, 1 / 3
+    ) + 2 * tail / (1 - 1 / 3)
 
 
 def test_monte_carlo_agreement_with_dkw_tolerance():
@@ -321,8 +360,7 @@ def integer_instance(seed, H=3):
 
 def test_mean_objective_gives_classic_values():
     mdp = garnet(20, 3, 4, gamma=0.85, seed=2)
-    res = D.distributional_value_iteration(mdp, "mean", n_stocks=31, n_iterations=400,
-                                           tol=1e-13)
+    res = D.distributional_value_iteration(mdp, "mean", n_stocks=31, n_iterations=400, tol=1e-13)
     ref = reference(mdp)
     grid, U = res.params["stock_grid"], res.params["stock_values"]
     assert np.abs(U - (grid[None] + ref.values[:, None])).max() < 1e-9
@@ -357,17 +395,20 @@ def test_occupancy_lp_matches_backward_induction():
 def test_dvi_gamma_n_bound_and_dpi_monotone():
     mdp = garnet(10, 3, 3, gamma=0.8, seed=1)
     for obj in ("cvar", "homeostasis"):
-        star = D.distributional_value_iteration(mdp, obj, n_stocks=41, n_iterations=2000,
-                                                tol=1e-13)
+        star = D.distributional_value_iteration(mdp, obj, n_stocks=41, n_iterations=2000, tol=1e-13)
         U_star = star.params["stock_values"]
-        res = D.distributional_value_iteration(mdp, obj, n_stocks=41, n_iterations=60,
-                                               record=("error",), reference_values=U_star)
+        res = D.distributional_value_iteration(
+            mdp, obj, n_stocks=41, n_iterations=60, record=("error",), reference_values=U_star
+        )
         err = res.history["error"]
         n = np.arange(err.size)
         lo, hi = D._value_range(mdp)
-        g0 = pires2025.dvi_initial_gap_bound(1.0, max(abs(lo), abs(hi)),
-                                             spacing=np.diff(star.params["stock_grid"]).max(),
-                                             gamma=mdp.gamma)
+        g0 = pires2025.dvi_initial_gap_bound(
+            1.0,
+            max(abs(lo), abs(hi)),
+            spacing=np.diff(star.params["stock_grid"]).max(),
+            gamma=mdp.gamma,
+        )
         assert err[0] <= g0
         assert np.all(err <= pires2025.dvi_value_bound(err[0], mdp.gamma, n) + 1e-12)
         dpi = D.distributional_policy_iteration(mdp, obj, n_stocks=41)

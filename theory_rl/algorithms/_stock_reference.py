@@ -76,7 +76,9 @@ def brute_force(
     elif policy_class == "stationary":
         nodes = full
     else:
-        raise ValueError(f"policy_class must be history, markov or stationary, got {policy_class!r}")
+        raise ValueError(
+            f"policy_class must be history, markov or stationary, got {policy_class!r}"
+        )
     n_nodes = int(nodes.max()) + 1
     n_pol = A**n_nodes
     if n_pol > 2**22:
@@ -120,13 +122,17 @@ def occupancy_lp(
     """
     if mdp.gamma != 1.0:
         raise ValueError("gamma: the occupancy LP needs gamma = 1")
-    H, S, A = mdp.horizon, mdp.n_states, mdp.n_actions
+    H, A = mdp.horizon, mdp.n_actions
     layers: list[list[tuple[int, int]]] = [[(s0, int(initial_stock))]]
     for t in range(H - 1):
         r, P = mdp.rewards_at(t), _dense(mdp, t)
         nxt = sorted(
-            {(int(s2), c + int(r[s, a])) for s, c in layers[t] for a in range(A)
-             for s2 in np.flatnonzero(P[s, a] > 0)}
+            {
+                (int(s2), c + int(r[s, a]))
+                for s, c in layers[t]
+                for a in range(A)
+                for s2 in np.flatnonzero(P[s, a] > 0)
+            }
         )
         layers.append(nxt)
     index: dict[tuple[int, int, int, int], int] = {}

@@ -444,9 +444,7 @@ class _Operator:
         self.gamma = float(mdp.gamma)
         self.out = _outcomes(mdp)
         S, A = mdp.n_states, mdp.n_actions
-        self.dense = (
-            kernel == "numba" and not mdp.is_sparse and mdp.reward_distribution is None
-        )
+        self.dense = kernel == "numba" and not mdp.is_sparse and mdp.reward_distribution is None
         if self.dense:
             self.P = np.ascontiguousarray(mdp.transitions)
             r3 = mdp.rewards_sas
@@ -489,8 +487,17 @@ class _Operator:
             else:
                 o = self.out
                 _kd._categorical_sweep_csr(
-                    o.indptr, o.nxt, o.rew, o.prob, self.pi, p, theta0, spacing, self.gamma,
-                    np.empty(M), out,
+                    o.indptr,
+                    o.nxt,
+                    o.rew,
+                    o.prob,
+                    self.pi,
+                    p,
+                    theta0,
+                    spacing,
+                    self.gamma,
+                    np.empty(M),
+                    out,
                 )
             return out
         xp = self.xp
@@ -502,10 +509,10 @@ class _Operator:
         lo = lo.astype(xp.int64)
         q = self.g_w[:, None] * xp.asarray(probs)[self.g_nxt]  # (E, M)
         base = (self.g_state * M)[:, None]
-        flat = xp.bincount((base + lo).ravel(), weights=(q * (1.0 - frac)).ravel(),
-                           minlength=S * M)
-        flat = flat + xp.bincount((base + lo + 1).ravel(), weights=(q * frac).ravel(),
-                                  minlength=S * M)
+        flat = xp.bincount((base + lo).ravel(), weights=(q * (1.0 - frac)).ravel(), minlength=S * M)
+        flat = flat + xp.bincount(
+            (base + lo + 1).ravel(), weights=(q * frac).ravel(), minlength=S * M
+        )
         return flat.reshape(S, M)
 
     # -- quantile ---------------------------------------------------------------------------
@@ -518,8 +525,18 @@ class _Operator:
             n = self.max_state_entries * M
             o = self.out
             _kd._quantile_sweep_csr(
-                o.indptr, o.nxt, o.rew, o.prob, self.pi, a, taus, TIE_TOL, self.gamma,
-                np.empty(n), np.empty(n), out,
+                o.indptr,
+                o.nxt,
+                o.rew,
+                o.prob,
+                self.pi,
+                a,
+                taus,
+                TIE_TOL,
+                self.gamma,
+                np.empty(n),
+                np.empty(n),
+                out,
             )
             return out
         xp = self.xp
@@ -612,8 +629,9 @@ def _evaluation(
     if target is None and any(k.startswith("sup_") for k in record):
         raise ValueError("record: sup_cramer, sup_w1 and sup_winf need target=(atoms, probs)")
     if target is not None:
-        t_atoms, t_probs = _law(_np(target[0]), None if target[1] is None else _np(target[1]),
-                                "target")
+        t_atoms, t_probs = _law(
+            _np(target[0]), None if target[1] is None else _np(target[1]), "target"
+        )
         if t_atoms.shape[0] != S:
             raise ValueError(f"target atoms must have S = {S} rows, got {t_atoms.shape[0]}")
     v_pi = _policy_values(mdp, op.pi) if "mean_error" in record else None
@@ -664,7 +682,8 @@ def _evaluation(
         x, out = state["x"], {}
         if "change" in keys:
             out["change"] = (
-                math.inf if state["prev"] is None
+                math.inf
+                if state["prev"] is None
                 else float(distance(law(x), law(state["prev"]), change_metric))
             )
         if "mean_error" in keys:
@@ -699,7 +718,11 @@ def _evaluation(
     else:
         params["n_quantiles"] = m
     result = iterate(
-        method, n_iterations=n_iterations, tol=tol, record=record, callback=callback,
+        method,
+        n_iterations=n_iterations,
+        tol=tol,
+        record=record,
+        callback=callback,
         params=params,
     )
     key = "probs" if kind == "categorical" else "atoms"
@@ -766,9 +789,19 @@ def categorical_evaluation(
     else:
         theta = _support(support)
     res = _evaluation(
-        "categorical", mdp, policy, theta=theta, m=theta.size, initial=initial_probs,
-        n_iterations=n_iterations, tol=tol, record=record, target=target, callback=callback,
-        kernel=kernel, device=device,
+        "categorical",
+        mdp,
+        policy,
+        theta=theta,
+        m=theta.size,
+        initial=initial_probs,
+        n_iterations=n_iterations,
+        tol=tol,
+        record=record,
+        target=target,
+        callback=callback,
+        kernel=kernel,
+        device=device,
     )
     return res
 
@@ -800,9 +833,19 @@ def quantile_evaluation(
     mdp = _check_tabular(mdp)
     m = as_int("n_quantiles", n_quantiles, minimum=2)
     res = _evaluation(
-        "quantile", mdp, policy, theta=None, m=m, initial=initial_atoms,
-        n_iterations=n_iterations, tol=tol, record=record, target=target, callback=callback,
-        kernel=kernel, device=device,
+        "quantile",
+        mdp,
+        policy,
+        theta=None,
+        m=m,
+        initial=initial_atoms,
+        n_iterations=n_iterations,
+        tol=tol,
+        record=record,
+        target=target,
+        callback=callback,
+        kernel=kernel,
+        device=device,
     )
     return res
 
@@ -875,7 +918,9 @@ class _StockGrid:
         else:
             grid = np.asarray(_np(stock_grid), dtype=float)
             if grid.ndim != 1 or grid.size < 2 or np.any(np.diff(grid) <= 0):
-                raise ValueError("stock_grid must be a strictly increasing 1-D array of >= 2 stocks")
+                raise ValueError(
+                    "stock_grid must be a strictly increasing 1-D array of >= 2 stocks"
+                )
             slack = 1e-9 * max(1.0, abs(need[0]), abs(need[1]))
             below = max(0.0, grid[0] - need[0] - slack)
             above = max(0.0, need[1] - grid[-1] - slack)
@@ -889,7 +934,7 @@ class _StockGrid:
                 )
         self.grid = grid
         self.h = float(np.max(np.diff(grid)))
-        self.gk = g ** obj.degree
+        self.gk = g**obj.degree
         S, C = mdp.n_states, grid.size
         # closed forms outside the grid: U = slope * c + intercept[s]
         f_neg, f_pos = float(obj.f(np.array(-1.0))), float(obj.f(np.array(1.0)))
@@ -956,13 +1001,13 @@ class _StockGrid:
         M = sp.coo_array(
             (
                 np.concatenate([(p * (1 - w))[ins], (p * w)[ins]]),
-                (np.concatenate([rows[ins], rows[ins]]),
-                 np.concatenate([col[ins], col[ins] + 1])),
+                (np.concatenate([rows[ins], rows[ins]]), np.concatenate([col[ins], col[ins] + 1])),
             ),
             shape=(S * C, S * C),
         ).tocsc()
-        rhs = np.bincount(rows, weights=p * np.where(ins, 0.0, self.tail[e_idx, c_idx]),
-                          minlength=S * C)
+        rhs = np.bincount(
+            rows, weights=p * np.where(ins, 0.0, self.tail[e_idx, c_idx]), minlength=S * C
+        )
         U = spla.spsolve(sp.eye(S * C, format="csc") - self.gk * M, self.gk * rhs)
         return np.asarray(U).reshape(S, C)
 
@@ -1069,11 +1114,20 @@ def distributional_value_iteration(
         return _one_hot(q0.argmax(axis=1), mdp.n_actions), grid.interpolate(U, c0), None
 
     method = Method(
-        name="distributional_value_iteration", init=init, update=update, measure=measure,
-        output=output, metrics=DVI_METRICS, stop_metric="change",
+        name="distributional_value_iteration",
+        init=init,
+        update=update,
+        measure=measure,
+        output=output,
+        metrics=DVI_METRICS,
+        stop_metric="change",
     )
     res = iterate(
-        method, n_iterations=n_iterations, tol=tol, record=record, callback=callback,
+        method,
+        n_iterations=n_iterations,
+        tol=tol,
+        record=record,
+        callback=callback,
         params={"objective": obj.name, "initial_stock": c0},
     )
     U = final["U"]
@@ -1103,8 +1157,10 @@ def _fh_outcomes(mdp: FiniteHorizonMDP, t: int) -> list[list[list[tuple[int, flo
     S, A = mdp.n_states, mdp.n_actions
     P = P.toarray().reshape(S, A, S) if sp.issparse(P) else P
     return [
-        [[(int(t2), float(r[s, a]), float(P[s, a, t2])) for t2 in np.flatnonzero(P[s, a] > 0)]
-         for a in range(A)]
+        [
+            [(int(t2), float(r[s, a]), float(P[s, a, t2])) for t2 in np.flatnonzero(P[s, a] > 0)]
+            for a in range(A)
+        ]
         for s in range(S)
     ]
 
@@ -1115,7 +1171,10 @@ def _merge(atoms: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _finite_horizon_dvi(
-    mdp: FiniteHorizonMDP, obj: _Objective, c0: float, record: Sequence[str],
+    mdp: FiniteHorizonMDP,
+    obj: _Objective,
+    c0: float,
+    record: Sequence[str],
     callback: Callback | None,
 ) -> SolveResult:
     record = check_record(record, ("n_laws",))
@@ -1147,8 +1206,9 @@ def _finite_horizon_dvi(
                     (g * nxt_laws[(s2, (c + r) / g)][0], p * nxt_laws[(s2, (c + r) / g)][1])
                     for s2, r, p in outs[t][s][a]
                 ]
-                law = _merge(np.concatenate([x for x, _ in parts]),
-                             np.concatenate([w for _, w in parts]))
+                law = _merge(
+                    np.concatenate([x for x, _ in parts]), np.concatenate([w for _, w in parts])
+                )
                 k_val = float(law[1] @ obj.f(law[0]))
                 if k_val > best + 1e-12:
                     best, best_law, table[(t, s, c)] = k_val, law, a
@@ -1170,11 +1230,20 @@ def _finite_horizon_dvi(
         return _one_hot(acts, A), values, None
 
     method = Method(
-        name="distributional_value_iteration", init=init, update=update, measure=measure,
-        output=output, metrics=("n_laws",),
+        name="distributional_value_iteration",
+        init=init,
+        update=update,
+        measure=measure,
+        output=output,
+        metrics=("n_laws",),
     )
-    res = iterate(method, n_iterations=H, record=record, callback=callback,
-                  params={"objective": obj.name, "initial_stock": c0, "exact": True})
+    res = iterate(
+        method,
+        n_iterations=H,
+        record=record,
+        callback=callback,
+        params={"objective": obj.name, "initial_stock": c0, "exact": True},
+    )
     laws = tuple(final["laws"][(s, c0)] for s in range(S))
     return _with_params(res, laws=laws, policy_table=dict(table))
 
@@ -1234,8 +1303,13 @@ def distributional_policy_iteration(
         keep = np.take_along_axis(Q, state["pol"][:, None, :], axis=1)[:, 0]
         pol = np.where(best > keep + 1e-12 * (1.0 + np.abs(best)), Q.argmax(axis=1), state["pol"])
         changed = int((pol != state["pol"]).sum())
-        return {"pol": pol, "U": grid.evaluate(pol), "prev": state["U"], "changed": changed,
-                "stable": changed == 0}
+        return {
+            "pol": pol,
+            "U": grid.evaluate(pol),
+            "prev": state["U"],
+            "changed": changed,
+            "stable": changed == 0,
+        }
 
     def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -1260,14 +1334,26 @@ def distributional_policy_iteration(
         )
 
     method = Method(
-        name="distributional_policy_iteration", init=init, update=update, measure=measure,
-        output=output, metrics=DPI_METRICS,
+        name="distributional_policy_iteration",
+        init=init,
+        update=update,
+        measure=measure,
+        output=output,
+        metrics=DPI_METRICS,
         stop=lambda st: "policy stable: no grid action changed" if st["stable"] else None,
     )
-    res = iterate(method, n_iterations=max_iterations, record=record, callback=callback,
-                  params={"objective": obj.name, "initial_stock": c0})
+    res = iterate(
+        method,
+        n_iterations=max_iterations,
+        record=record,
+        callback=callback,
+        params={"objective": obj.name, "initial_stock": c0},
+    )
     return _with_params(
-        res, stock_grid=grid.grid, stock_values=final["U"], stock_policy=final["pol"],
+        res,
+        stock_grid=grid.grid,
+        stock_values=final["U"],
+        stock_policy=final["pol"],
         interpolation_error_bound=grid.interpolation_error_bound(),
     )
 
@@ -1377,7 +1463,11 @@ def cvar_optimal_policy(
         r_lo, r_hi = _outcomes(mdp).reward_range
         tol = 1e-12 * max(1.0, abs(r_lo), abs(r_hi)) / (1 - mdp.gamma) if tol is None else tol
         res = distributional_value_iteration(
-            mdp, "cvar", stock_grid=stock_grid, n_stocks=n_stocks, n_iterations=n_iterations,
+            mdp,
+            "cvar",
+            stock_grid=stock_grid,
+            n_stocks=n_stocks,
+            n_iterations=n_iterations,
             tol=tol,
         )
         grid = res.params["stock_grid"]
@@ -1389,7 +1479,9 @@ def cvar_optimal_policy(
         c_star = grid[best]
         acts = res.params["stock_policy"][np.arange(mdp.n_states)[None, :], best]
         extra = {
-            "stock_grid": grid, "stock_values": U, "stock_policy": res.params["stock_policy"],
+            "stock_grid": grid,
+            "stock_values": U,
+            "stock_policy": res.params["stock_policy"],
             "interpolation_error_bound": res.params["interpolation_error_bound"],
             "exact": False,
         }

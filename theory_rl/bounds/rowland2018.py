@@ -99,7 +99,8 @@ def categorical_spacing_bound(spacing: float, gamma: float) -> float:
 
 
 def quantile_fixed_point_bound(projection_error: Any, gamma: float) -> Any:
-    r""":math:`\bar w_\infty(\eta_Q, \eta^\pi) \le \bar w_\infty(\Pi_Q\eta^\pi, \eta^\pi)/(1-\gamma)`.
+    r""":math:`\bar w_\infty(\eta_Q, \eta^\pi) \le
+    \bar w_\infty(\Pi_Q\eta^\pi, \eta^\pi)/(1-\gamma)`.
 
     >>> float(quantile_fixed_point_bound(0.1, 0.5))
     0.2

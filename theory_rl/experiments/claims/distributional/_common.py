@@ -24,6 +24,8 @@ def coin(gamma: float, high: float) -> TabularMDP:
     """One state; reward 0 or ``high`` with probability 1/2 (U[0, 2] at gamma = 1/2, high = 1;
     the Cantor law on [0, 3] at gamma = 1/3, high = 2)."""
     return TabularMDP(
-        np.ones((1, 1, 1)), None, gamma,
+        np.ones((1, 1, 1)),
+        None,
+        gamma,
         reward_distribution=(np.array([[[0.0, high]]]), np.array([[[0.5, 0.5]]])),
     )

@@ -62,13 +62,18 @@ ATOL = 1e-12
 N_STEPS = 25
 
 GRID = product_grid(
-    part=["contraction"], kind=["categorical", "quantile"], family=["garnet", "dense"],
-    gamma=[0.5, 0.9], replicate=range(4),
-) + product_grid(part=["atoms"], kind=["categorical", "quantile"],
-                 m=[5, 9, 17, 33, 65, 129, 257])
+    part=["contraction"],
+    kind=["categorical", "quantile"],
+    family=["garnet", "dense"],
+    gamma=[0.5, 0.9],
+    replicate=range(4),
+) + product_grid(part=["atoms"], kind=["categorical", "quantile"], m=[5, 9, 17, 33, 65, 129, 257])
 QUICK_GRID = product_grid(
-    part=["contraction"], kind=["categorical", "quantile"], family=["garnet", "dense"],
-    gamma=[0.9], replicate=range(1),
+    part=["contraction"],
+    kind=["categorical", "quantile"],
+    family=["garnet", "dense"],
+    gamma=[0.9],
+    replicate=range(1),
 ) + product_grid(part=["atoms"], kind=["categorical", "quantile"], m=[5, 9, 17, 33, 65])
 
 
@@ -97,8 +102,9 @@ def _contraction(config: dict[str, Any]) -> list[dict[str, Any]]:
             return float(D.cramer_distance(theta, theta, a, b).max())
 
         factor = rowland2018.contraction_factor("categorical", mdp.gamma)
-        fp = D.categorical_evaluation(mdp, pi, support=theta, n_iterations=3000, tol=1e-14,
-                                      record=("mean_error",))
+        fp = D.categorical_evaluation(
+            mdp, pi, support=theta, n_iterations=3000, tol=1e-14, record=("mean_error",)
+        )
         mean_error = float(fp.history["mean_error"][-1])
     else:
         x, y = rng.uniform(lo, hi, (S, m)), rng.uniform(lo, hi, (S, m))
@@ -114,8 +120,16 @@ def _contraction(config: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     d0 = dist(x, y)
     for k in range(N_STEPS + 1):
-        rows.append({"k": k, "measured": dist(x, y), "bound": d0 * factor**k, "atol": ATOL,
-                     "factor": factor, "mean_error": mean_error})
+        rows.append(
+            {
+                "k": k,
+                "measured": dist(x, y),
+                "bound": d0 * factor**k,
+                "atol": ATOL,
+                "factor": factor,
+                "mean_error": mean_error,
+            }
+        )
         x, y = step(x), step(y)
     return rows
 
@@ -147,23 +161,37 @@ def _atoms(config: dict[str, Any]) -> list[dict[str, Any]]:
         proj = np.full(m, 1.0 / (m - 1))
         proj[[0, -1]] /= 2
         eps = math.sqrt(_uniform_error(theta, proj, 2))
-        return [{
-            "m": m, "measured": l2, "bound": float(rowland2018.categorical_fixed_point_bound(
-                eps, 0.5)), "atol": ATOL, "closed_form": spacing / math.sqrt(24.0),
-            "mean": float(res.values[0]), "mean_expected": 1.0, "metric": "l2",
-        }]
+        return [
+            {
+                "m": m,
+                "measured": l2,
+                "bound": float(rowland2018.categorical_fixed_point_bound(eps, 0.5)),
+                "atol": ATOL,
+                "closed_form": spacing / math.sqrt(24.0),
+                "mean": float(res.values[0]),
+                "mean_expected": 1.0,
+                "metric": "l2",
+            }
+        ]
     res = D.quantile_evaluation(mdp, [0], n_quantiles=m, n_iterations=200, tol=1e-15)
     a = res.params["atoms"][0]
     i = np.arange(1, m + 1)
     # w_inf to U[0, 2]: on tau in ((i-1)/m, i/m] the quantile of U runs over (2(i-1)/m, 2i/m]
     w_inf = float(np.maximum(np.abs(a - 2 * (i - 1) / m), np.abs(a - 2 * i / m)).max())
     eps = 1.0 / m  # Pi_Q U has atoms (2i-1)/m: w_inf = 1/m
-    return [{
-        "m": m, "measured": w_inf, "bound": float(rowland2018.quantile_fixed_point_bound(
-            eps, 0.5)), "atol": ATOL, "closed_form": 2.0 / m,
-        "w1": _uniform_error(a, np.full(m, 1.0 / m), 1), "mean": float(res.values[0]),
-        "mean_expected": 1.0 - 1.0 / m, "metric": "w_inf",
-    }]
+    return [
+        {
+            "m": m,
+            "measured": w_inf,
+            "bound": float(rowland2018.quantile_fixed_point_bound(eps, 0.5)),
+            "atol": ATOL,
+            "closed_form": 2.0 / m,
+            "w1": _uniform_error(a, np.full(m, 1.0 / m), 1),
+            "mean": float(res.values[0]),
+            "mean_expected": 1.0 - 1.0 / m,
+            "metric": "w_inf",
+        }
+    ]
 
 
 def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -177,26 +205,42 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
     atoms = frame[frame["part"] == "atoms"]
     out = [
         bound_verdict(
-            con[con["kind"] == kind], CLAIM, theorem=theorem, stated=stated,
-            what="d(eta_k, eta'_k) / (c^k d_0)", describe=("family", "gamma", "kind"),
+            con[con["kind"] == kind],
+            CLAIM,
+            theorem=theorem,
+            stated=stated,
+            what="d(eta_k, eta'_k) / (c^k d_0)",
+            describe=("family", "gamma", "kind"),
         )
         for kind, theorem, stated in (
-            ("categorical", "Rowland et al. (2018): Pi_C T^pi sqrt(gamma)-contraction",
-             "sup-l2(eta_k, eta'_k) <= gamma^(k/2) sup-l2(eta_0, eta'_0)"),
-            ("quantile", "Dabney et al. (2018) Prop. 2: Pi_Q T^pi gamma-contraction",
-             "sup-w_inf(eta_k, eta'_k) <= gamma^k sup-w_inf(eta_0, eta'_0)"),
+            (
+                "categorical",
+                "Rowland et al. (2018): Pi_C T^pi sqrt(gamma)-contraction",
+                "sup-l2(eta_k, eta'_k) <= gamma^(k/2) sup-l2(eta_0, eta'_0)",
+            ),
+            (
+                "quantile",
+                "Dabney et al. (2018) Prop. 2: Pi_Q T^pi gamma-contraction",
+                "sup-w_inf(eta_k, eta'_k) <= gamma^k sup-w_inf(eta_0, eta'_0)",
+            ),
         )
         if (con["kind"] == kind).any()
     ]
-    mean_err = float(con["mean_error"].max(skipna=True)) if con["mean_error"].notna().any() \
-        else math.nan
-    out.append(Verdict(
-        claim_id=CLAIM.id, paper="Rowland et al. (2018)", theorem="mean preservation",
-        stated="max_s |E eta_C(s) - V^pi(s)| < 1e-9 (support covering the returns)",
-        measured=f"max mean error {mean_err:.3g} over "
-                 f"{con[con['kind'] == 'categorical']['spawn_key'].nunique()} runs",
-        holds=bool(mean_err < 1e-9), metrics={"max_mean_error": mean_err},
-    ))
+    mean_err = (
+        float(con["mean_error"].max(skipna=True)) if con["mean_error"].notna().any() else math.nan
+    )
+    out.append(
+        Verdict(
+            claim_id=CLAIM.id,
+            paper="Rowland et al. (2018)",
+            theorem="mean preservation",
+            stated="max_s |E eta_C(s) - V^pi(s)| < 1e-9 (support covering the returns)",
+            measured=f"max mean error {mean_err:.3g} over "
+            f"{con[con['kind'] == 'categorical']['spawn_key'].nunique()} runs",
+            holds=bool(mean_err < 1e-9),
+            metrics={"max_mean_error": mean_err},
+        )
+    )
     for kind, name in (("categorical", "sup-l2"), ("quantile", "sup-w_inf")):
         sub = atoms[atoms["kind"] == kind].sort_values("m")
         if sub.empty:
@@ -212,19 +256,30 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
             extra = f"; |w1 - 1/m| <= {w1_off:.2g}"
             closed = max(closed, w1_off)
         holds = within and closed < 1e-12 and mean_off < 1e-12 and slope <= -0.5
-        out.append(Verdict(
-            claim_id=CLAIM.id, paper=CLAIM.paper,
-            theorem=f"{kind} fixed point on U[0,2] (gamma = 1/2)",
-            stated=(f"{name}(eta, U[0,2]) <= eps/(1-gamma)^(1/2 or 1); closed form "
-                    + ("varsigma/sqrt(24), mean 1" if kind == "categorical"
-                       else "w_inf = 2/m (the bound, attained), atoms 2(i-1)/m, mean 1 - 1/m, "
-                       "w1 = 1/m")
-                    + "; error slope in m <= -1/2"),
-            measured=(f"worst ratio to bound {float((sub['measured'] / sub['bound']).max()):.3g};"
-                      f" |error - closed form| <= {closed:.2g}; |mean - expected| <= "
-                      f"{mean_off:.2g}{extra}; fitted slope {slope:.3f} (expected -1)"),
-            holds=holds, metrics={"slope": slope, "closed_form_error": closed},
-        ))
+        out.append(
+            Verdict(
+                claim_id=CLAIM.id,
+                paper=CLAIM.paper,
+                theorem=f"{kind} fixed point on U[0,2] (gamma = 1/2)",
+                stated=(
+                    f"{name}(eta, U[0,2]) <= eps/(1-gamma)^(1/2 or 1); closed form "
+                    + (
+                        "varsigma/sqrt(24), mean 1"
+                        if kind == "categorical"
+                        else "w_inf = 2/m (the bound, attained), atoms 2(i-1)/m, mean 1 - 1/m, "
+                        "w1 = 1/m"
+                    )
+                    + "; error slope in m <= -1/2"
+                ),
+                measured=(
+                    f"worst ratio to bound {float((sub['measured'] / sub['bound']).max()):.3g};"
+                    f" |error - closed form| <= {closed:.2g}; |mean - expected| <= "
+                    f"{mean_off:.2g}{extra}; fitted slope {slope:.3f} (expected -1)"
+                ),
+                holds=holds,
+                metrics={"slope": slope, "closed_form_error": closed},
+            )
+        )
     return out
 
 
@@ -242,12 +297,22 @@ def plot(frame: pd.DataFrame) -> Any:
             first = sub[sub["k"] == 0].set_index("spawn_key")["measured"]
             rel = sub.assign(rel=sub["measured"] / sub["spawn_key"].map(first))
             med = rel.groupby("k")["rel"].median()
-            ax.plot(med.index, np.maximum(med.to_numpy(), 1e-17), ls, color=plotting.color(
-                "distributional"), label=f"{kind} (median, n={sub['spawn_key'].nunique()})")
+            ax.plot(
+                med.index,
+                np.maximum(med.to_numpy(), 1e-17),
+                ls,
+                color=plotting.color("distributional"),
+                label=f"{kind} (median, n={sub['spawn_key'].nunique()})",
+            )
             factor = float(sub["factor"].max())
             k = med.index.to_numpy()
-            plotting.reference_line(ax, k, factor**k, f"{kind} bound c^k (c = {factor:.3g})",
-                                    linestyle="--" if kind == "categorical" else "-.")
+            plotting.reference_line(
+                ax,
+                k,
+                factor**k,
+                f"{kind} bound c^k (c = {factor:.3g})",
+                linestyle="--" if kind == "categorical" else "-.",
+            )
         ax.set_yscale("log")
         ax.set_xlabel("iteration k")
         ax.set_ylabel("d(eta_k, eta'_k) / d_0")
@@ -258,10 +323,21 @@ def plot(frame: pd.DataFrame) -> Any:
             if sub.empty:
                 continue
             label = "sup-l2, categorical" if kind == "categorical" else "sup-w_inf, quantile"
-            bx.plot(sub["m"], sub["measured"], marker=marker, color=plotting.color(
-                "distributional"), label=label)
-            bx.plot(sub["m"], sub["bound"], marker=marker, linestyle="--", color="0.6",
-                    label=f"{kind} fixed-point bound")
+            bx.plot(
+                sub["m"],
+                sub["measured"],
+                marker=marker,
+                color=plotting.color("distributional"),
+                label=label,
+            )
+            bx.plot(
+                sub["m"],
+                sub["bound"],
+                marker=marker,
+                linestyle="--",
+                color="0.6",
+                label=f"{kind} fixed-point bound",
+            )
         if not atoms.empty:
             m = np.sort(atoms["m"].unique()).astype(float)
             plotting.reference_line(bx, m, 1.0 / m, "m^-1")

@@ -24,6 +24,20 @@ from theory_rl.algorithms.dp import (
     safeguarded_accelerated_value_iteration,
     value_iteration,
 )
+from theory_rl.algorithms.distributional import (
+    categorical_evaluation,
+    categorical_projection,
+    categorical_step,
+    cramer_distance,
+    cvar,
+    cvar_optimal_policy,
+    distributional_policy_iteration,
+    distributional_value_iteration,
+    quantile_evaluation,
+    quantile_projection,
+    quantile_step,
+    wasserstein_distance,
+)
 from theory_rl.algorithms.exact import (
     DeviceReference,
     ExactEvaluator,
@@ -160,4 +174,16 @@ __all__ = [
     "rollout_returns",
     "sample_next_states",
     "sample_trajectories",
+    "categorical_evaluation",
+    "categorical_projection",
+    "categorical_step",
+    "cramer_distance",
+    "cvar",
+    "cvar_optimal_policy",
+    "distributional_policy_iteration",
+    "distributional_value_iteration",
+    "quantile_evaluation",
+    "quantile_projection",
+    "quantile_step",
+    "wasserstein_distance",
 ]

@@ -109,7 +109,7 @@ def _dvi(config: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "k": n,
                 "measured": float(e),
-                "bound": float(err[0] * gamma**n),
+                "bound": float(pires2025.dvi_value_bound(err[0], gamma, n)),
                 "atol": ATOL,
                 "derived_bound": float(pires2025.dvi_value_bound(init_bound, gamma, n)),
                 "loss": loss.get(n, np.nan),

@@ -150,25 +150,31 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
     """gamma^n bound; derived initial gap; policy loss; DPI; K = mean; the control."""
     dvi = frame[frame["part"] == "dvi"]
     ctl = frame[frame["part"] == "control"]
-    out = [
-        bound_verdict(
-            dvi,
-            CLAIM,
-            theorem="DVI contraction (derived, [D])",
-            stated="sup|U_n - U*| <= gamma^n sup|U_0 - U*| at every n",
-            what="sup|U_n-U*| / (gamma^n sup|U_0-U*|)",
-            describe=("objective", "gamma"),
-        ),
-        bound_verdict(
-            dvi.assign(bound=dvi["derived_bound"]),
-            CLAIM,
-            theorem="DVI bound with derived constants ([D])",
-            stated="sup|U_n - U*| <= gamma^n L (G_max + h/(2(1-gamma)))",
-            what="sup|U_n-U*| / derived bound",
-            min_x=0,
-            describe=("objective", "gamma"),
-        ),
-    ]
+    out: list[Verdict] = (
+        []
+        if dvi.empty
+        else [
+            bound_verdict(
+                dvi,
+                CLAIM,
+                theorem="DVI contraction (derived, [D])",
+                stated="sup|U_n - U*| <= gamma^n sup|U_0 - U*| at every n",
+                what="sup|U_n-U*| / (gamma^n sup|U_0-U*|)",
+                describe=("objective", "gamma"),
+            ),
+            bound_verdict(
+                dvi.assign(bound=dvi["derived_bound"]),
+                CLAIM,
+                theorem="DVI bound with derived constants ([D])",
+                stated="sup|U_n - U*| <= gamma^n L (G_max + h/(2(1-gamma)))",
+                what="sup|U_n-U*| / derived bound",
+                min_x=0,
+                describe=("objective", "gamma"),
+            ),
+        ]
+    )
+    if dvi.empty:
+        return out + _control_verdicts(ctl)
     lo = dvi.dropna(subset=["loss"])
     out.append(
         bound_verdict(
@@ -216,6 +222,11 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
                 holds=bool(mean.max() <= 1e-9),
             )
         )
+    return out + _control_verdicts(ctl)
+
+
+def _control_verdicts(ctl: pd.DataFrame) -> list[Verdict]:
+    out = []
     if len(ctl):
         counts = {g: int((sub["exp_shortfall"] > 1e-9).sum()) for g, sub in ctl.groupby("gamma")}
         n = {g: len(sub) for g, sub in ctl.groupby("gamma")}

@@ -6,6 +6,20 @@ from theory_rl.algorithms.average_reward import (
     average_reward_policy_iteration,
     relative_value_iteration,
 )
+from theory_rl.algorithms.distributional import (
+    categorical_evaluation,
+    categorical_projection,
+    categorical_step,
+    cramer_distance,
+    cvar,
+    cvar_optimal_policy,
+    distributional_policy_iteration,
+    distributional_value_iteration,
+    quantile_evaluation,
+    quantile_projection,
+    quantile_step,
+    wasserstein_distance,
+)
 from theory_rl.algorithms.dp import (
     RoundoffWarning,
     accelerated_policy_evaluation,
@@ -23,20 +37,6 @@ from theory_rl.algorithms.dp import (
     q_values,
     safeguarded_accelerated_value_iteration,
     value_iteration,
-)
-from theory_rl.algorithms.distributional import (
-    categorical_evaluation,
-    categorical_projection,
-    categorical_step,
-    cramer_distance,
-    cvar,
-    cvar_optimal_policy,
-    distributional_policy_iteration,
-    distributional_value_iteration,
-    quantile_evaluation,
-    quantile_projection,
-    quantile_step,
-    wasserstein_distance,
 )
 from theory_rl.algorithms.exact import (
     DeviceReference,

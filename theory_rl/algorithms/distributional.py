@@ -446,11 +446,12 @@ class _Operator:
         S, A = mdp.n_states, mdp.n_actions
         self.dense = kernel == "numba" and not mdp.is_sparse and mdp.reward_distribution is None
         if self.dense:
-            self.P = np.ascontiguousarray(mdp.transitions)
+            # writable C-contiguous copies: numba types read-only arrays apart (one signature)
+            self.P = np.require(mdp.transitions, np.float64, ["C", "W"])
             r3 = mdp.rewards_sas
             if r3 is None:
                 r3 = np.broadcast_to(mdp.rewards[:, :, None], (S, A, S))
-            self.r3 = np.ascontiguousarray(r3, dtype=np.float64)
+            self.r3 = np.require(r3, np.float64, ["C", "W"])
         o = self.out
         w = self.pi.reshape(-1)[o.row] * o.prob  # (E,) pi(a|s) p(s', r | s, a)
         self.state = o.row // A

@@ -29,22 +29,30 @@ from numba import njit
 __all__: list[str] = []
 
 
+#: Mixture sums may be reassociated (vectorised); results change in the last bits only.
+_FASTMATH = {"reassoc", "contract"}
+
+
 @njit(cache=True, inline="always")
-def _scatter(out, s, y, q, theta0, spacing, n_atoms):  # pragma: no cover
-    u = (y - theta0) / spacing
+def _scatter_u(out, s, u, q, n_atoms):  # pragma: no cover
+    """Add mass ``q`` at position ``u`` (in atoms from ``theta0``) in kernel form."""
     if u <= 0.0:
         out[s, 0] += q
     elif u >= n_atoms - 1:
         out[s, n_atoms - 1] += q
     else:
-        lo = np.int64(u)  # floor: u > 0
+        lo = np.int64(u)  # floor: 0 < u < n_atoms - 1, so lo + 1 <= n_atoms - 1
         frac = u - lo
-        out[s, lo] += q * (1.0 - frac)
-        if frac > 0.0:
-            out[s, lo + 1] += q * frac
+        out[s, lo] += q - q * frac  # frac = 0 (an atom on a support point): all mass here
+        out[s, lo + 1] += q * frac
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _scatter(out, s, y, q, theta0, spacing, n_atoms):  # pragma: no cover
+    _scatter_u(out, s, (y - theta0) / spacing, q, n_atoms)
+
+
+@njit(cache=True, fastmath=_FASTMATH)
 def _categorical_sweep_csr(
     indptr, nxt, rew, prob, pi, probs, theta0, spacing, gamma, mix, out
 ):  # pragma: no cover
@@ -73,12 +81,10 @@ def _categorical_sweep_csr(
                     t = nxt[e]
                     for i in range(n_atoms):
                         mix[i] += w * probs[t, i]
-                r = rew[start]
+                # position of r + gamma theta_i: u0 + gamma i (no division per atom)
+                u0 = (rew[start] + gamma * theta0 - theta0) / spacing
                 for i in range(n_atoms):
-                    q = w_a * mix[i]
-                    if q != 0.0:
-                        y = r + gamma * (theta0 + i * spacing)
-                        _scatter(out, s, y, q, theta0, spacing, n_atoms)
+                    _scatter_u(out, s, u0 + gamma * i, w_a * mix[i], n_atoms)
             else:
                 for e in range(start, end):
                     w = w_a * prob[e]

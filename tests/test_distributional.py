@@ -297,7 +297,7 @@ def test_cantor_law_at_gamma_one_third():
         support=theta,
         n_iterations=100,
         tol=1e-15,
-        target=(atoms[None], probs[None]),
+        reference=(atoms[None], probs[None]),
         record=("sup_cramer",),
     )
     assert abs(res.values[0] - 1.5) < 1e-12
@@ -312,7 +312,7 @@ def test_cantor_law_at_gamma_one_third():
         n_quantiles=16,
         n_iterations=100,
         tol=1e-15,
-        target=(atoms[None], probs[None]),
+        reference=(atoms[None], probs[None]),
         record=("sup_winf",),
     )
     eps = D.wasserstein_distance(
@@ -398,7 +398,7 @@ def test_dvi_gamma_n_bound_and_dpi_monotone():
         star = D.distributional_value_iteration(mdp, obj, n_stocks=41, n_iterations=2000, tol=1e-13)
         U_star = star.params["stock_values"]
         res = D.distributional_value_iteration(
-            mdp, obj, n_stocks=41, n_iterations=60, record=("error",), reference_values=U_star
+            mdp, obj, n_stocks=41, n_iterations=60, record=("error",), reference=U_star
         )
         err = res.history["error"]
         n = np.arange(err.size)

@@ -622,13 +622,14 @@ def _evaluation(
     callback: Callback | None,
     kernel: str,
     device: str | None,
+    seed: Any,
 ) -> SolveResult:
     op = _Operator(mdp, policy, kernel, device)
     xp = op.xp
     S = mdp.n_states
     record = check_record(record, EVALUATION_METRICS)
     if target is None and any(k.startswith("sup_") for k in record):
-        raise ValueError("record: sup_cramer, sup_w1 and sup_winf need target=(atoms, probs)")
+        raise ValueError("record: sup_cramer, sup_w1 and sup_winf need reference=(atoms, probs)")
     if target is not None:
         t_atoms, t_probs = _law(
             _np(target[0]), None if target[1] is None else _np(target[1]), "target"
@@ -725,6 +726,7 @@ def _evaluation(
         record=record,
         callback=callback,
         params=params,
+        seed=seed,
     )
     key = "probs" if kind == "categorical" else "atoms"
     return _with_params(result, **{key: _np(final["x"])})
@@ -740,8 +742,9 @@ def categorical_evaluation(
     n_iterations: int = 1000,
     tol: float = 0.0,
     record: Sequence[str] = ("change",),
-    target: tuple[Any, Any] | None = None,
+    reference: tuple[Any, Any] | None = None,
     callback: Callback | None = None,
+    seed: Any = None,
     kernel: str = "numba",
     device: str | None = None,
 ) -> SolveResult:
@@ -761,9 +764,11 @@ def categorical_evaluation(
             (``0``: run ``n_iterations``).
         record: history keys among ``"change"``, ``"mean_error"``
             (:math:`\max_s|\mathbb E\eta_k(s) - V^\pi(s)|`), ``"sup_cramer"``, ``"sup_w1"``,
-            ``"sup_winf"`` (distances to ``target``).
-        target: ``(atoms, probs)`` ``(S, K)`` laws (``probs`` None: uniform) to measure against.
+            ``"sup_winf"`` (distances to ``reference``).
+        reference: ``(atoms, probs)`` ``(S, K)`` laws (``probs`` None: uniform) to measure
+            against, e.g. the true return laws.
         callback: ``callback(intermediate)`` per iterate; ``StopIteration`` stops.
+        seed: echoed (the iteration is deterministic).
         kernel: ``"numba"`` or ``"generic"`` (always generic on GPU).
         device: ``"cpu"``, ``"gpu"`` or None.
 
@@ -799,10 +804,11 @@ def categorical_evaluation(
         n_iterations=n_iterations,
         tol=tol,
         record=record,
-        target=target,
+        target=reference,
         callback=callback,
         kernel=kernel,
         device=device,
+        seed=seed,
     )
     return res
 
@@ -816,8 +822,9 @@ def quantile_evaluation(
     n_iterations: int = 1000,
     tol: float = 0.0,
     record: Sequence[str] = ("change",),
-    target: tuple[Any, Any] | None = None,
+    reference: tuple[Any, Any] | None = None,
     callback: Callback | None = None,
+    seed: Any = None,
     kernel: str = "numba",
     device: str | None = None,
 ) -> SolveResult:
@@ -843,10 +850,11 @@ def quantile_evaluation(
         n_iterations=n_iterations,
         tol=tol,
         record=record,
-        target=target,
+        target=reference,
         callback=callback,
         kernel=kernel,
         device=device,
+        seed=seed,
     )
     return res
 
@@ -1037,8 +1045,10 @@ def distributional_value_iteration(
     n_iterations: int = 1000,
     tol: float = 0.0,
     record: Sequence[str] | None = None,
-    reference_values: Any = None,
+    reference: Any = None,
     callback: Callback | None = None,
+    seed: Any = None,
+    device: str | None = None,
 ) -> SolveResult:
     r"""Distributional value iteration on the stock-augmented MDP for :math:`K = \mathbb E f(c+G)`.
 
@@ -1057,10 +1067,12 @@ def distributional_value_iteration(
         risk_aversion: ``beta > 0`` of ``"exponential"``.
         n_iterations: sweeps (discounted; the horizon ``H`` is used for finite horizon).
         tol: stop when ``change`` :math:`= \sup|U_n - U_{n-1}| \le` ``tol``.
-        record: among ``"change"``, ``"error"`` (:math:`\sup|U_n - ` ``reference_values``
+        record: among ``"change"``, ``"error"`` (:math:`\sup|U_n - ` ``reference``
             :math:`|`) and ``"objective"`` (:math:`\sum_s\rho(s)U_n(s, c_0)`); default
             ``("change",)`` (finite horizon: ``"n_laws"``, default none).
-        reference_values: ``(S, C)`` grid values to measure ``error`` against.
+        reference: ``(S, C)`` grid values :math:`U^*` to measure ``error`` against.
+        seed: echoed (deterministic).
+        device: ``"cpu"`` or None (the stock grid runs on the CPU).
 
     Returns:
         :class:`SolveResult`: ``values`` :math:`K(\eta_n(s, c_0))` ``(S,)``, ``policy`` the
@@ -1072,6 +1084,10 @@ def distributional_value_iteration(
     """
     obj = _objective(objective, risk_aversion)
     c0 = as_real("initial_stock", initial_stock)
+    if device not in (None, "cpu"):
+        raise ValueError(
+            f'device: stock-augmented DVI runs on the CPU ("cpu" or None), got {device!r}'
+        )
     if isinstance(mdp, FiniteHorizonMDP):
         return _finite_horizon_dvi(mdp, obj, c0, () if record is None else record, callback)
     mdp = _check_tabular(mdp)
@@ -1080,12 +1096,12 @@ def distributional_value_iteration(
     record = check_record(record, DVI_METRICS)
     S, C = mdp.n_states, grid.grid.size
     ref = None
-    if reference_values is not None:
-        ref = np.asarray(reference_values, dtype=float)
+    if reference is not None:
+        ref = np.asarray(reference, dtype=float)
         if ref.shape != (S, C):
-            raise ValueError(f"reference_values must have shape (S, C) = {(S, C)}")
+            raise ValueError(f"reference must have shape (S, C) = {(S, C)}")
     elif "error" in record:
-        raise ValueError("record: 'error' needs reference_values")
+        raise ValueError("record: 'error' needs reference (the grid values U*)")
     rho = np.asarray(mdp.initial_distribution)
 
     def init(rng: np.random.Generator) -> dict[str, Any]:
@@ -1130,6 +1146,7 @@ def distributional_value_iteration(
         record=record,
         callback=callback,
         params={"objective": obj.name, "initial_stock": c0},
+        seed=seed,
     )
     U = final["U"]
     return _with_params(

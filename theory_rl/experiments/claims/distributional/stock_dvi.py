@@ -83,7 +83,7 @@ def _dvi(config: dict[str, Any]) -> list[dict[str, Any]]:
     U_star, grid_c = star.params["stock_values"], star.params["stock_grid"]
     n_iter = int(np.ceil(np.log(1e-10) / np.log(gamma)))
     res = D.distributional_value_iteration(
-        mdp, obj, n_stocks=N_STOCKS, n_iterations=n_iter, record=("error",), reference_values=U_star
+        mdp, obj, n_stocks=N_STOCKS, n_iterations=n_iter, record=("error",), reference=U_star
     )
     err = res.history["error"]
     lo, hi = D._value_range(mdp)

@@ -473,3 +473,22 @@ def test_bad_inputs_name_the_field():
     with pytest.raises(ValueError, match="kernel"):
         D.categorical_evaluation(mdp, [0, 0, 0], kernel="cuda")
     assert sp.issparse(garnet(5, 2, 2, seed=0).transitions)
+
+
+def test_constraint_satisfaction_objective():
+    f = lambda x: (np.asarray(x) >= 0).astype(float)  # noqa: E731
+    for seed in range(6):
+        mdp = integer_instance(seed)
+        for c0 in (-2.0, 0.0, 1.0):
+            dvi = D.distributional_value_iteration(mdp, "constraint", initial_stock=c0)
+            bf, _ = brute_force(mdp, 0, f=f, initial_stock=c0)
+            assert abs(dvi.values[0] - bf) < 1e-12
+            U, _, lo, _ = D._integer_backward(mdp, f)  # exact mode agrees (gamma = 1)
+            assert abs(U[0, 0, int(c0) - lo] - bf) < 1e-12
+    grid = D.distributional_value_iteration(
+        garnet(8, 2, 3, gamma=0.8, seed=0), "constraint", n_stocks=31, n_iterations=50
+    )
+    U = grid.params["stock_values"]
+    assert U.min() >= -1e-12 and U.max() <= 1 + 1e-12 and np.all(np.diff(U, axis=1) >= -1e-12)
+    with pytest.raises(ValueError, match="degree >= 1"):
+        D.distributional_policy_iteration(garnet(8, 2, 3, gamma=0.8, seed=0), "constraint")

@@ -8,7 +8,9 @@ categorical fixed point keeps the mean, and the fixed points are within the stat
    2018; Dabney et al. 2018, Prop. 2): for two runs from different initial laws,
    :math:`d(\eta_k, \eta'_k) \le c^k d(\eta_0, \eta'_0)` at every ``k``.
 2. With a support covering the returns, :math:`\mathbb E\eta_C(s) = V^\pi(s)` (to 1e-9).
-3. Fixed-point errors against the true law (``U[0, 2]``: one state, reward 0/1, :math:`\gamma =
+3. The same bounds and the mean on the Cantor law (one state, reward 0/2, :math:`\gamma = 1/3`),
+   against a level-14 discrete approximation whose error enters the tolerance.
+4. Fixed-point errors against the true law (``U[0, 2]``: one state, reward 0/1, :math:`\gamma =
    1/2`, measured with exact piecewise integrals): :math:`\bar\ell_2(\eta_C, \eta^\pi) \le
    \epsilon_C/\sqrt{1-\gamma}` (Rowland et al. 2018 Prop. 3 form, derived in
    :mod:`theory_rl.bounds.rowland2018`), here with :math:`\ell_2^2 = \varsigma^2/24` exactly;
@@ -66,20 +68,81 @@ CLAIM = Claim(
 ATOL = 1e-12
 N_STEPS = 25
 
-GRID = product_grid(
-    part=["contraction"],
-    kind=["categorical", "quantile"],
-    family=["garnet", "dense", "self_loop"],
-    gamma=[0.5, 0.9],
-    replicate=range(4),
-) + product_grid(part=["atoms"], kind=["categorical", "quantile"], m=[5, 9, 17, 33, 65, 129, 257])
-QUICK_GRID = product_grid(
-    part=["contraction"],
-    kind=["categorical", "quantile"],
-    family=["garnet", "dense", "self_loop"],
-    gamma=[0.9],
-    replicate=range(1),
-) + product_grid(part=["atoms"], kind=["categorical", "quantile"], m=[5, 9, 17, 33, 65])
+GRID = (
+    product_grid(
+        part=["contraction"],
+        kind=["categorical", "quantile"],
+        family=["garnet", "dense", "self_loop"],
+        gamma=[0.5, 0.9],
+        replicate=range(4),
+    )
+    + product_grid(part=["atoms"], kind=["categorical", "quantile"], m=[5, 9, 17, 33, 65, 129, 257])
+    + product_grid(part=["cantor"], kind=["categorical", "quantile"], m=[10, 28, 82])
+)
+QUICK_GRID = (
+    product_grid(
+        part=["contraction"],
+        kind=["categorical", "quantile"],
+        family=["garnet", "dense", "self_loop"],
+        gamma=[0.9],
+        replicate=range(1),
+    )
+    + product_grid(part=["atoms"], kind=["categorical", "quantile"], m=[5, 9, 17, 33, 65])
+    + product_grid(part=["cantor"], kind=["categorical", "quantile"], m=[28])
+)
+
+#: Level of the discrete approximation of the Cantor law: 2^14 atoms, within
+#: sum_{t >= 14} 2 / 3^t = 3^-13 of the Cantor variable pathwise (a w_inf bound).
+CANTOR_LEVEL = 14
+
+
+def _cantor(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fixed point on the Cantor law (one state, reward 0 or 2, gamma = 1/3) against a level-14
+    approximation; the approximation moves w_inf by at most ``tail = 3^-13``, w_1 (hence
+    l_2^2, the CDF gap being at most 1) by at most ``tail``."""
+    m, mdp = config["m"], coin(1.0 / 3.0, 2.0)
+    atoms = np.zeros(1)
+    for t in range(CANTOR_LEVEL):
+        atoms = np.concatenate([atoms, atoms + 2.0 / 3.0**t])
+    probs = np.full(atoms.size, 1.0 / atoms.size)
+    tail = 3.0 ** -(CANTOR_LEVEL - 1)
+    if config["kind"] == "categorical":
+        theta = np.linspace(0.0, 3.0, m)
+        res = D.categorical_evaluation(mdp, [0], support=theta, n_iterations=200, tol=1e-15)
+        p = res.params["probs"][0]
+        measured = float(D.cramer_distance(theta, atoms, p, probs))
+        eps = float(
+            D.cramer_distance(
+                theta, atoms, D.categorical_projection(atoms, probs, support=theta), probs
+            )
+        )
+        # the approximation error enters on both sides (measured and eps): 2 sqrt(tail)
+        bound = float(rowland2018.categorical_fixed_point_bound(eps, 1 / 3))
+        atol = 2 * math.sqrt(tail) * (1 + 1 / math.sqrt(1 - 1 / 3))
+        mean_exp = 1.5
+    else:
+        res = D.quantile_evaluation(mdp, [0], n_quantiles=m, n_iterations=200, tol=1e-15)
+        a = res.params["atoms"][0]
+        measured = float(D.wasserstein_distance(a, atoms, None, probs, order="inf"))
+        eps = float(
+            D.wasserstein_distance(
+                D.quantile_projection(atoms, probs, n_quantiles=m), atoms, None, probs, order="inf"
+            )
+        )
+        bound = float(rowland2018.quantile_fixed_point_bound(eps, 1 / 3))
+        atol = tail * (1 + 1 / (1 - 1 / 3))
+        mean_exp = math.nan  # quantile DP does not keep the mean
+    return [
+        {
+            "m": m,
+            "measured": measured,
+            "bound": bound,
+            "atol": atol,
+            "mean": float(res.values[0]),
+            "mean_expected": mean_exp,
+            "metric": "l2" if config["kind"] == "categorical" else "w_inf",
+        }
+    ]
 
 
 def _instance(config: dict[str, Any], seed: Any) -> Any:
@@ -205,7 +268,9 @@ def _atoms(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Contraction runs (``part="contraction"``) or one fixed point on U[0, 2] (``"atoms"``)."""
-    return _contraction(config) if config["part"] == "contraction" else _atoms(config)
+    if config["part"] == "contraction":
+        return _contraction(config)
+    return _atoms(config) if config["part"] == "atoms" else _cantor(config)
 
 
 def check(frame: pd.DataFrame) -> list[Verdict]:
@@ -235,6 +300,28 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
         )
         if (con["kind"] == kind).any()
     ]
+    cantor = frame[frame["part"] == "cantor"]
+    if len(cantor):
+        ok = bool((cantor["measured"] <= cantor["bound"] + cantor["atol"]).all())
+        means = cantor.dropna(subset=["mean_expected"])
+        mean_off = (
+            float((means["mean"] - means["mean_expected"]).abs().max()) if len(means) else 0.0
+        )
+        ratio = float((cantor["measured"] / cantor["bound"]).max())
+        out.append(
+            Verdict(
+                claim_id=CLAIM.id,
+                paper=CLAIM.paper,
+                theorem="fixed points on the Cantor law (gamma = 1/3)",
+                stated="sup-l2(eta_C, eta) <= eps_C/sqrt(1-gamma), sup-w_inf(eta_Q, eta) <= "
+                "eps_Q/(1-gamma); E eta_C = 3/2",
+                measured=f"worst ratio to bound {ratio:.3g} over {len(cantor)} fixed points "
+                f"(level-{CANTOR_LEVEL} Cantor approximation, its error in atol); "
+                f"|mean - 3/2| <= {mean_off:.2g}",
+                holds=ok and mean_off < 1e-12,
+                metrics={"worst_ratio": ratio},
+            )
+        )
     cat = con[con["kind"] == "categorical"] if "kind" in con else con
     if len(cat):
         mean_err = float(cat["mean_error"].max())

@@ -416,6 +416,14 @@ def test_dvi_gamma_n_bound_and_dpi_monotone():
         assert np.abs(dpi.params["stock_values"] - U_star).max() < 1e-8
 
 
+@pytest.mark.parametrize("objective", ["mean", "cvar", "homeostasis", "constraint"])
+def test_stock_kernel_matches_the_generic_path(objective):
+    mdp = garnet(30, 3, 4, gamma=0.85, seed=5)
+    grid = D._StockGrid(mdp, D._objective(objective), None, 25)
+    U = np.random.default_rng(0).normal(size=(30, 25))
+    np.testing.assert_allclose(grid.q(U), grid.q_generic(U), rtol=0, atol=1e-13)
+
+
 def test_discounted_cvar_alpha_one_is_the_mean_and_grid_errors():
     mdp = random_mdp(4, 2, gamma=0.7, seed=3)
     ref = reference(mdp)

@@ -899,12 +899,15 @@ def _objective(objective: Any, risk_aversion: float = 1.0) -> _Objective:
     return _Objective(objective, f, OBJECTIVES[objective][1], lip)
 
 
-def _optimal_values(mdp: TabularMDP, sign: float) -> np.ndarray:
-    """``max_pi V^pi`` (``sign = 1``) or ``min_pi V^pi`` (``sign = -1``) by policy iteration."""
+def _optimal_values(mdp: TabularMDP) -> tuple[np.ndarray, np.ndarray]:
+    """``(max_pi V^pi, min_pi V^pi)`` ``(S,)`` each, by policy iteration on the mean rewards
+    (one batched :func:`~theory_rl.algorithms.exact.reference` call)."""
     from theory_rl.algorithms.exact import reference
 
-    m = TabularMDP(mdp.transitions, sign * np.asarray(mdp.rewards), mdp.gamma)
-    return sign * np.asarray(reference(m).values)
+    r = np.asarray(mdp.rewards)
+    pair = [TabularMDP(mdp.transitions, sign * r, mdp.gamma) for sign in (1.0, -1.0)]
+    values = np.asarray(reference(pair).values)
+    return values[0], -values[1]
 
 
 class _StockGrid:
@@ -925,7 +928,7 @@ class _StockGrid:
             lo, hi = need if need[1] > need[0] else (need[0] - 1.0, need[1] + 1.0)
             grid = np.linspace(lo, hi, as_int("n_stocks", n_stocks, minimum=2))
         else:
-            grid = np.asarray(_np(stock_grid), dtype=float)
+            grid = np.array(_np(stock_grid), dtype=np.float64)  # a writable copy
             if grid.ndim != 1 or grid.size < 2 or np.any(np.diff(grid) <= 0):
                 raise ValueError(
                     "stock_grid must be a strictly increasing 1-D array of >= 2 stocks"
@@ -951,7 +954,7 @@ class _StockGrid:
             self.lo_slope, self.hi_slope = 0.0, 0.0
             self.lo_icpt, self.hi_icpt = np.full(S, f_neg), np.full(S, f_pos)
         else:
-            v_max, v_min = _optimal_values(mdp, 1.0), _optimal_values(mdp, -1.0)
+            v_max, v_min = _optimal_values(mdp)
             a, b = -f_neg, f_pos  # f(x) = a x for x < 0, b x for x > 0
             self.lo_slope, self.hi_slope = a, b
             self.lo_icpt = a * (v_max if a >= 0 else v_min)
@@ -976,7 +979,29 @@ class _StockGrid:
         return np.broadcast_to(self.obj.f(self.grid), (self.mdp.n_states, self.grid.size)).copy()
 
     def q(self, U: np.ndarray) -> np.ndarray:
-        """``(S, A, C)``: ``gamma^k E[U(S', (c + R)/gamma)]`` per action."""
+        """``(S, A, C)``: ``gamma^k E[U(S', (c + R)/gamma)]`` per action (numba kernel)."""
+        o = self.out
+        S, A, C = self.mdp.n_states, self.mdp.n_actions, self.grid.size
+        out = np.empty((S * A, C))
+        _kd._stock_q_csr(
+            o.indptr,
+            o.nxt,
+            o.rew,
+            o.prob,
+            self.grid,
+            np.ascontiguousarray(U, dtype=np.float64),
+            float(self.lo_slope),
+            np.ascontiguousarray(self.lo_icpt, dtype=np.float64),
+            float(self.hi_slope),
+            np.ascontiguousarray(self.hi_icpt, dtype=np.float64),
+            float(self.mdp.gamma),
+            float(self.gk),
+            out,
+        )
+        return out.reshape(S, A, C)
+
+    def q_generic(self, U: np.ndarray) -> np.ndarray:
+        """:meth:`q` in vectorised NumPy (precomputed cells and closed forms)."""
         flat = U.reshape(-1)
         vals = np.where(
             self.inside,

@@ -164,3 +164,45 @@ def _quantile_sweep_csr(
                 cum += ws[order[k]]
                 k += 1
             out[s, i] = ys[order[k]]
+
+
+@njit(cache=True)
+def _stock_q_csr(
+    indptr, nxt, rew, prob, grid, U, lo_slope, lo_icpt, hi_slope, hi_icpt, gamma, gk, out
+):  # pragma: no cover
+    """``out[row, i] = gk * sum_e prob[e] * U~(nxt[e], (grid[i] + rew[e]) / gamma)``.
+
+    ``U~(s, c)``: linear interpolation of ``U[s]`` on ``grid`` inside it, the closed forms
+    ``lo_slope * c + lo_icpt[s]`` below and ``hi_slope * c + hi_icpt[s]`` above.  The next stock
+    increases with ``i``, so the interpolation cell is found by a forward walk (O(C) per
+    outcome).
+    """
+    n_rows = indptr.shape[0] - 1
+    n_c = grid.shape[0]
+    g0, g1 = grid[0], grid[n_c - 1]
+    inv_width = np.empty(n_c - 1)
+    for j in range(n_c - 1):
+        inv_width[j] = 1.0 / (grid[j + 1] - grid[j])
+    for row in range(n_rows):
+        for i in range(n_c):
+            out[row, i] = 0.0
+        for e in range(indptr[row], indptr[row + 1]):
+            t = nxt[e]
+            r = rew[e]
+            w = prob[e]
+            j = 0
+            for i in range(n_c):
+                cn = (grid[i] + r) / gamma  # as the generic path: the same cells and tails
+                if cn < g0:
+                    v = lo_slope * cn + lo_icpt[t]
+                elif cn > g1:
+                    v = hi_slope * cn + hi_icpt[t]
+                else:
+                    while j < n_c - 2 and grid[j + 1] <= cn:
+                        j += 1
+                    x = (cn - grid[j]) * inv_width[j]
+                    x = min(max(x, 0.0), 1.0)
+                    v = (1.0 - x) * U[t, j] + x * U[t, j + 1]
+                out[row, i] += w * v
+        for i in range(n_c):
+            out[row, i] *= gk

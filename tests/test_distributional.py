@@ -500,3 +500,25 @@ def test_constraint_satisfaction_objective():
     assert U.min() >= -1e-12 and U.max() <= 1 + 1e-12 and np.all(np.diff(U, axis=1) >= -1e-12)
     with pytest.raises(ValueError, match="degree >= 1"):
         D.distributional_policy_iteration(garnet(8, 2, 3, gamma=0.8, seed=0), "constraint")
+
+
+def test_bounds_by_hand():
+    # rowland2018: sqrt(0.25) = 0.5; eps/sqrt(1-gamma) = 0.1/sqrt(0.25) = 0.2;
+    # sqrt(spacing/(1-gamma)) = sqrt(0.5/0.5) = 1; eps/(1-gamma) = 0.1/0.5 = 0.2;
+    # 3 (2 - 0) / (2 * 3 * 0.5) = 2; DKW: sqrt(ln(2/0.05)/(2*100)) = sqrt(3.6889/200)
+    assert rowland2018.contraction_factor("categorical", 0.25) == 0.5
+    assert rowland2018.contraction_factor("quantile", 0.25) == 0.25
+    assert float(rowland2018.categorical_fixed_point_bound(0.1, 0.75)) == pytest.approx(0.2)
+    assert rowland2018.categorical_spacing_bound(0.5, 0.5) == pytest.approx(1.0)
+    assert float(rowland2018.quantile_fixed_point_bound(0.1, 0.5)) == pytest.approx(0.2)
+    assert rowland2018.quantile_w1_bound(0.0, 2.0, 3, 0.5) == pytest.approx(2.0)
+    assert rowland2018.dkw_epsilon(100, 0.05) == pytest.approx(math.sqrt(math.log(40) / 200))
+    # pires2025: gamma^n g0 = 2 * 0.5^3 = 0.25; L (G + h/(2(1-gamma))) = 2 (10 + 0.5/(2*0.5));
+    # 2 gamma gap/(1-gamma) = 2 * 0.9 * 0.1 / 0.1 = 1.8
+    assert float(pires2025.dvi_value_bound(2.0, 0.5, 3)) == pytest.approx(0.25)
+    assert pires2025.dvi_initial_gap_bound(2.0, 10.0, spacing=0.5, gamma=0.5) == pytest.approx(21)
+    assert float(pires2025.dvi_policy_gap_bound(0.1, 0.9)) == pytest.approx(1.8)
+    with pytest.raises(ValueError, match="gamma"):
+        rowland2018.contraction_factor("categorical", 1.0)
+    with pytest.raises(ValueError, match="kind"):
+        rowland2018.contraction_factor("normal", 0.5)

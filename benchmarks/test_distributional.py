@@ -13,8 +13,8 @@ Benchmarks, in one run so that their ratios mean something on a shared machine:
   the timing (416 MB): ``mix = einsum('sab,sabm->sam', p, probs[next])`` then
   ``einsum('sa,sai,saij->sj', pi, mix, H)``.  Both results agree to 1e-12 (checked).
   ``extra_info``: ``speedup`` (numpy median / numba median; ``speedup_min`` of the fastest
-  rounds, less sensitive to other processes on a shared machine), ``bytes`` (compulsory traffic of the
-  numba kernel: the outcome arrays, the input and output laws), ``gb_per_s``,
+  rounds, less sensitive to other processes on a shared machine), ``bytes`` (compulsory
+  traffic of the numba kernel: the outcome arrays, the input and output laws), ``gb_per_s``,
   ``ratio_to_copy``, ``flops`` (``2 E m`` for the mixtures plus ``8 S A m`` for the scatter),
   ``gflops`` and ``ratio_to_matmul``.
 * ``test_stock_dvi``: :func:`~theory_rl.algorithms.distributional.cvar_optimal_policy` on a garnet
@@ -53,8 +53,16 @@ def problem():
     spacing = theta[1] - theta[0]
     u = np.clip((mdp.rewards[:, :, None] + GAMMA * theta - theta[0]) / spacing, 0, M - 1)
     H = np.maximum(0.0, 1.0 - np.abs(u[..., None] - np.arange(M)))  # (S, A, m, m)
-    return {"op": op, "theta": theta, "probs": probs, "nxt": nxt, "p": p, "H": H, "pi": pi,
-            "entries": o.nxt.size}
+    return {
+        "op": op,
+        "theta": theta,
+        "probs": probs,
+        "nxt": nxt,
+        "p": p,
+        "H": H,
+        "pi": pi,
+        "entries": o.nxt.size,
+    }
 
 
 def _numpy_sweep(pr: dict, probs: np.ndarray) -> np.ndarray:
@@ -87,8 +95,12 @@ def test_categorical_sweep(benchmark, problem, impl):
     E = pr["entries"]
     nbytes = E * (8 + 8 + 8) + (S * A + 1) * 8 + 2 * S * M * 8 + S * A * 8
     flops = 2 * E * M + 8 * S * A * M
-    info = {"bytes": nbytes, "gb_per_s": nbytes / t / 1e9, "flops": flops,
-            "gflops": flops / t / 1e9}
+    info = {
+        "bytes": nbytes,
+        "gb_per_s": nbytes / t / 1e9,
+        "flops": flops,
+        "gflops": flops / t / 1e9,
+    }
     info["ratio_to_copy"] = info["gb_per_s"] / _bench.copy_gb_per_s()
     if "gflops" in RESULTS:
         info["ratio_to_matmul"] = info["gflops"] / RESULTS["gflops"]
@@ -104,8 +116,15 @@ def test_stock_dvi(benchmark):
     alphas = np.array([0.05, 0.1, 0.25, 0.5, 1.0])
     benchmark.group = "stock-augmented DVI"
     res = benchmark.pedantic(
-        D.cvar_optimal_policy, args=(mdp, alphas), kwargs={"n_stocks": 201, "tol": 1e-10},
-        rounds=3, warmup_rounds=1,
+        D.cvar_optimal_policy,
+        args=(mdp, alphas),
+        kwargs={"n_stocks": 201, "tol": 1e-10},
+        rounds=3,
+        warmup_rounds=1,
     )
-    benchmark.extra_info.update(n_iterations=res.n_iterations, n_alpha=alphas.size,
-                                n_stocks=201, seconds=benchmark.stats.stats.median)
+    benchmark.extra_info.update(
+        n_iterations=res.n_iterations,
+        n_alpha=alphas.size,
+        n_stocks=201,
+        seconds=benchmark.stats.stats.median,
+    )

@@ -287,9 +287,14 @@ class LogLinearPolicy:
     """
 
     features: np.ndarray
+    _one_hot: bool = dataclasses.field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "features", _array("features", self.features, 3))
+        phi = _array("features", self.features, 3)
+        S, A, d = phi.shape
+        one_hot = d == S * A and np.array_equal(phi.reshape(S * A, d), np.eye(d))
+        object.__setattr__(self, "features", phi)
+        object.__setattr__(self, "_one_hot", bool(one_hot))
 
     @classmethod
     def softmax(cls, n_states: int, n_actions: int) -> LogLinearPolicy:
@@ -308,7 +313,12 @@ class LogLinearPolicy:
     def probabilities(self, theta: Any) -> np.ndarray:
         """``(..., S, A)`` policy of ``theta`` ``(..., d)``."""
         th = self._theta(theta)
-        return np.exp(log_normalize(np.einsum("sad,...d->...sa", self.features, th)))
+        S, A, _ = self.features.shape
+        if self._one_hot:  # tabular softmax: the logits are theta itself
+            logits = th.reshape(th.shape[:-1] + (S, A))
+        else:
+            logits = np.einsum("sad,...d->...sa", self.features, th)
+        return np.exp(log_normalize(logits))
 
     def score(self, theta: Any) -> np.ndarray:
         r""":math:`\nabla_\theta\log\pi(a|s) = \phi(s,a) - \bar\phi(s)` ``(..., S, A, d)``;
@@ -381,6 +391,7 @@ class _MDPModel:
         self.r_max = float(np.abs(self.r).max())
         self.phi = policy.features
         self._kernel_args = None
+        self.evaluator = ExactEvaluator(self.tab, "cpu", self.rho)
 
     # -- exact -----------------------------------------------------------------------------
     def probs(self, theta: np.ndarray) -> np.ndarray:
@@ -389,14 +400,12 @@ class _MDPModel:
     def objective(self, theta: np.ndarray) -> np.ndarray:
         """Untruncated :math:`J(\\theta) = \\rho^\\top V^{\\pi_\\theta}` ``(n,)``."""
         pi = self.probs(theta)
-        ev = ExactEvaluator(self.tab, "cpu", self.rho)
-        v, _ = ev.evaluate(pi.reshape(-1, self.S, self.A))
+        v, _ = self.evaluator.evaluate(pi.reshape(-1, self.S, self.A))
         return (v @ self.rho).reshape(pi.shape[:-2])
 
     def values(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pi = self.probs(theta)
-        ev = ExactEvaluator(self.tab, "cpu", self.rho)
-        v, q = ev.evaluate(pi.reshape(-1, self.S, self.A))
+        v, q = self.evaluator.evaluate(pi.reshape(-1, self.S, self.A))
         return pi, v.reshape(pi.shape[:-1]), q.reshape(pi.shape)
 
     def gradient(self, theta: np.ndarray, horizon: int | None) -> np.ndarray:
@@ -407,7 +416,7 @@ class _MDPModel:
         pi = _positive(self.probs(th))
         x = self.policy.score(th)
         if horizon is None:
-            ev = ExactEvaluator(self.tab, "cpu", self.rho)
+            ev = self.evaluator
             flat = pi.reshape(-1, self.S, self.A)
             _, q = ev.evaluate(flat)
             occ = ev.occupancy(flat) / (1.0 - self.gamma)
@@ -425,14 +434,18 @@ class _MDPModel:
                 dist = np.einsum("...s,...sa,sat->...t", dist, pi, self.P)
         return np.einsum("...sa,...sad->...d", w, x)
 
-    def truncated(self, theta: np.ndarray, horizon: int, order: int) -> tuple:
+    def truncated(
+        self, theta: np.ndarray, horizon: int, order: int, partial: bool = False
+    ) -> tuple:
         r"""``(J_H, grad J_H, Hess J_H)`` by a forward recursion over moments (a second,
         independent route): with :math:`c_t = \sum_{k\le t}\nabla\log\pi(a_k|s_k)` and
         :math:`h_t = \sum_{k\le t}\nabla^2\log\pi(a_k|s_k)`,
         :math:`\nabla J_H = \sum_t\gamma^t\mathbb E[r_t c_t]` and
         :math:`\nabla^2J_H = \sum_t\gamma^t\mathbb E[r_t(c_tc_t^\top + h_t)]`; the state-wise
         moments :math:`\mathbb E[1\{s_t=s\}c_{t-1}]` and :math:`\mathbb E[1\{s_t=s\}
-        (c_{t-1}c_{t-1}^\top + h_{t-1})]` propagate linearly through :math:`\pi P`."""
+        (c_{t-1}c_{t-1}^\top + h_{t-1})]` propagate linearly through :math:`\pi P`.
+        ``partial``: arrays with a leading ``(horizon,)`` axis, entry ``h`` for ``H = h + 1``
+        (every truncation in one pass)."""
         th = _theta(theta, self.d)
         pi = _positive(self.probs(th))
         x = self.policy.score(th)  # (..., S, A, d)
@@ -448,6 +461,7 @@ class _MDPModel:
             N = np.zeros(lead + (self.S, self.d, self.d))
             xx = np.einsum("...sad,...sae->...sade", x, x) + hl[..., None, :, :]
         pr = pi * self.r
+        seen: list[tuple] = []
         for t in range(int(horizon)):
             gt = self.gamma**t
             J += gt * np.einsum("...s,...sa->...", dist, pr)
@@ -464,6 +478,10 @@ class _MDPModel:
                 N = np.einsum("...sat,...sade->...tde", T, Y)
             m = np.einsum("...sat,...sad->...td", T, y)
             dist = np.einsum("...sat,...s->...t", T, dist)
+            if partial:
+                seen.append((J.copy(), grad.copy(), None if hess is None else hess.copy()))
+        if partial:
+            return tuple(None if x[0] is None else np.stack(x) for x in zip(*seen, strict=True))
         return J, grad, hess
 
     def hessian(self, theta: np.ndarray, horizon: int | None) -> np.ndarray:

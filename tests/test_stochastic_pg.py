@@ -13,7 +13,6 @@ import pytest
 
 from theory_rl.algorithms import stochastic_pg as spg
 from theory_rl.bounds import fatkhullin2023 as fk
-from theory_rl.kernels import policy_gradient as kpg
 from theory_rl.mdps import garnet, random_linear_mdp
 
 H = 20
@@ -175,21 +174,14 @@ def test_estimator_catches_a_dropped_discount(tab, monkeypatch):
     assert _z(g, spg.truncated_gradient(tab, theta, horizon=H)).max() > 4.0
 
 
-def test_policy_returns_kernel_mean(tab):
+def test_sample_returns_mean(tab):
     theta = _theta(12, 1)
-    model = spg._MDPModel(tab)
-    indptr, indices, cum, rewards, rho_cum, _ = model._arrays()
-    pi = model.probs(theta[None])
-    out = np.empty(100_000)
-    kpg._policy_returns(
-        np.random.default_rng(0), indptr, indices, cum, rewards, rho_cum,
-        np.ascontiguousarray(np.cumsum(pi, -1).ravel()), np.int64(3), 0.9, np.int64(H),
-        np.int64(out.size), out,
-    )  # fmt: skip
+    out = spg.sample_returns(tab, theta, horizon=H, n_trajectories=100_000, seed=0)
     assert _z(out[:, None], spg.truncated_objective(tab, theta, horizon=H)).max() < 4.0
-    # GPOMDP returns agree with the same stream
-    _, _, ret = model.sample(theta[None], H, np.random.default_rng(0), 10)
-    assert ret.shape == (10,)
+    two = spg.sample_returns(tab, np.stack([theta, -theta]), horizon=H, n_trajectories=5, seed=0)
+    assert two.shape == (2, 5)
+    with pytest.raises(ValueError, match="mdp"):
+        spg.sample_returns(spg.QuadraticObjective(-np.eye(2), np.zeros(2)), [0, 0], horizon=2)
 
 
 def test_same_seed_same_estimates(tab):

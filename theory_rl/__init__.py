@@ -122,6 +122,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "n_harpg",
         "n_pg_igt",
         "normalized_momentum_pg",
+        "sample_returns",
         "step_schedule",
         "truncated_gradient",
         "truncated_hessian",

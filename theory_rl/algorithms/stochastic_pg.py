@@ -133,6 +133,7 @@ __all__ = [
     "n_harpg",
     "n_pg_igt",
     "normalized_momentum_pg",
+    "sample_returns",
     "step_schedule",
     "truncated_gradient",
     "truncated_hessian",
@@ -765,6 +766,52 @@ def gpomdp_gradient(
         (4, 12)
     """
     return _estimate(problem, theta, None, horizon, n_trajectories, seed, rho)[0]
+
+
+def sample_returns(
+    mdp: TabularMDP | LinearMDP,
+    theta: Any,
+    *,
+    horizon: int,
+    n_trajectories: int = 1,
+    seed: Any = None,
+    rho: Any = None,
+) -> np.ndarray:
+    r"""Truncated discounted returns :math:`\sum_{t<H}\gamma^tr_t` of many trajectories in one
+    numba call (sampling only; their mean estimates :math:`J_H(\theta)` without bias).
+
+    Args:
+        mdp: :class:`~theory_rl.mdps.tabular.TabularMDP` (softmax) or
+            :class:`~theory_rl.mdps.linear.LinearMDP` (log-linear).
+        theta: ``(d,)`` or ``(m, d)`` (``m`` policies, ``n`` trajectories each).
+        horizon: ``H >= 1``; n_trajectories: ``n >= 1``; seed, rho: as in
+            :func:`gpomdp_gradient`.
+
+    Returns:
+        ``(n,)`` or ``(m, n)`` returns.
+
+    Example:
+        >>> from theory_rl.mdps import chain
+        >>> sample_returns(chain(3), [0.0] * 12, horizon=4, n_trajectories=3, seed=0).shape
+        (3,)
+    """
+    model = _model(mdp, rho)
+    if not isinstance(model, _MDPModel):
+        raise ValueError("mdp must be a TabularMDP or a LinearMDP")
+    H = as_int("horizon", horizon)
+    n = as_int("n_trajectories", n_trajectories)
+    th = _theta(theta, model.d)
+    if th.ndim > 2:
+        raise ValueError(f"theta must have shape (d,) or (m, d), got {th.shape}")
+    table = th.reshape(-1, model.d)
+    indptr, indices, cum, rewards, rho_cum, _ = model._arrays()
+    pi_cum = np.ascontiguousarray(np.cumsum(model.probs(table), axis=-1).reshape(-1))
+    out = np.empty(table.shape[0] * n)
+    _kpg._policy_returns(
+        as_generator(seed), indptr, indices, cum, rewards, rho_cum, pi_cum,
+        np.int64(model.A), float(model.gamma), np.int64(H), np.int64(n), out,
+    )  # fmt: skip
+    return out if th.ndim == 1 else out.reshape(table.shape[0], n)
 
 
 def hessian_vector_product(

@@ -50,7 +50,7 @@ def test_unbiased_fails_without_the_score_term_of_the_hvp(monkeypatch):
 
     def no_score(*args):
         real(*args)
-        args[15][:] = 0.0  # score_out: grad log p(tau) dropped
+        args[16][:] = 0.0  # score_out: grad log p(tau) dropped
 
     monkeypatch.setattr(spg._kpg, "_score_trajectories", no_score)
     grid = pick(spg_unbiased.QUICK_GRID, problem={"tabular"}, estimator={"hvp"})

@@ -544,7 +544,7 @@ class _MDPModel:
         _kpg._score_trajectories(
             rng, indptr, indices, cum, rewards, rho_cum, feats, pi_cum, mean, hv,
             float(self.gamma), np.int64(horizon), np.int64(per), np.int64(v is not None),
-            grad, score, hterm, ret,
+            np.int64(self.A if self.policy._one_hot else 0), grad, score, hterm, ret,
         )  # fmt: skip
         if v is None:
             return grad, None, ret

@@ -26,6 +26,23 @@ from theory_rl.kernels.rollouts import _draw
 
 __all__: list[str] = []
 
+#: Segments up to this length are searched linearly (faster than bisection for the few actions
+#: and successors of tabular problems); longer ones by bisection (:func:`_draw`).
+_LINEAR = 8
+
+
+@njit(cache=True)
+def _draw_short(cum, lo, hi, u):  # pragma: no cover
+    """:func:`theory_rl.kernels.rollouts._draw` (first ``j`` in ``[lo, hi)`` with
+    ``cum[j] > u * cum[hi - 1]``), by a linear scan when ``hi - lo <= _LINEAR``."""
+    if hi - lo > _LINEAR:
+        return _draw(cum, lo, hi, u)
+    target = u * cum[hi - 1]
+    j = lo
+    while j < hi - 1 and cum[j] <= target:
+        j += 1
+    return j
+
 
 @njit(cache=True)
 def _policy_returns(
@@ -38,16 +55,16 @@ def _policy_returns(
     table = n_states * n_actions
     for i in range(out.shape[0]):
         offset = (i // per_table) * table
-        s = _draw(rho_cum, first, n_states, rng.random())
+        s = _draw_short(rho_cum, first, n_states, rng.random())
         total = 0.0
         discount = 1.0
         for _t in range(horizon):
             base = offset + s * n_actions
-            a = _draw(pi_cum, base, base + n_actions, rng.random()) - base
+            a = _draw_short(pi_cum, base, base + n_actions, rng.random()) - base
             row = s * n_actions + a
             total += discount * rewards[row]
             discount *= gamma
-            s = indices[_draw(cum, indptr[row], indptr[row + 1], rng.random())]
+            s = indices[_draw_short(cum, indptr[row], indptr[row + 1], rng.random())]
         out[i] = total
 
 
@@ -67,6 +84,7 @@ def _score_trajectories(
     horizon,
     per_table,
     with_hvp,
+    block,
     grad_out,
     score_out,
     hess_out,
@@ -77,46 +95,58 @@ def _score_trajectories(
     Log-linear policies: ``features`` ``(S*A, d)`` :math:`\phi(s,a)`; policy ``j`` has
     ``mean_features[j, s]`` ``(m, S, d)`` :math:`\bar\phi_j(s) = \sum_b\pi_j(b|s)\phi(s,b)`, so
     the score is :math:`x_t = \phi(s_t,a_t) - \bar\phi_j(s_t)`; when ``with_hvp != 0``,
-    ``hess_v[j, s]`` ``(m, S, d)`` is :math:`\nabla^2\log\pi_j(\cdot|s)\,v_j` (the same for every
-    action).  With :math:`c_h = \sum_{t\le h} x_t` and :math:`u_h = \sum_{t\le h}
-    \nabla^2\log\pi(a_t|s_t)v`, summing by parts (:math:`\sum_t G_t x_t = \sum_h \gamma^h r_h
-    c_h`, :math:`G_t = \sum_{h\ge t}\gamma^h r_h`) gives, in one forward pass:
+    ``hess_v[j, s]`` ``(m, S, d)`` is :math:`y_t = \nabla^2\log\pi_j(\cdot|s)\,v_j` (the same
+    for every action).  With :math:`w_h = \gamma^hr_h`, :math:`W_t = \sum_{h<t}w_h` and
+    :math:`W = W_H`, summing by parts (:math:`\sum_t(\sum_{h\ge t}w_h)x_t = W\sum_tx_t -
+    \sum_tW_tx_t`) gives, in one forward pass:
 
-    * ``grad_out[i]`` :math:`= \sum_h \gamma^h r_h c_h` (GPOMDP, :math:`\nabla\Phi`),
-    * ``score_out[i]`` :math:`= c_{H-1} = \nabla\log p(\tau)`,
-    * ``hess_out[i]`` :math:`= \sum_h \gamma^h r_h u_h = \nabla^2\Phi\,v` (zero without HVP),
-    * ``return_out[i]`` :math:`= \sum_h \gamma^h r_h`.
+    * ``grad_out[i]`` :math:`= \sum_t G_tx_t` (GPOMDP, :math:`\nabla\Phi`),
+    * ``score_out[i]`` :math:`= \sum_t x_t = \nabla\log p(\tau)`,
+    * ``hess_out[i]`` :math:`= \sum_t G_ty_t = \nabla^2\Phi\,v` (zero without HVP),
+    * ``return_out[i]`` :math:`= W`.
+
+    ``block > 0`` (tabular softmax, one-hot features): :math:`x_t` and :math:`y_t` vanish outside
+    the coordinates ``[s_t*block, (s_t+1)*block)``, so only those are touched (O(A) per step
+    instead of O(d)); ``block = 0``: dense features.
     """
     n_states = rho_cum.shape[0]
     n_actions = pi_cum.shape[0] // (mean_features.shape[0] * n_states)
     first = n_states - n_states
     d = features.shape[1]
     table = n_states * n_actions
-    u = np.zeros(d)
+    weighted = np.zeros(d)  # sum_t W_t x_t
+    hess_sum = np.zeros(d)  # sum_t y_t
+    hess_weighted = np.zeros(d)  # sum_t W_t y_t
     for i in range(grad_out.shape[0]):
         j = i // per_table
         offset = j * table
         for k in range(d):
-            grad_out[i, k] = 0.0
             score_out[i, k] = 0.0
-            hess_out[i, k] = 0.0
-            u[k] = 0.0
-        s = _draw(rho_cum, first, n_states, rng.random())
+            weighted[k] = 0.0
+            hess_sum[k] = 0.0
+            hess_weighted[k] = 0.0
+        s = _draw_short(rho_cum, first, n_states, rng.random())
         total = 0.0
         discount = 1.0
         for _t in range(horizon):
             base = offset + s * n_actions
-            a = _draw(pi_cum, base, base + n_actions, rng.random()) - base
+            a = _draw_short(pi_cum, base, base + n_actions, rng.random()) - base
             row = s * n_actions + a
-            weight = discount * rewards[row]
-            total += weight
-            for k in range(d):
-                score_out[i, k] += features[row, k] - mean_features[j, s, k]
-                grad_out[i, k] += weight * score_out[i, k]
+            lo = s * block if block > 0 else first
+            hi = lo + block if block > 0 else d
+            for k in range(lo, hi):
+                x = features[row, k] - mean_features[j, s, k]
+                score_out[i, k] += x
+                weighted[k] += total * x
             if with_hvp != 0:
-                for k in range(d):
-                    u[k] += hess_v[j, s, k]
-                    hess_out[i, k] += weight * u[k]
+                for k in range(lo, hi):
+                    y = hess_v[j, s, k]
+                    hess_sum[k] += y
+                    hess_weighted[k] += total * y
+            total += discount * rewards[row]
             discount *= gamma
-            s = indices[_draw(cum, indptr[row], indptr[row + 1], rng.random())]
+            s = indices[_draw_short(cum, indptr[row], indptr[row + 1], rng.random())]
+        for k in range(d):
+            grad_out[i, k] = total * score_out[i, k] - weighted[k]
+            hess_out[i, k] = total * hess_sum[k] - hess_weighted[k]
         return_out[i] = total

@@ -296,6 +296,13 @@ def test_driver_samples_and_shapes(driver, per, bandit, tab):
     assert one.params["horizon"] == spg.default_horizon(tab.gamma, 3)
 
 
+def test_log_linear_driver_improves(lin):
+    res = spg.n_harpg(lin, step_size=0.5, n_iterations=300, n_runs=16, seed=0)
+    gap = res.history["gap"]
+    assert res.policy.shape == (16, 5, 3) and gap.shape == (16, 301)
+    assert gap[:, -1].mean() < gap[:, 0].mean()
+
+
 def test_batched_runs_are_independent(bandit):
     res = spg.n_harpg(bandit, n_iterations=5, n_runs=3, seed=0, record=("objective",))
     assert len({tuple(np.round(row, 12)) for row in res.policy}) == 3

@@ -946,8 +946,7 @@ def _run(
     if isinstance(model, _MDPModel):
         from theory_rl.algorithms.pmd import _exact_reference
 
-        ev = ExactEvaluator(model.tab, "cpu", model.rho)
-        ref = _exact_reference(ev, reference)
+        ref = _exact_reference(model.evaluator, reference)
         j_star = float(ref.values[0] @ model.rho)
     else:
         if reference is not None:

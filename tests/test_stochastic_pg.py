@@ -328,6 +328,8 @@ def test_bad_input_names_the_field(tab, bandit, quad):
         spg.n_harpg(quad, n_iterations=2)
     with pytest.raises(ValueError, match="n_trajectories"):
         spg.gpomdp_gradient(tab, np.zeros(12), horizon=3, n_trajectories=0)
+    with pytest.raises(ValueError, match="rho"):
+        spg.truncated_objective(tab, np.zeros(12), horizon=3, rho=[1.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="problem"):
         spg.n_harpg(object(), n_iterations=2)
     with pytest.raises(ValueError, match="sigma"):

@@ -385,7 +385,9 @@ class _MDPModel:
         self.S, self.A, self.d = tab.n_states, tab.n_actions, policy.dim
         self.gamma = float(tab.gamma)
         self.rho = (
-            tab.initial_distribution if rho is None else _validated_rho(np.asarray(rho), self.S)
+            tab.initial_distribution
+            if rho is None
+            else _validated_rho(np.asarray(rho), self.S, "rho")
         )
         self.P = tab.to_dense().transitions
         self.r = np.asarray(tab.rewards, dtype=np.float64)

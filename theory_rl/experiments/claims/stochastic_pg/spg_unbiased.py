@@ -142,7 +142,7 @@ def plot(frame: pd.DataFrame) -> Any:
             x = x + 0.02 * sub["coordinate"] / max(1, sub["coordinate"].max())
             ax.scatter(x, sub["z"], s=8, color=colors[est], label=f"{est} (one dot per coordinate)")
         ax.axhline(Z_MAX, color=plotting.REFERENCE_COLOR, linestyle="--", label="|z| = 4 (test)")
-        ax.axhline(-Z_MAX, color=plotting.REFERENCE_COLOR, linestyle="--")
+        ax.axhline(-Z_MAX, color=plotting.REFERENCE_COLOR, linestyle="--", label="|z| = 4 (test)")
         ax.set_xticks(range(len(PROBLEMS)), PROBLEMS)
         ax.set_ylabel("(mean - exact) / s.e.")
         ax.set_ylim(-6, 6)

@@ -527,8 +527,21 @@ class _MDPModel:
         indptr, indices, cum, rewards, rho_cum, feats = self._arrays()
         pi = _positive(self.probs(theta))  # (m, S, A)
         m = pi.shape[0]
-        mean = np.ascontiguousarray(np.einsum("nsa,sad->nsd", pi, self.phi))
-        if v is not None:
+        one_hot = self.policy._one_hot
+        if one_hot:  # softmax: phi_bar(s) and Hess log pi(s) v live on state s's block
+            S, A = self.S, self.A
+            diag = (slice(None), np.arange(S), np.arange(S))
+            mean = np.zeros((m, S, S, A))
+            mean[diag] = pi
+            mean = mean.reshape(m, S, self.d)
+        else:
+            mean = np.ascontiguousarray(np.einsum("nsa,sad->nsd", pi, self.phi))
+        if v is not None and one_hot:
+            pv = v.reshape(m, self.S, self.A)
+            hv = np.zeros((m, self.S, self.S, self.A))
+            hv[diag] = -(pi * pv - pi * (pi * pv).sum(-1, keepdims=True))
+            hv = hv.reshape(m, self.S, self.d)
+        elif v is not None:
             pv = np.einsum("sad,nd->nsa", self.phi, v)
             hv = -(
                 np.einsum("nsa,nsa,sad->nsd", pi, pv, self.phi)

@@ -89,6 +89,16 @@ DRIVERS: dict[str, Case] = {
     "optimistic_mirror_descent": Case(_game, {"beta": 0.1}, None, 1e-1),
     "nash_md": Case(_game, {"beta": 0.1, "eta": 0.5}, None, 1e-1),
     "sampled_nash_mirror_prox": Case(_game, {"beta": 0.1, "n_samples": 8}),
+    **{
+        name: Case(_mdp, {"step_size": 0.5}, None, 5.0, _ref())
+        for name in (
+            "n_pg_igt",
+            "harpg",
+            "n_harpg",
+            "vanilla_policy_gradient",
+            "normalized_momentum_pg",
+        )
+    },
 }
 
 

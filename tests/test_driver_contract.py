@@ -93,6 +93,16 @@ DRIVERS: dict[str, Case] = {
     "quantile_evaluation": Case(_mdp, {"policy": np.zeros(6, dtype=np.int64)}, None, 1e-3),
     "distributional_value_iteration": Case(_mdp, {"objective": "cvar", "n_stocks": 11}, None,
                                            1e-3),
+    **{
+        name: Case(_mdp, {"step_size": 0.5}, None, 5.0, _ref())
+        for name in (
+            "n_pg_igt",
+            "harpg",
+            "n_harpg",
+            "vanilla_policy_gradient",
+            "normalized_momentum_pg",
+        )
+    },
 }
 
 

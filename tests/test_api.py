@@ -16,8 +16,17 @@ import pytest
 import theory_rl
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-FAMILIES = ("dp", "exact", "pmd", "npg", "pg", "nash", "sampling", "distributional",
-            "stochastic_pg")
+FAMILIES = (
+    "dp",
+    "exact",
+    "pmd",
+    "npg",
+    "pg",
+    "nash",
+    "sampling",
+    "distributional",
+    "stochastic_pg",
+)
 
 
 def _listed() -> set[str]:

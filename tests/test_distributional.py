@@ -522,3 +522,24 @@ def test_bounds_by_hand():
         rowland2018.contraction_factor("categorical", 1.0)
     with pytest.raises(ValueError, match="kind"):
         rowland2018.contraction_factor("normal", 0.5)
+
+
+def test_categorical_stock_representation():
+    mdp = garnet(10, 3, 3, gamma=0.8, seed=1)
+    errors = {}
+    for obj in ("mean", "cvar"):
+        star = D.distributional_value_iteration(mdp, obj, n_stocks=21, n_iterations=2000, tol=1e-13)
+        U = star.params["stock_values"]
+        for m in (11, 51):
+            res = D.distributional_value_iteration(
+                mdp, obj, n_stocks=21, n_iterations=150, representation="categorical", n_atoms=m
+            )
+            laws = res.params["stock_laws"]
+            assert laws.shape == (10, 21, m) and np.allclose(laws.sum(-1), 1.0)
+            errors[obj, m] = float(np.abs(res.params["stock_values"] - U).max())
+    # the mean is preserved by the projection: K = c + E G is exact at every m
+    assert errors["mean", 11] < 1e-9 and errors["mean", 51] < 1e-9
+    # CVaR carries a representation error that shrinks with m
+    assert errors["cvar", 51] < errors["cvar", 11]
+    with pytest.raises(ValueError, match="representation"):
+        D.distributional_value_iteration(mdp, "cvar", representation="quantile")

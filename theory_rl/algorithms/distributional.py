@@ -1074,6 +1074,8 @@ def distributional_value_iteration(
     callback: Callback | None = None,
     seed: Any = None,
     device: str | None = None,
+    representation: str = "value",
+    n_atoms: int = 51,
 ) -> SolveResult:
     r"""Distributional value iteration on the stock-augmented MDP for :math:`K = \mathbb E f(c+G)`.
 
@@ -1098,6 +1100,16 @@ def distributional_value_iteration(
         reference: ``(S, C)`` grid values :math:`U^*` to measure ``error`` against.
         seed: echoed (deterministic).
         device: ``"cpu"`` or None (the stock grid runs on the CPU).
+        representation: ``"value"`` (the exact reduction to :math:`U = K(\eta)`) or
+            ``"categorical"``: the law of the return-to-go :math:`G` at every ``(s, c)`` kept on
+            ``n_atoms`` atoms over :math:`[R_{\min}, R_{\max}]/(1-\gamma)`; a sweep forms
+            :math:`(T^a\eta)(s, c) = \mathbb E[(R + \gamma\,\cdot)_\#\eta(S', (c+R)/\gamma)]`
+            (the next stock's law mixed from its two grid neighbours; off the grid, the
+            categorical law of the policy the closed form uses), projects it with
+            :math:`\Pi_C`, and keeps the action with the largest :math:`K` (numba kernel).
+            :math:`\eta_0(s, c) = \Pi_C\delta_0`.  Values then carry the representation
+            error; ``params["stock_laws"]`` ``(S, C, M)`` and ``params["support"]``.
+        n_atoms: ``M >= 2`` of the categorical representation.
 
     Returns:
         :class:`SolveResult`: ``values`` :math:`K(\eta_n(s, c_0))` ``(S,)``, ``policy`` the
@@ -1116,6 +1128,8 @@ def distributional_value_iteration(
     if isinstance(mdp, FiniteHorizonMDP):
         return _finite_horizon_dvi(mdp, obj, c0, () if record is None else record, callback)
     mdp = _check_tabular(mdp)
+    if representation not in ("value", "categorical"):
+        raise ValueError(f'representation must be "value" or "categorical", got {representation!r}')
     record = ("change",) if record is None else record
     grid = _StockGrid(mdp, obj, stock_grid, n_stocks)
     record = check_record(record, DVI_METRICS)
@@ -1129,10 +1143,21 @@ def distributional_value_iteration(
         raise ValueError("record: 'error' needs reference (the grid values U*)")
     rho = np.asarray(mdp.initial_distribution)
 
+    cat = (
+        _CategoricalStock(grid, as_int("n_atoms", n_atoms, minimum=2))
+        if (representation == "categorical")
+        else None
+    )
+
     def init(rng: np.random.Generator) -> dict[str, Any]:
+        if cat is not None:
+            return {"U": cat.values(cat.laws0), "laws": cat.laws0, "prev": None}
         return {"U": grid.initial(), "prev": None}
 
     def update(state: dict[str, Any], k: int) -> dict[str, Any]:
+        if cat is not None:
+            laws, U, _ = cat.sweep(state["laws"])
+            return {"U": U, "laws": laws, "prev": state["U"]}
         return {"U": grid.q(state["U"]).max(axis=1), "prev": state["U"]}
 
     def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
@@ -1151,7 +1176,7 @@ def distributional_value_iteration(
 
     def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
         U = state["U"]
-        final["U"] = U
+        final.update(state)
         q0 = _q_at(grid, U, c0)
         return _one_hot(q0.argmax(axis=1), mdp.n_actions), grid.interpolate(U, c0), None
 
@@ -1174,13 +1199,83 @@ def distributional_value_iteration(
         seed=seed,
     )
     U = final["U"]
+    extra: dict[str, Any] = {"representation": representation}
+    if cat is not None:
+        laws, _, act = cat.sweep(final["laws"])
+        extra.update(stock_laws=final["laws"], support=cat.theta, stock_policy=act)
+    else:
+        extra["stock_policy"] = grid.q(U).argmax(axis=1)
     return _with_params(
         res,
         stock_grid=grid.grid,
         stock_values=U,
-        stock_policy=grid.q(U).argmax(axis=1),
         interpolation_error_bound=grid.interpolation_error_bound(),
+        **extra,
     )
+
+
+class _CategoricalStock:
+    """Categorical laws of the return-to-go on the stock grid (``representation="categorical"``)."""
+
+    def __init__(self, grid: _StockGrid, m: int):
+        mdp, obj = grid.mdp, grid.obj
+        self.grid = grid
+        lo, hi = _value_range(mdp)
+        if hi - lo <= 0:
+            lo, hi = lo - 1.0, hi + 1.0
+        self.theta = np.linspace(lo, hi, m)
+        S, C = mdp.n_states, grid.grid.size
+        self.fvals = np.ascontiguousarray(obj.f(grid.grid[:, None] + self.theta[None, :]))
+        delta = categorical_projection([0.0], support=self.theta)
+        self.laws0 = np.ascontiguousarray(np.broadcast_to(delta, (S, C, m)))
+        # off the grid: the law of the policy whose value the closed form uses
+        v_max, v_min = _optimal_values(mdp)
+        f_neg, f_pos = float(obj.f(np.array(-1.0))), float(obj.f(np.array(1.0)))
+        lo_max = obj.degree == 0 or -f_neg >= 0
+        hi_max = obj.degree == 0 or f_pos >= 0
+        laws = {}
+        for name, v in (("max", v_max), ("min", v_min)):
+            q = mdp.rewards + mdp.gamma * np.asarray(mdp.transition_matrix @ v).reshape(
+                S, mdp.n_actions
+            )
+            pol = (q.argmax(axis=1) if name == "max" else q.argmin(axis=1)).astype(np.int64)
+            res = categorical_evaluation(
+                mdp, pol, support=self.theta, n_iterations=100_000, tol=1e-13
+            )
+            laws[name] = np.ascontiguousarray(res.params["probs"])
+        self.tail_lo = laws["max" if lo_max else "min"]
+        self.tail_hi = laws["max" if hi_max else "min"]
+
+    def values(self, laws: np.ndarray) -> np.ndarray:
+        r"""``(S, C)``: :math:`\sum_k p_k f(c + \theta_k)`."""
+        return np.einsum("sck,ck->sc", laws, self.fvals)
+
+    def sweep(self, laws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(laws, K values, greedy actions)`` after one sweep."""
+        g, o = self.grid, self.grid.out
+        S, C, M = laws.shape
+        out_laws, out_k = np.empty_like(laws), np.empty((S, C))
+        out_act = np.empty((S, C), dtype=np.int64)
+        spacing = float(self.theta[1] - self.theta[0])
+        _kd._stock_categorical_sweep(
+            o.indptr,
+            o.nxt,
+            o.rew,
+            o.prob,
+            g.grid,
+            np.ascontiguousarray(laws),
+            self.tail_lo,
+            self.tail_hi,
+            float(self.theta[0]),
+            spacing,
+            float(g.mdp.gamma),
+            self.fvals,
+            np.empty((1, M)),
+            out_laws,
+            out_k,
+            out_act,
+        )
+        return out_laws, out_k, out_act
 
 
 def _q_at(grid: _StockGrid, U: np.ndarray, c: float) -> np.ndarray:

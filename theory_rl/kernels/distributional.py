@@ -206,3 +206,75 @@ def _stock_q_csr(
                 out[row, i] += w * v
         for i in range(n_c):
             out[row, i] *= gk
+
+
+@njit(cache=True)
+def _stock_categorical_sweep(
+    indptr,
+    nxt,
+    rew,
+    prob,
+    grid,
+    laws,
+    tail_lo,
+    tail_hi,
+    theta0,
+    spacing,
+    gamma,
+    fvals,
+    tmp,
+    out_laws,
+    out_k,
+    out_act,
+):  # pragma: no cover
+    """One stock-augmented DVI sweep on categorical laws of the return-to-go ``G``.
+
+    ``laws[s, i]`` ``(M,)`` is the law of ``G`` at ``(s, grid[i])`` on the support
+    ``theta0 + spacing * k``.  For every ``(s, i)`` and action ``a``: the target law
+    ``sum_e prob[e] (rew[e] + gamma .)_# law(nxt[e], (grid[i] + rew[e]) / gamma)`` (the next
+    stock's law a mixture of its two grid neighbours, or ``tail_lo`` / ``tail_hi`` of the next
+    state off the grid), projected in kernel form into ``tmp`` (``(1, M)``); its objective
+    ``sum_k tmp[k] fvals[i, k]`` (``fvals[i, k] = f(grid[i] + theta_k)``); the first action with
+    the largest objective is kept: ``out_laws[s, i]``, ``out_k[s, i]``, ``out_act[s, i]``.
+    """
+    n_rows = indptr.shape[0] - 1
+    n_c = grid.shape[0]
+    n_atoms = laws.shape[2]
+    n_states = laws.shape[0]
+    n_actions = n_rows // n_states
+    g0, g1 = grid[0], grid[n_c - 1]
+    for s in range(n_states):
+        for i in range(n_c):
+            best = -np.inf
+            for a in range(n_actions):
+                row = s * n_actions + a
+                for k in range(n_atoms):
+                    tmp[0, k] = 0.0
+                for e in range(indptr[row], indptr[row + 1]):
+                    t = nxt[e]
+                    r = rew[e]
+                    w = prob[e]
+                    cn = (grid[i] + r) / gamma
+                    u0 = (r + gamma * theta0 - theta0) / spacing
+                    if cn < g0 or cn > g1:
+                        for k in range(n_atoms):
+                            src = tail_lo[t, k] if cn < g0 else tail_hi[t, k]
+                            _scatter_u(tmp, 0, u0 + gamma * k, w * src, n_atoms)
+                    else:
+                        j = 0
+                        while j < n_c - 2 and grid[j + 1] <= cn:
+                            j += 1
+                        x = (cn - grid[j]) / (grid[j + 1] - grid[j])
+                        x = min(max(x, 0.0), 1.0)
+                        for k in range(n_atoms):
+                            src = (1.0 - x) * laws[t, j, k] + x * laws[t, j + 1, k]
+                            _scatter_u(tmp, 0, u0 + gamma * k, w * src, n_atoms)
+                val = 0.0
+                for k in range(n_atoms):
+                    val += tmp[0, k] * fvals[i, k]
+                if val > best:
+                    best = val
+                    out_act[s, i] = a
+                    for k in range(n_atoms):
+                        out_laws[s, i, k] = tmp[0, k]
+            out_k[s, i] = best

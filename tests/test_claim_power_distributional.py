@@ -4,8 +4,9 @@ Bugs: the C51 floor/ceil projection that drops the mass of atoms landing on a su
 the quantile tie convention flipped (round up); a contraction bound made tighter (gamma^k for
 the categorical sqrt(gamma)^k); a CVaR solver restricted to Markov (t, s) policies; the
 Rockafellar-Uryasev outer search with the 1/alpha dropped; a stock-augmented DVI with the discount
-dropped from the stock recursion; a gamma^n bound made tighter (gamma^(n+1)); and a "fixed"
-exponential-utility DVI that is always optimal (so the negative control no longer separates).
+dropped from the stock recursion; a gamma^n bound made tighter (gamma^(n+1)); a squared discount
+in the categorical stock sweep; and a "fixed" exponential-utility DVI that is always optimal (so
+the negative control no longer separates).
 """
 
 from __future__ import annotations
@@ -163,3 +164,16 @@ def test_control_that_no_longer_separates_is_caught(monkeypatch):
 @pytest.mark.parametrize("module", [dist_evaluation, stock_cvar, stock_dvi])
 def test_quick_grids_are_small(module):
     assert 0 < len(module.QUICK_GRID) <= len(module.GRID)
+
+
+def test_squared_discount_in_the_categorical_stock_sweep_is_caught(monkeypatch):
+    from theory_rl.kernels import distributional as kd
+
+    real = kd._stock_categorical_sweep
+
+    def squared(indptr, nxt, rew, prob, grid, laws, lo, hi, theta0, spacing, gamma, *rest):
+        return real(indptr, nxt, rew, prob, grid, laws, lo, hi, theta0, spacing, gamma**2, *rest)
+
+    monkeypatch.setattr(kd, "_stock_categorical_sweep", squared)
+    vs = verdicts(stock_dvi, pick(stock_dvi.QUICK_GRID, part="representation"))
+    assert not vs[-1].holds, vs[-1].measured

@@ -179,9 +179,9 @@ def _model(mdp: FiniteHorizonMDP) -> _Model:
     csr.eliminate_zeros()
     indptr = _c(csr.indptr, np.int64)
     prob = _c(csr.data, np.float64)
-    lengths = np.diff(indptr)
-    total = np.concatenate(([0.0], np.cumsum(prob)))
-    cum = total[1:] - np.repeat(total[indptr[:-1]], lengths)
+    cum = np.empty_like(prob)
+    for row in range(indptr.size - 1):  # per-row running sums (exactly np.cumsum of the row)
+        cum[indptr[row] : indptr[row + 1]] = np.cumsum(prob[indptr[row] : indptr[row + 1]])
     rewards = np.broadcast_to(np.asarray(mdp.rewards, dtype=np.float64), (H, S, A))
     rho = _c(mdp.initial_distribution, np.float64)
     return _Model(

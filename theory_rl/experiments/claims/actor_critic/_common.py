@@ -31,5 +31,11 @@ def exponent_test(slopes: np.ndarray, stated: float) -> dict[str, float]:
     t = (mean - stated) / se if se > 0 else (math.inf if mean > stated else -math.inf)
     p = float(stats.t.sf(t, n - 1)) if n > 1 else 1.0
     tol = float(stats.t.ppf(1 - ALPHA, n - 1) * se) if n > 1 else math.inf
-    return {"mean": mean, "se": se, "p_value": p, "tolerance": tol, "n": n,
-            "holds": bool(mean <= stated + tol)}
+    return {
+        "mean": mean,
+        "se": se,
+        "p_value": p,
+        "tolerance": tol,
+        "n": n,
+        "holds": bool(mean <= stated + tol),
+    }

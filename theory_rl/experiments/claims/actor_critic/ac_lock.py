@@ -104,31 +104,39 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     c = BONUS if variant.startswith("optimistic") else 0.0
     E, K = 1024, 16
     res = actor_critic.optimistic_actor_critic(
-        lock, bonus_scale=c, offline=offline, episodes_per_iteration=E, n_iterations=K,
-        n_seeds=int(config["n_seeds"]), seed=sub_seed(root, 2),
+        lock,
+        bonus_scale=c,
+        offline=offline,
+        episodes_per_iteration=E,
+        n_iterations=K,
+        n_seeds=int(config["n_seeds"]),
+        seed=sub_seed(root, 2),
         record=("regret", "gap", "switches"),
     )
     rows = []
     for b in range(res.history["regret"].shape[0]):
         for j in range(int(np.log2(K)) + 1):
             k = 2**j
-            rows.append({
-                "variant": variant,
-                "seed_index": b,
-                "T": k * E,
-                "regret": float(res.history["regret"][b, k]),
-                "gap": float(res.history["gap"][b, k]),
-                "switches": int(res.history["switches"][b, k]),
-                "switch_bound": int(res.params["switch_bound"]),
-            })
+            rows.append(
+                {
+                    "variant": variant,
+                    "seed_index": b,
+                    "T": k * E,
+                    "regret": float(res.history["regret"][b, k]),
+                    "gap": float(res.history["gap"][b, k]),
+                    "switches": int(res.history["switches"][b, k]),
+                    "switch_bound": int(res.params["switch_bound"]),
+                }
+            )
     return rows
 
 
 def _slopes(sub: pd.DataFrame) -> np.ndarray:
     wide = sub.pivot_table(index="seed_index", columns="T", values="regret")
     Ts = np.sort(wide.columns.to_numpy())[-5:]
-    return np.array([fit_rate(Ts, wide.loc[i, Ts].to_numpy(), kind="power").slope
-                     for i in wide.index])
+    return np.array(
+        [fit_rate(Ts, wide.loc[i, Ts].to_numpy(), kind="power").slope for i in wide.index]
+    )
 
 
 def check(frame: pd.DataFrame) -> list[Verdict]:
@@ -137,8 +145,9 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
     opt = exponent_test(_slopes(by["optimistic"]), LINEAR)
     opt_below = opt["mean"] + opt["tolerance"] < LINEAR  # significantly below 0.9
     last = frame["T"].max()
-    off = by["non-optimistic + offline"].pivot_table(index="seed_index", columns="T",
-                                                     values="regret")
+    off = by["non-optimistic + offline"].pivot_table(
+        index="seed_index", columns="T", values="regret"
+    )
     gaps = ((off[last] - off[last // 2]) / (last - last // 2)).to_numpy()
     on = by["optimistic"].query("T == @last").set_index("seed_index")["regret"]
     hy = by["optimistic + offline"].query("T == @last").set_index("seed_index")["regret"]
@@ -161,8 +170,11 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
             detail=f"exponents fitted per seed over the last four doublings to T = {last}; "
             f"{non['n']} seeds; bonus scale {BONUS}; switch counts within bound "
             f"(max excess {excess})",
-            metrics={"exponent_non_optimistic": -non["mean"], "exponent_optimistic": opt["mean"],
-                     "max_switch_excess": excess},
+            metrics={
+                "exponent_non_optimistic": -non["mean"],
+                "exponent_optimistic": opt["mean"],
+                "max_switch_excess": excess,
+            },
         ),
         Verdict(
             claim_id=CLAIM.id,
@@ -170,8 +182,7 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
             theorem="non-optimistic variant with offline coverage is eps-optimal",
             stated=f"mixture of the second half's policies: rho^T(V* - V^mix) <= {EPSILON} on "
             f"every seed (N_off = {N_OFF})",
-            measured=f"max gap {gaps.max():.3g} over {gaps.size} seeds (mean "
-            f"{gaps.mean():.3g})",
+            measured=f"max gap {gaps.max():.3g} over {gaps.size} seeds (mean {gaps.mean():.3g})",
             holds=bool(gaps.size > 0 and gaps.max() <= EPSILON and excess <= 0),
             detail="behaviour (1-1/H) pi* + uniform/H; exact values by backward induction; "
             "the abstract's N_off >= c* d H^4 / eps^2 is not evaluated (constants unknown)",
@@ -199,8 +210,17 @@ def plot(frame: pd.DataFrame) -> Any:
     with plotting.paper_style():
         fig, ax = plt.subplots(figsize=(3.8, 2.8))
         for v, color in zip(VARIANTS, colors, strict=True):
-            plotting.median_iqr(ax, frame[frame["variant"] == v], x="T", y="regret",
-                                color=color, label=v, marker="o", markersize=3, floor=1e-3)
+            plotting.median_iqr(
+                ax,
+                frame[frame["variant"] == v],
+                x="T",
+                y="regret",
+                color=color,
+                label=v,
+                marker="o",
+                markersize=3,
+                floor=1e-3,
+            )
         Ts = np.sort(frame["T"].unique())
         plotting.reference_line(ax, Ts, 0.95 * Ts, "0.95 T (linear)")
         ax.set_xscale("log")

@@ -13,8 +13,9 @@ Instance: :func:`~theory_rl.mdps.combination_lock.episodic_combination_lock` wit
 * ``ucbvi``: :func:`theory_rl.algorithms.exploration.ucbvi` (Bernstein bonus, scale 0.1),
   4 x 1024 episodes; ``rlberry_ucbvi``: ``rlberry_scool.agents.UCBVIAgent`` (its
   "simplified_bernstein" bonus, scale 0.1, ``horizon = 8``, stationary model) ``fit`` on the
-  same lock as an ``rlberry.envs.FiniteMDP``, 1024 episodes -- skipped when ``rlberry_scool``
-  is not importable (it is not in the project's environment: see docs/performance.md).  The
+  same lock as an ``rlberry.envs.finite_mdp.FiniteMDP``, 1024 episodes -- skipped when
+  ``rlberry_scool`` is not importable (it is not in the project's environment: see
+  docs/performance.md).  The
   two UCBVIs differ in details (bonus form, stationary vs per-step model, rlberry computes no
   exact regret), so the ratio is indicative.
 """
@@ -37,8 +38,9 @@ def lock():
     return episodic_combination_lock(H, A, seed=0)
 
 
-def python_actor_critic(lock, n_episodes: int, *, bonus_scale: float, eta: float,
-                        log_term: float, seed: int) -> np.ndarray:
+def python_actor_critic(
+    lock, n_episodes: int, *, bonus_scale: float, eta: float, log_term: float, seed: int
+) -> np.ndarray:
     """The optimistic actor-critic of :mod:`theory_rl.algorithms.actor_critic` as a plain loop
     (one seed, all episodes drawn as one block of the driver's random stream)."""
     S = lock.n_states
@@ -56,8 +58,9 @@ def python_actor_critic(lock, n_episodes: int, *, bonus_scale: float, eta: float
     regret = np.empty(n_episodes)
     for e in range(n_episodes):
         if pending:
-            q = exploration.optimistic_q_values(N, NS, R, bonus="count",
-                                                bonus_scale=bonus_scale, log_term=log_term)[0]
+            q = exploration.optimistic_q_values(
+                N, NS, R, bonus="count", bonus_scale=bonus_scale, log_term=log_term
+            )[0]
             logits[:] = 0.0
             pending = False
         logits += eta * q
@@ -85,11 +88,17 @@ def python_actor_critic(lock, n_episodes: int, *, bonus_scale: float, eta: float
 
 
 def test_python_loop_equals_kernel(lock):
-    res = actor_critic.optimistic_actor_critic(lock, bonus_scale=0.1, episodes_per_iteration=64,
-                                               n_iterations=1, seed=3,
-                                               record=("episode_regret",))
-    mine = python_actor_critic(lock, 64, bonus_scale=0.1, eta=res.params["eta"],
-                               log_term=res.params["log_term"], seed=3)
+    res = actor_critic.optimistic_actor_critic(
+        lock,
+        bonus_scale=0.1,
+        episodes_per_iteration=64,
+        n_iterations=1,
+        seed=3,
+        record=("episode_regret",),
+    )
+    mine = python_actor_critic(
+        lock, 64, bonus_scale=0.1, eta=res.params["eta"], log_term=res.params["log_term"], seed=3
+    )
     np.testing.assert_allclose(res.history["episode_regret"][1], mine, atol=1e-12)
 
 
@@ -100,33 +109,48 @@ def test_actor_critic_episodes_per_second(benchmark, lock, impl):
 
         def run():
             return actor_critic.optimistic_actor_critic(
-                lock, bonus_scale=0.1, episodes_per_iteration=E, n_iterations=1, n_seeds=B,
+                lock,
+                bonus_scale=0.1,
+                episodes_per_iteration=E,
+                n_iterations=1,
+                n_seeds=B,
                 seed=0,
             )
     else:
         B, E = 1, 128
-        ref = actor_critic.optimistic_actor_critic(lock, bonus_scale=0.1,
-                                                   episodes_per_iteration=E, n_iterations=1)
+        ref = actor_critic.optimistic_actor_critic(
+            lock, bonus_scale=0.1, episodes_per_iteration=E, n_iterations=1
+        )
 
         def run():
-            return python_actor_critic(lock, E, bonus_scale=0.1, eta=ref.params["eta"],
-                                       log_term=ref.params["log_term"], seed=0)
+            return python_actor_critic(
+                lock,
+                E,
+                bonus_scale=0.1,
+                eta=ref.params["eta"],
+                log_term=ref.params["log_term"],
+                seed=0,
+            )
 
     run()  # warm-up (JIT from cache, backward induction)
     out = benchmark.pedantic(run, rounds=3, iterations=1)
     assert out is not None
-    benchmark.extra_info.update(impl=impl, episodes=B * E, horizon=H, n_actions=A,
-                                n_states=lock.n_states)
+    benchmark.extra_info.update(
+        impl=impl, episodes=B * E, horizon=H, n_actions=A, n_states=lock.n_states
+    )
     benchmark.extra_info["episodes_per_second"] = B * E / benchmark.stats.stats.median
 
 
 def _rlberry_ucbvi(lock, n_episodes: int):
-    from rlberry.envs.finite import FiniteMDP
+    from rlberry.envs.finite_mdp import FiniteMDP
     from rlberry_scool.agents import UCBVIAgent
 
-    env = FiniteMDP(np.asarray(lock.rewards), np.asarray(lock.transitions),
-                    initial_state_distribution=np.asarray(lock.initial_distribution))
-    agent = UCBVIAgent(env, gamma=1.0, horizon=H, bonus_scale_factor=0.1, seed=0)
+    env = FiniteMDP(
+        np.asarray(lock.rewards),
+        np.asarray(lock.transitions),
+        initial_state_distribution=np.asarray(lock.initial_distribution),
+    )
+    agent = UCBVIAgent(env, gamma=1.0, horizon=H, bonus_scale_factor=0.1)
     agent.fit(budget=n_episodes)
     return agent
 
@@ -143,8 +167,15 @@ def test_ucbvi_episodes_per_second(benchmark, lock, impl):
         B, E = 4, 1024
 
         def run():
-            return exploration.ucbvi(lock, bonus="bernstein", bonus_scale=0.1,
-                                     episodes_per_iteration=E, n_iterations=1, n_seeds=B, seed=0)
+            return exploration.ucbvi(
+                lock,
+                bonus="bernstein",
+                bonus_scale=0.1,
+                episodes_per_iteration=E,
+                n_iterations=1,
+                n_seeds=B,
+                seed=0,
+            )
 
     run()
     benchmark.pedantic(run, rounds=3, iterations=1)

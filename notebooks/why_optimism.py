@@ -62,13 +62,21 @@ print(f"uniform policy: {v_uniform:.6f}; regret per episode {1 - v_uniform:.4f}"
 # ## With and without the bonus
 
 # %%
-run = dict(episodes_per_iteration=E, n_iterations=K, n_seeds=B, seed=0, reference=ref,
-           record=("regret", "switches"))
+run = dict(
+    episodes_per_iteration=E,
+    n_iterations=K,
+    n_seeds=B,
+    seed=0,
+    reference=ref,
+    record=("regret", "switches"),
+)
 opt = actor_critic.optimistic_actor_critic(lock, bonus_scale=0.1, **run)
 non = actor_critic.optimistic_actor_critic(lock, bonus_scale=0.0, **run)
 T = np.arange(K + 1) * E
 print("final regret, optimistic:    ", np.median(opt.history["regret"][:, -1]))
 print("final regret, non-optimistic:", np.median(non.history["regret"][:, -1]))
+
+
 # without the bonus the second half of the episodes lose about 0.95 each (stuck on the
 # 0.05 trap) -- unless an early, nearly uniform episode opened the lock by luck (it happens
 # to some seeds: about a thousand episodes at probability 4^-8 each, before the actor
@@ -106,13 +114,22 @@ assert np.all(late <= (0.1 if QUICK else 0.05))  # the quick runs are 4x shorter
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3.5))
-for res, label in ((opt, "optimistic"), (non, "no bonus"), (hyb, "optimistic + offline"),
-                   (non_off, "no bonus + offline")):
+for res, label in (
+    (opt, "optimistic"),
+    (non, "no bonus"),
+    (hyb, "optimistic + offline"),
+    (non_off, "no bonus + offline"),
+):
     med = np.median(res.history["regret"], axis=0)
     ax.plot(T[1:], med[1:], marker="o", label=f"{label} (median, n={B})")
 ax.plot(T[1:], 0.95 * T[1:], "--", color="0.5", label="0.95 T (linear)")
-ax.plot(T[1:], np.sqrt(T[1:]) * np.median(opt.history["regret"][:, -1]) / np.sqrt(T[-1]), ":",
-        color="0.5", label=r"$\propto\sqrt{T}$")
+ax.plot(
+    T[1:],
+    np.sqrt(T[1:]) * np.median(opt.history["regret"][:, -1]) / np.sqrt(T[-1]),
+    ":",
+    color="0.5",
+    label=r"$\propto\sqrt{T}$",
+)
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("episodes $T$")

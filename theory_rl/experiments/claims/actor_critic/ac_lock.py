@@ -9,7 +9,7 @@ give gains over purely online RL.
 
 **Measurement.**  :func:`~theory_rl.mdps.combination_lock.episodic_combination_lock` with
 ``A = 4, H = 8`` (25 states; a random walk opens it with probability :math:`4^{-8}`, otherwise
-it earns the anti-shaped 0.05), ``T = 2^14`` episodes, ``n`` paired seeds (20; quick 10).
+it earns the anti-shaped 0.05), ``T = 2^14`` episodes, ``n`` paired seeds (20; quick 8).
 Offline data: ``N_off = 1024`` episodes of the covering behaviour policy
 :math:`(1-1/H)\pi^* + \mathrm{uniform}/H` (every state-action pair on and next to
 the optimal path has probability at least :math:`1/(HA)` per step).
@@ -81,7 +81,7 @@ def _grid(n_seeds: int) -> list[dict[str, Any]]:
 
 
 GRID = _grid(20)
-QUICK_GRID = _grid(10)
+QUICK_GRID = _grid(8)
 
 
 def behaviour_policy(lock: Any) -> np.ndarray:

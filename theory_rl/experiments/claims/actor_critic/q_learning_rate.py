@@ -7,7 +7,7 @@ regime (constants not used).
 
 **Measurement.**  Dense garnets (``S = 10, A = 3``, branching 3) with ``gamma`` in {0.5, 0.8},
 one batched run of :func:`theory_rl.algorithms.exploration.q_learning` over ``n`` seeds (20;
-quick 10), :math:`Q^*` from :func:`theory_rl.reference`, ``k`` up to :math:`2^{15}` updates
+quick 8), :math:`Q^*` from :func:`theory_rl.reference`, ``k`` up to :math:`2^{15}` updates
 (:math:`2^{15}SA` samples).
 
 **Gate (one-sided, statistical).**  Per seed, the least-squares slope of
@@ -58,7 +58,7 @@ def _grid(n_seeds: int) -> list[dict[str, Any]]:
 
 
 GRID = _grid(20)
-QUICK_GRID = _grid(10)
+QUICK_GRID = _grid(8)
 
 
 def compute(config: dict[str, Any]) -> list[dict[str, Any]]:

@@ -32,8 +32,8 @@ def rate_shape(k: np.ndarray, n_states: int, n_actions: int) -> np.ndarray:
     r""":math:`\sqrt{\log(2SAk)/k}` at each ``k >= 1``.
 
     Example:
-        >>> float(rate_shape(np.array([1.0]), 1, 1)[0]) ** 2
-        0.6931471805599453
+        >>> round(float(rate_shape(np.array([1.0]), 1, 1)[0]) ** 2, 12)
+        0.69314718056
     """
     k = np.asarray(k, dtype=np.float64)
     if np.any(k < 1):

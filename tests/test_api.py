@@ -16,7 +16,18 @@ import pytest
 import theory_rl
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-FAMILIES = ("dp", "exact", "pmd", "npg", "pg", "nash", "sampling", "stochastic_pg")
+FAMILIES = (
+    "dp",
+    "exact",
+    "pmd",
+    "npg",
+    "pg",
+    "nash",
+    "sampling",
+    "stochastic_pg",
+    "actor_critic",
+    "exploration",
+)
 
 
 def _listed() -> set[str]:

@@ -26,6 +26,8 @@ FAMILIES = (
     "sampling",
     "distributional",
     "stochastic_pg",
+    "actor_critic",
+    "exploration",
 )
 
 

@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 import theory_rl
-from theory_rl.algorithms import nash
+from theory_rl.algorithms import dp, nash
+from theory_rl.algorithms.exploration import finite_horizon
 from theory_rl.mdps import garnet, random_linear_mdp
-from theory_rl.mdps.combination_lock import combination_lock
+from theory_rl.mdps.combination_lock import combination_lock, episodic_combination_lock
 from theory_rl.mdps.games import random_preference_game
 
 K = 6
@@ -103,6 +104,20 @@ DRIVERS: dict[str, Case] = {
             "normalized_momentum_pg",
         )
     },
+    "optimistic_actor_critic": Case(
+        lambda: episodic_combination_lock(3, 2, seed=0),
+        {"bonus_scale": 0.1, "episodes_per_iteration": 4}, None, 0.5, dp.backward_induction,
+    ),
+    "ucbvi": Case(
+        lambda: episodic_combination_lock(3, 2, seed=0),
+        {"bonus_scale": 0.01, "episodes_per_iteration": 4}, None, 0.5, dp.backward_induction,
+    ),
+    "lsvi_ucb": Case(
+        lambda: random_linear_mdp(5, 2, 3, seed=0),
+        {"horizon": 3, "bonus_scale": 0.05, "episodes_per_iteration": 4}, None, None,
+        lambda m: dp.backward_induction(finite_horizon(m, 3)),
+    ),
+    "q_learning": Case(_mdp, {"updates_per_iteration": 8}, None, 1.0, _ref()),
 }
 
 

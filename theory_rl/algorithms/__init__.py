@@ -2,6 +2,12 @@
 :class:`~theory_rl.result.SolveResult`; ``__all__`` is the curated list the top-level package
 re-exports (every name of each module's ``__all__`` but its constants)."""
 
+from theory_rl.algorithms.actor_critic import (
+    count_switch,
+    det_switch,
+    hedge_step,
+    optimistic_actor_critic,
+)
 from theory_rl.algorithms.average_reward import (
     average_reward_policy_iteration,
     relative_value_iteration,
@@ -44,6 +50,19 @@ from theory_rl.algorithms.exact import (
     Reference,
     reference,
     regularized_optimum,
+)
+from theory_rl.algorithms.exploration import (
+    data_statistics,
+    exploration_bonus,
+    finite_horizon,
+    lsvi_q_values,
+    lsvi_ucb,
+    optimistic_q_values,
+    q_learning,
+    q_learning_step,
+    q_learning_steps,
+    sample_episodes,
+    ucbvi,
 )
 from theory_rl.algorithms.nash import (
     GameReference,
@@ -226,4 +245,19 @@ __all__ = [
     "truncated_hessian",
     "truncated_objective",
     "vanilla_policy_gradient",
+    "count_switch",
+    "det_switch",
+    "hedge_step",
+    "optimistic_actor_critic",
+    "data_statistics",
+    "exploration_bonus",
+    "finite_horizon",
+    "lsvi_q_values",
+    "lsvi_ucb",
+    "optimistic_q_values",
+    "q_learning",
+    "q_learning_step",
+    "q_learning_steps",
+    "sample_episodes",
+    "ucbvi",
 ]

@@ -1,6 +1,7 @@
 """Problem types, generators and converters (no solving here)."""
 
-from theory_rl.mdps.combination_lock import combination_lock
+from theory_rl.mdps.combination_lock import combination_lock, episodic_combination_lock
+from theory_rl.mdps.episodic import random_episodic_mdp
 from theory_rl.mdps.games import (
     InvalidGameError,
     PreferenceGame,
@@ -49,11 +50,13 @@ __all__ = [
     "combination_lock",
     "communicating_classes",
     "deep_sea",
+    "episodic_combination_lock",
     "from_gymnasium",
     "from_mdptoolbox",
     "garnet",
     "gridworld",
     "is_unichain",
+    "random_episodic_mdp",
     "random_linear_mdp",
     "random_mdp",
     "reachable_states",

@@ -24,6 +24,7 @@ FAMILIES = (
     "pg",
     "nash",
     "sampling",
+    "distributional",
     "stochastic_pg",
     "actor_critic",
     "exploration",

@@ -90,6 +90,10 @@ DRIVERS: dict[str, Case] = {
     "optimistic_mirror_descent": Case(_game, {"beta": 0.1}, None, 1e-1),
     "nash_md": Case(_game, {"beta": 0.1, "eta": 0.5}, None, 1e-1),
     "sampled_nash_mirror_prox": Case(_game, {"beta": 0.1, "n_samples": 8}),
+    "categorical_evaluation": Case(_mdp, {"policy": np.zeros(6, dtype=np.int64)}, None, 1e-3),
+    "quantile_evaluation": Case(_mdp, {"policy": np.zeros(6, dtype=np.int64)}, None, 1e-3),
+    "distributional_value_iteration": Case(_mdp, {"objective": "cvar", "n_stocks": 11}, None,
+                                           1e-3),
     **{
         name: Case(_mdp, {"step_size": 0.5}, None, 5.0, _ref())
         for name in (

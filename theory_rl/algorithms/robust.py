@@ -624,8 +624,23 @@ def worst_case_kernel(
 # --------------------------------------------------------------------------------------------
 # robust policy evaluation
 # --------------------------------------------------------------------------------------------
-def _static_mdp(mdp: TabularMDP, P: Any) -> TabularMDP:
-    return TabularMDP(P, mdp.rewards, mdp.gamma, mdp.initial_distribution)
+def _static_mdp(mdp: TabularMDP, P: Any, rewards: Any = None) -> TabularMDP:
+    r = mdp.rewards if rewards is None else rewards
+    return TabularMDP(P, r, mdp.gamma, mdp.initial_distribution)
+
+
+def _adversary_mdp(op: _RobustOperator, mdp: TabularMDP, v: np.ndarray, pi: np.ndarray) -> TabularMDP:
+    """The nominal MDP with the adversary's best-response kernel to ``pi`` at ``v``; for
+    penalties the rewards carry the adversary's penalty, ``r + gamma (sigma(v) - p.v)``, so that
+    the MDP's ``V^pi`` is the soft-robust value when ``v`` is."""
+    P = _renormalised(op.policy_worst(v, pi))
+    if op.kind not in ("kl_penalty", "tv_penalty", "chi2_penalty"):
+        return _static_mdp(mdp, P)
+    S, A = mdp.n_states, mdp.n_actions
+    sigma = to_numpy(op.sigma(v))
+    pv = (P @ v) if sp.issparse(P) else P.reshape(S * A, S) @ v
+    penalty = np.maximum(sigma - pv, 0.0).reshape(S, A)
+    return _static_mdp(mdp, P, mdp.rewards + mdp.gamma * penalty)
 
 
 def _renormalised(P: Any) -> Any:
@@ -671,7 +686,8 @@ def robust_policy_evaluation(
         (:math:`\|T^\pi v_k - v_k\|_\infty`) and ``error_bound`` (residual / (1 - gamma));
         ``params["worst_kernel"]`` the best-response kernel (nominal format) and
         ``params["worst_mdp"]`` the nominal MDP with it (so ``V^pi`` of ``worst_mdp`` is
-        ``values``).
+        ``values``; for penalties its rewards also carry the adversary's penalty
+        :math:`\gamma(\sigma_{sa}(V) - p_{sa}\cdot V)`).
     """
     op = _operator(mdp, uncertainty, "cpu")
     pi = validate_policy(policy, mdp.n_states, mdp.n_actions)
@@ -695,8 +711,7 @@ def robust_policy_evaluation(
         return evaluate(v0)
 
     def update(state: dict[str, Any], k: int) -> dict[str, Any]:
-        P = _renormalised(op.policy_worst(state["v"], pi))
-        return evaluate(_dp.policy_evaluation(_static_mdp(mdp, P), pi))
+        return evaluate(_dp.policy_evaluation(_adversary_mdp(op, mdp, state["v"], pi), pi))
 
     def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
         out = {"residual": state["residual"], "error_bound": state["residual"] / (1 - gamma)}
@@ -722,9 +737,9 @@ def robust_policy_evaluation(
         callback=callback,
         params=dict(uncertainty=type(uncertainty).__name__, max_iterations=K),
     )
-    P = _renormalised(op.policy_worst(res.values, pi))
+    worst = _adversary_mdp(op, mdp, np.asarray(res.values), pi)
     return dataclasses.replace(
-        res, params={**res.params, "worst_kernel": P, "worst_mdp": _static_mdp(mdp, P)}
+        res, params={**res.params, "worst_kernel": worst.transitions, "worst_mdp": worst}
     )
 
 
@@ -761,7 +776,6 @@ def _robust_iterate(
         v0 = xp.full(mdp.n_states, float(mdp.rewards.min()) / (1.0 - gamma))
     else:
         v0 = xp.asarray(_values(initial_values, mdp.n_states, "initial_values"))
-    scale = _dp._value_scale(mdp)
 
     def greedy(v: Any, k: int, sweeps: int) -> dict[str, Any]:
         tv, actions = op.sweep(v)
@@ -769,8 +783,11 @@ def _robust_iterate(
         lo, hi = float(xp.min(delta)), float(xp.max(delta))
         return dict(v=v, tv=tv, actions=actions, lo=lo, hi=hi, k=k, sweeps=sweeps)
 
+    first = greedy(v0, 0, 0)
+    residual0 = max(-first["lo"], first["hi"])
+
     def init(rng: np.random.Generator) -> dict[str, Any]:
-        return greedy(v0, 0, 0)
+        return first
 
     def update(state: dict[str, Any], k: int) -> dict[str, Any]:
         v, done = state["tv"], 0
@@ -783,10 +800,11 @@ def _robust_iterate(
                     if float(xp.max(d) - xp.min(d)) <= inner_tol:
                         break
             else:
+                accuracy = gamma ** (2 * (k + 1)) * residual0 / (1 - gamma)
                 pe = robust_policy_evaluation(
                     mdp, uncertainty, _one_hot(state["actions"], mdp.n_actions),
-                    tol=max(gamma ** (k + 1) * scale, inner_tol * (1 - gamma)) if scale else None,
-                    max_iterations=m, initial_values=to_numpy(v),
+                    tol=max(accuracy, inner_tol, 1e-300), max_iterations=m,
+                    initial_values=to_numpy(v),
                 )
                 v, done = xp.asarray(np.array(pe.values)), pe.n_iterations
         return greedy(v, k + 1, done)
@@ -934,7 +952,7 @@ def robust_modified_policy_iteration(
       :math:`\le \epsilon(1-\gamma)/(2\gamma)`;
     * ``evaluation="adversary"``: up to ``m`` steps of :func:`robust_policy_evaluation` (the
       adversary's policy iteration with linear solves) to accuracy
-      :math:`\gamma^{k+1}\max|r|/(1-\gamma)`.
+      :math:`\gamma^{2(k+1)}\|Tv_0 - v_0\|_\infty/(1-\gamma)`.
 
     ``m = 0`` is robust value iteration.  The s-rectangular set runs robust VI steps (its
     maximin policies randomise).  Arguments and result as :func:`robust_value_iteration`;

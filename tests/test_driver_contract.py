@@ -20,9 +20,11 @@ import pytest
 
 import theory_rl
 from theory_rl.algorithms import nash
+from theory_rl.algorithms.robust import robust_value_iteration
 from theory_rl.mdps import garnet, random_linear_mdp
 from theory_rl.mdps.combination_lock import combination_lock
 from theory_rl.mdps.games import random_preference_game
+from theory_rl.mdps.robust import L1Ball
 
 K = 6
 
@@ -89,6 +91,13 @@ DRIVERS: dict[str, Case] = {
     "optimistic_mirror_descent": Case(_game, {"beta": 0.1}, None, 1e-1),
     "nash_md": Case(_game, {"beta": 0.1, "eta": 0.5}, None, 1e-1),
     "sampled_nash_mirror_prox": Case(_game, {"beta": 0.1, "n_samples": 8}),
+    "drpg": Case(
+        _mdp,
+        {"uncertainty": L1Ball(0.2)},
+        None,
+        1e-2,
+        lambda m: robust_value_iteration(m, L1Ball(0.2), rtol=1e-12),
+    ),
 }
 
 

@@ -121,8 +121,9 @@ def test_drpg_gap_to_rvi_vanishes_and_is_never_negative(seed):
     assert gap[-1] <= 1e-6
     t_star = res.params["t_star"]
     assert res.history["value"][t_star] == res.history["value"].max()  # the output rule
-    np.testing.assert_allclose(mdp.initial_distribution @ res.values,
-                               res.params["reference_value"], atol=1e-6)
+    np.testing.assert_allclose(
+        mdp.initial_distribution @ res.values, res.params["reference_value"], atol=1e-6
+    )
 
 
 def test_drpg_gradient_matches_finite_differences_and_step_projects():
@@ -172,14 +173,22 @@ def test_wang2023_bound_hand_values():
     first = math.sqrt(30) / 0.05 + L / (2 * ell)
     second = 4 * ell * 5 / delta + 2 * delta * ell * L**2 + 4 * ell / 0.05
     expected = first**4 * second**2 / 0.1**4
-    assert wang2023.drpg_iteration_bound(0.1, n_states=S, n_actions=A, gamma=g,
-                                         mismatch=1.0) == pytest.approx(expected)
+    assert wang2023.drpg_iteration_bound(
+        0.1, n_states=S, n_actions=A, gamma=g, mismatch=1.0
+    ) == pytest.approx(expected)
     # the theory notes' magnitude: about 1.9e26 / eps^4
-    assert 1.8e26 < wang2023.drpg_iteration_bound(1.0, n_states=S, n_actions=A, gamma=g,
-                                                 mismatch=1.0) < 1.95e26
+    assert (
+        1.8e26
+        < wang2023.drpg_iteration_bound(1.0, n_states=S, n_actions=A, gamma=g, mismatch=1.0)
+        < 1.95e26
+    )
+
     # the best delta minimises the bound
-    at = lambda d: wang2023.drpg_iteration_bound(1.0, n_states=S, n_actions=A, gamma=g,
-                                                  mismatch=1.0, delta=d)
+    def at(d):
+        return wang2023.drpg_iteration_bound(
+            1.0, n_states=S, n_actions=A, gamma=g, mismatch=1.0, delta=d
+        )
+
     assert at(delta) <= min(at(delta * 1.1), at(delta / 1.1))
     with pytest.raises(ValueError, match="mismatch"):
         wang2023.drpg_iteration_bound(1.0, n_states=S, n_actions=A, gamma=g, mismatch=0.5)
@@ -191,5 +200,4 @@ def test_drpg_rvi_static_optimal_policy_under_worst_kernel():
     mdp, ball = drpg_garnet(5, 6, 3, seed=2)
     res = R.robust_value_iteration(mdp, ball, tol=1e-10)
     worst = TabularMDP(res.params["worst_kernel"], mdp.rewards, mdp.gamma)
-    np.testing.assert_allclose(dp.value_iteration(worst, tol=1e-10).values, res.values,
-                               atol=1e-9)
+    np.testing.assert_allclose(dp.value_iteration(worst, tol=1e-10).values, res.values, atol=1e-9)

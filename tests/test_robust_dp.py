@@ -54,8 +54,9 @@ def test_operator_is_a_gamma_contraction_and_monotone(unc):
         hi = np.maximum(v, w)
         assert np.all(R.robust_bellman_operator(mdp, unc, hi) >= tv - 1e-12)
         # translation: T(v + c) = Tv + gamma c
-        np.testing.assert_allclose(R.robust_bellman_operator(mdp, unc, v + 2.0), tv + 1.8,
-                                   atol=1e-9)
+        np.testing.assert_allclose(
+            R.robust_bellman_operator(mdp, unc, v + 2.0), tv + 1.8, atol=1e-9
+        )
 
 
 @pytest.mark.parametrize("unc", SETS, ids=IDS)
@@ -132,10 +133,17 @@ def _lp_rvi(mdp, kappa, tol=1e-10):
                 c = np.concatenate([v, np.zeros(n)])
                 eye = np.eye(n)
                 res = linprog(
-                    c, A_ub=np.vstack([np.hstack([eye, -eye]), np.hstack([-eye, -eye]),
-                                       np.r_[np.zeros(n), np.ones(n)]]),
+                    c,
+                    A_ub=np.vstack(
+                        [
+                            np.hstack([eye, -eye]),
+                            np.hstack([-eye, -eye]),
+                            np.r_[np.zeros(n), np.ones(n)],
+                        ]
+                    ),
                     b_ub=np.concatenate([pb, -pb, [kappa]]),
-                    A_eq=np.r_[np.ones(n), np.zeros(n)][None], b_eq=[1.0],
+                    A_eq=np.r_[np.ones(n), np.zeros(n)][None],
+                    b_eq=[1.0],
                     bounds=[(0, None if x else 0) for x in supp] + [(0, None)] * n,
                     method="highs",
                 )
@@ -161,24 +169,34 @@ def test_robust_policy_evaluation_worst_kernel(unc):
     pe = R.robust_policy_evaluation(mdp, unc, pi, tol=1e-10)
     assert pe.converged, pe.message
     # the robust value is the fixed point of T^pi, below the nominal value
-    np.testing.assert_allclose(R.robust_bellman_operator(mdp, unc, pe.values, policy=pi),
-                               pe.values, atol=1e-9)
+    np.testing.assert_allclose(
+        R.robust_bellman_operator(mdp, unc, pe.values, policy=pi), pe.values, atol=1e-9
+    )
     assert np.all(pe.values <= dp.policy_evaluation(mdp, pi) + 1e-9)
     # the worst kernel is a static kernel whose value is the robust value (penalties: with the
     # adversary's penalty in the rewards)
-    np.testing.assert_allclose(dp.policy_evaluation(pe.params["worst_mdp"], pi), pe.values,
-                               atol=1e-8)
+    np.testing.assert_allclose(
+        dp.policy_evaluation(pe.params["worst_mdp"], pi), pe.values, atol=1e-8
+    )
 
 
 def test_robust_mpi_equals_robust_vi_with_fewer_greedy_steps():
     mdp = garnet(40, 4, 5, gamma=0.95, seed=8)
-    for unc in (L1Ball(0.3), KLBall(0.1), KernelSet([mdp.to_dense().transitions,
-                                                      garnet(40, 4, 5, gamma=0.95, seed=9,
-                                                             sparse=False).transitions])):
+    for unc in (
+        L1Ball(0.3),
+        KLBall(0.1),
+        KernelSet(
+            [
+                mdp.to_dense().transitions,
+                garnet(40, 4, 5, gamma=0.95, seed=9, sparse=False).transitions,
+            ]
+        ),
+    ):
         vi = R.robust_value_iteration(mdp, unc, tol=1e-9)
         for evaluation in ("sweeps", "adversary"):
-            mpi = R.robust_modified_policy_iteration(mdp, unc, m=20, evaluation=evaluation,
-                                                     tol=1e-9)
+            mpi = R.robust_modified_policy_iteration(
+                mdp, unc, m=20, evaluation=evaluation, tol=1e-9
+            )
             assert mpi.converged
             np.testing.assert_allclose(mpi.values, vi.values, atol=1e-8)
             assert mpi.n_iterations < vi.n_iterations
@@ -213,8 +231,9 @@ def test_windy_walk_and_drpg_garnet_instances():
     res = R.robust_value_iteration(mdp, ks, tol=1e-8)
     # the worst wind is the strongest one in every corridor: hull value = static alpha = 0.5
     strongest = TabularMDP(ks.transitions[-1], mdp.rewards, mdp.gamma)
-    np.testing.assert_allclose(res.values, dp.value_iteration(strongest, tol=1e-10).values,
-                               atol=1e-8)
+    np.testing.assert_allclose(
+        res.values, dp.value_iteration(strongest, tol=1e-10).values, atol=1e-8
+    )
     nominal = dp.value_iteration(mdp, tol=1e-10)
     assert res.values[0] < nominal.values[0]
     g, ball = drpg_garnet(5, 6, 3, seed=0)
@@ -223,10 +242,14 @@ def test_windy_walk_and_drpg_garnet_instances():
     assert np.all(np.count_nonzero(g.transitions, axis=2) == 3)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(tol=-1.0), "tol"), (dict(max_iterations=0), "max_iterations"),
-    (dict(initial_values=np.zeros(3)), "initial_values"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(tol=-1.0), "tol"),
+        (dict(max_iterations=0), "max_iterations"),
+        (dict(initial_values=np.zeros(3)), "initial_values"),
+    ],
+)
 def test_bad_arguments_name_the_field(bad, match):
     mdp = garnet(5, 2, 2, seed=0)
     with pytest.raises(ValueError, match=match):

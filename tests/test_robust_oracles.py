@@ -47,7 +47,9 @@ def _lp_l1(pb, y, kappa, support):
     # variables p (n), t (n): min y.p  s.t. |p - pb| <= t, sum t <= kappa, sum p = 1
     c = np.concatenate([y, np.zeros(n)])
     eye = np.eye(n)
-    A_ub = np.vstack([np.hstack([eye, -eye]), np.hstack([-eye, -eye]), np.r_[np.zeros(n), np.ones(n)]])
+    A_ub = np.vstack(
+        [np.hstack([eye, -eye]), np.hstack([-eye, -eye]), np.r_[np.zeros(n), np.ones(n)]]
+    )
     b_ub = np.concatenate([pb, -pb, [kappa]])
     A_eq = np.r_[np.ones(n), np.zeros(n)][None]
     bounds = [(0, None if a else 0) for a in allowed] + [(0, None)] * n
@@ -85,8 +87,14 @@ def _slsqp(objective, pb, constraint=None):
         cons.append({"type": "ineq", "fun": lambda x: constraint(full(x))})
     best = np.inf
     for x0 in (pb[supp], np.full(k, 1.0 / k)):
-        res = minimize(lambda x: objective(full(x)), x0, method="SLSQP", bounds=[(0, 1)] * k,
-                       constraints=cons, options={"ftol": 1e-14, "maxiter": 1000})
+        res = minimize(
+            lambda x: objective(full(x)),
+            x0,
+            method="SLSQP",
+            bounds=[(0, 1)] * k,
+            constraints=cons,
+            options={"ftol": 1e-14, "maxiter": 1000},
+        )
         best = min(best, res.fun)
     return best
 
@@ -105,12 +113,14 @@ def _chi2(p, pb):
     "make, value_fn, feasible",
     [
         (lambda r: KLBall(r), lambda p, y, pb, r: p @ y, lambda p, pb, r: _kl(p, pb) <= r + 1e-9),
-        (lambda r: Chi2Ball(r), lambda p, y, pb, r: p @ y,
-         lambda p, pb, r: _chi2(p, pb) <= r + 1e-9),
+        (
+            lambda r: Chi2Ball(r),
+            lambda p, y, pb, r: p @ y,
+            lambda p, pb, r: _chi2(p, pb) <= r + 1e-9,
+        ),
         (lambda r: KLPenalty(r), lambda p, y, pb, r: p @ y + r * _kl(p, pb), None),
         (lambda r: Chi2Penalty(r), lambda p, y, pb, r: p @ y + r * _chi2(p, pb), None),
-        (lambda r: TVPenalty(r), lambda p, y, pb, r: p @ y + r * 0.5 * np.abs(p - pb).sum(),
-         None),
+        (lambda r: TVPenalty(r), lambda p, y, pb, r: p @ y + r * 0.5 * np.abs(p - pb).sum(), None),
     ],
     ids=["kl_ball", "chi2_ball", "kl_penalty", "chi2_penalty", "tv_penalty"],
 )
@@ -128,11 +138,11 @@ def test_smooth_oracles_equal_slsqp(make, value_fn, feasible):
         assert abs(value_fn(p, y, pb, radius) - val[0]) <= 1e-9 * scale
         if feasible is not None:
             assert feasible(p, pb, radius)
-            cons = (lambda q, r=radius: r - _kl(q, pb)) if unc.kind == "kl" else (
-                lambda q, r=radius: r - _chi2(q, pb))
-            ref = _slsqp(lambda q: q @ y, pb, cons)
+            div = _kl if unc.kind == "kl" else _chi2
+            cons = lambda q, r=radius, d=div, b=pb: r - d(q, b)
+            ref = _slsqp(lambda q, t=y: q @ t, pb, cons)
         else:
-            ref = _slsqp(lambda q, r=radius: value_fn(q, y, pb, r), pb)
+            ref = _slsqp(lambda q, r=radius, t=y, b=pb: value_fn(q, t, b, r), pb)
         assert val[0] <= ref + 1e-6 * scale  # an SLSQP point is feasible: never better than ours
         assert abs(val[0] - ref) <= 1e-6 * scale, (unc, val[0], ref)
 
@@ -144,10 +154,15 @@ def test_tv_penalty_equals_linprog():
         n = pb.size
         c = np.concatenate([y, 0.5 * lam * np.ones(n)])
         eye = np.eye(n)
-        res = linprog(c, A_ub=np.vstack([np.hstack([eye, -eye]), np.hstack([-eye, -eye])]),
-                      b_ub=np.concatenate([pb, -pb]), A_eq=np.r_[np.ones(n), np.zeros(n)][None],
-                      b_eq=[1.0], bounds=[(0, None if q > 0 else 0) for q in pb] + [(0, None)] * n,
-                      method="highs")
+        res = linprog(
+            c,
+            A_ub=np.vstack([np.hstack([eye, -eye]), np.hstack([-eye, -eye])]),
+            b_ub=np.concatenate([pb, -pb]),
+            A_eq=np.r_[np.ones(n), np.zeros(n)][None],
+            b_eq=[1.0],
+            bounds=[(0, None if q > 0 else 0) for q in pb] + [(0, None)] * n,
+            method="highs",
+        )
         assert abs(val[0] - res.fun) <= 1e-9 * max(1, np.abs(y).max())
         # closed form E[min(y, min y + lam)] over the support
         ymin = y[pb > 0].min()
@@ -199,7 +214,7 @@ def _lp_srect(pbs, zs, kappa):
     for a, z in enumerate(zs):
         row = np.zeros(1 + 2 * n)
         row[0] = -1
-        row[1 + offs[a]: 1 + offs[a + 1]] = z
+        row[1 + offs[a] : 1 + offs[a + 1]] = z
         rows.append(row)
         b.append(0)
     pb_all = np.concatenate(pbs)
@@ -209,14 +224,21 @@ def _lp_srect(pbs, zs, kappa):
     rows.extend(np.hstack([np.zeros((n, 1)), -eye, -eye]))
     b.extend(-pb_all)
     bud = np.zeros(1 + 2 * n)
-    bud[1 + n:] = 1
+    bud[1 + n :] = 1
     rows.append(bud)
     b.append(kappa)
     A_eq = np.zeros((len(pbs), 1 + 2 * n))
     for a in range(len(pbs)):
-        A_eq[a, 1 + offs[a]: 1 + offs[a + 1]] = 1
-    res = linprog(c, A_ub=np.array(rows), b_ub=b, A_eq=A_eq, b_eq=np.ones(len(pbs)),
-                  bounds=[(None, None)] + [(0, None)] * (2 * n), method="highs")
+        A_eq[a, 1 + offs[a] : 1 + offs[a + 1]] = 1
+    res = linprog(
+        c,
+        A_ub=np.array(rows),
+        b_ub=b,
+        A_eq=A_eq,
+        b_eq=np.ones(len(pbs)),
+        bounds=[(None, None)] + [(0, None)] * (2 * n),
+        method="highs",
+    )
     return res.fun
 
 
@@ -266,8 +288,13 @@ def test_kernel_set_hull_and_generic_path_agree_with_kernels():
     q = R.robust_q_values(mdp, ks, v)
     manual = mdp.rewards + 0.9 * np.minimum(ks.transitions[0] @ v, ks.transitions[1] @ v)
     np.testing.assert_allclose(q, manual, atol=1e-14)
-    for unc in (L1Ball(0.3), L1Ball(0.3, support="full"), KLPenalty(0.5), TVPenalty(0.4),
-                TVPenalty(0.4, support="full")):
+    for unc in (
+        L1Ball(0.3),
+        L1Ball(0.3, support="full"),
+        KLPenalty(0.5),
+        TVPenalty(0.4),
+        TVPenalty(0.4, support="full"),
+    ):
         a = R.robust_q_values(mdp, unc, v)
         R.USE_KERNELS = False
         try:

@@ -24,6 +24,7 @@ from theory_rl.algorithms.dp import (
     safeguarded_accelerated_value_iteration,
     value_iteration,
 )
+from theory_rl.algorithms.drpg import drpg, drpg_gradient, drpg_step
 from theory_rl.algorithms.exact import (
     DeviceReference,
     ExactEvaluator,
@@ -31,6 +32,7 @@ from theory_rl.algorithms.exact import (
     reference,
     regularized_optimum,
 )
+from theory_rl.algorithms.iwocs import iwocs, iwocs_step, static_worst_case
 from theory_rl.algorithms.nash import (
     GameReference,
     MirrorProxStep,
@@ -81,6 +83,16 @@ from theory_rl.algorithms.pmd import (
     pmd_step,
     policy_mirror_descent,
     staq_policy_mirror_descent,
+)
+from theory_rl.algorithms.robust import (
+    inner_rows,
+    robust_bellman_operator,
+    robust_modified_policy_iteration,
+    robust_policy_evaluation,
+    robust_q_values,
+    robust_value_iteration,
+    srect_policy,
+    worst_case_kernel,
 )
 from theory_rl.algorithms.sampling import (
     estimate_q,
@@ -160,4 +172,18 @@ __all__ = [
     "rollout_returns",
     "sample_next_states",
     "sample_trajectories",
+    "inner_rows",
+    "robust_bellman_operator",
+    "robust_modified_policy_iteration",
+    "robust_policy_evaluation",
+    "robust_q_values",
+    "robust_value_iteration",
+    "srect_policy",
+    "worst_case_kernel",
+    "iwocs",
+    "iwocs_step",
+    "static_worst_case",
+    "drpg",
+    "drpg_gradient",
+    "drpg_step",
 ]

@@ -9,7 +9,8 @@ maximised and nature minimises, the sign flip of the paper's cost minimisation):
     p_t &\in \{p \in U : J(\pi_t, p) \le \min_{p'\in U} J(\pi_t, p') + \epsilon_t\},
     \qquad J(\pi, p) = \rho^\top V^{\pi}_{p}, \\
     \pi_{t+1} &= \mathrm{Proj}_{\Delta^S}\big(\pi_t + \alpha\,\nabla_\pi J(\pi_t, p_t)\big),
-    \qquad \frac{\partial J}{\partial\pi(a|s)} = \frac{d^{\pi,p}_\rho(s)\, q^{\pi,p}(s,a)}{1-\gamma},
+    \qquad \frac{\partial J}{\partial\pi(a|s)}
+    = \frac{d^{\pi,p}_\rho(s)\, q^{\pi,p}(s,a)}{1-\gamma},
 
 with :math:`d^{\pi,p}_\rho = (1-\gamma)\rho^\top(I-\gamma P_\pi)^{-1}` (the authors' code's
 gradient), tolerances :math:`\epsilon_{t+1} = \gamma\epsilon_t` (the theorem asks
@@ -119,7 +120,7 @@ def drpg(
         device: ``"cpu"`` only (the inner solves use the numba oracles).
         reference: the robust optimum: a :class:`SolveResult` of
             :func:`~theory_rl.algorithms.robust.robust_value_iteration` or its ``(S,)`` values
-            (computed to ``1e-12`` of the value scale when omitted).
+            (``robust_value_iteration(mdp, uncertainty, rtol=1e-12)`` when omitted).
 
     Returns:
         :class:`SolveResult` whose ``policy`` is the output-rule iterate :math:`\pi_{t^*}`
@@ -151,7 +152,7 @@ def drpg(
     if reference is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RoundoffWarning)
-            v_star = np.array(_robust.robust_value_iteration(mdp, unc, tol=floor).values)
+            v_star = np.array(_robust.robust_value_iteration(mdp, unc, rtol=1e-12).values)
     else:
         v_star = np.array(getattr(reference, "values", reference), dtype=np.float64)
         if v_star.shape != (S,):
@@ -170,17 +171,35 @@ def drpg(
         value = float(rho @ _dp.policy_evaluation(worst, pi))
         exact = inner(pi, floor, np.array(pe.values))
         robust_value = float(rho @ exact.values)
-        return dict(pi=pi, t=t, eps=eps, pe=pe, worst=worst, value=value,
-                    robust_value=robust_value, exact=exact, steps=pe.n_iterations,
-                    v=np.array(pe.values))
+        return dict(
+            pi=pi,
+            t=t,
+            eps=eps,
+            pe=pe,
+            worst=worst,
+            value=value,
+            robust_value=robust_value,
+            exact=exact,
+            steps=pe.n_iterations,
+            v=np.array(pe.values),
+        )
 
     def with_best(state: dict, prev: dict | None) -> dict:
         if prev is None or state["value"] > prev["best_value"]:
-            state.update(best_value=state["value"], best_t=state["t"], best_pi=state["pi"],
-                         best_exact=state["exact"], best_robust=state["robust_value"])
+            state.update(
+                best_value=state["value"],
+                best_t=state["t"],
+                best_pi=state["pi"],
+                best_exact=state["exact"],
+                best_robust=state["robust_value"],
+            )
         else:
-            state.update({k: prev[k] for k in
-                          ("best_value", "best_t", "best_pi", "best_exact", "best_robust")})
+            state.update(
+                {
+                    k: prev[k]
+                    for k in ("best_value", "best_t", "best_pi", "best_exact", "best_robust")
+                }
+            )
         return state
 
     def init(rng: np.random.Generator) -> dict:
@@ -225,8 +244,13 @@ def drpg(
         record=record,
         callback=callback,
         seed=seed,
-        params=dict(uncertainty=type(unc).__name__, step_size=alpha, eps0=eps0,
-                    reference_value=target, device="cpu"),
+        params=dict(
+            uncertainty=type(unc).__name__,
+            step_size=alpha,
+            eps0=eps0,
+            reference_value=target,
+            device="cpu",
+        ),
     )
     state = final["state"]
     return dataclasses.replace(

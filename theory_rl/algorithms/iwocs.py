@@ -80,7 +80,7 @@ IWOCS_METRICS = ("upper", "lower", "gap", "backups", "n_kernels")
 
 
 def iwocs_step(q_min: np.ndarray, q_new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r"""Steps 2 of Algorithm 1: :math:`Q_i = \min(Q_{i-1}, Q^*_{T_i})` and the greedy actions
+    r"""Step 2 of Algorithm 1: :math:`Q_i = \min(Q_{i-1}, Q^*_{T_i})` and the greedy actions
     ``(S,)`` (lowest index on ties).  ``q_min``, ``q_new``: ``(S, A)``."""
     q = np.minimum(q_min, q_new)
     return q, q.argmax(axis=1)
@@ -201,8 +201,17 @@ def iwocs(
         upper = float(rho @ q[np.arange(S), actions])
         lower = float(rho @ v_pi)
         stalled = any(_same_kernel(nxt, K) for K in kernels)
-        return dict(q=q, actions=actions, kernels=kernels, next=nxt, v=v_pi, upper=upper,
-                    lower=lower, backups=backups + more, stalled=stalled)
+        return dict(
+            q=q,
+            actions=actions,
+            kernels=kernels,
+            next=nxt,
+            v=v_pi,
+            upper=upper,
+            lower=lower,
+            backups=backups + more,
+            stalled=stalled,
+        )
 
     def init(rng: np.random.Generator) -> dict[str, Any]:
         return advance(None, mdp.transitions)
@@ -211,18 +220,26 @@ def iwocs(
         return advance(state, state["next"])
 
     def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
-        out = dict(upper=state["upper"], lower=state["lower"],
-                   gap=state["upper"] - state["lower"], backups=state["backups"],
-                   n_kernels=len(state["kernels"]))
+        out = dict(
+            upper=state["upper"],
+            lower=state["lower"],
+            gap=state["upper"] - state["lower"],
+            backups=state["backups"],
+            n_kernels=len(state["kernels"]),
+        )
         return {k: out[k] for k in keys}
 
     def stop(state: dict[str, Any]) -> str | None:
         gap = state["upper"] - state["lower"]
         if gap <= tol:
-            return f"certified: gap Q_i(rho, pi_i) - V^pi_i_T(i+1)(rho) = {gap:.3g} <= tol = {tol:g}"
+            return (
+                f"certified: gap Q_i(rho, pi_i) - V^pi_i_T(i+1)(rho) = {gap:.3g} <= tol = {tol:g}"
+            )
         if state["stalled"]:
-            return (f"stalled: T_(i+1) is already in the set of {len(state['kernels'])} kernels "
-                    f"(gap {gap:.3g} > tol = {tol:g})")
+            return (
+                f"stalled: T_(i+1) is already in the set of {len(state['kernels'])} kernels "
+                f"(gap {gap:.3g} > tol = {tol:g})"
+            )
         return None
 
     def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -248,8 +265,14 @@ def iwocs(
         n_iterations=M,
         record=IWOCS_METRICS,
         callback=callback,
-        params=dict(uncertainty=type(unc).__name__, tol=tol, tie_break=tie_break, static=static,
-                    max_iterations=M, solver_tol=solver_tol),
+        params=dict(
+            uncertainty=type(unc).__name__,
+            tol=tol,
+            tie_break=tie_break,
+            static=static,
+            max_iterations=M,
+            solver_tol=solver_tol,
+        ),
     )
     state = final["state"]
     if res.message.startswith("certified"):
@@ -260,8 +283,12 @@ def iwocs(
         status = "callback"
     else:
         status = "max_iterations"
-    params = {**res.params, "tol": tol, "status": status,
-              "kernels": state["kernels"] + [state["next"]]}
+    params = {
+        **res.params,
+        "tol": tol,
+        "status": status,
+        "kernels": state["kernels"] + [state["next"]],
+    }
     return dataclasses.replace(res, converged=status == "certified", params=params)
 
 

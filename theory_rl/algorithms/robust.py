@@ -96,14 +96,7 @@ from theory_rl.algorithms._loop import Method, iterate
 from theory_rl.backend import array_namespace, resolve_device, to_numpy
 from theory_rl.kernels import robust as _kr
 from theory_rl.mdps.robust import (
-    Chi2Ball,
-    Chi2Penalty,
-    KernelSet,
-    KLBall,
-    KLPenalty,
-    L1Ball,
     SRectL1Ball,
-    TVPenalty,
     UncertaintySet,
 )
 from theory_rl.mdps.tabular import TabularMDP, _as_float_array, validate_policy
@@ -153,7 +146,9 @@ def _check_uncertainty(uncertainty: Any) -> UncertaintySet:
 # --------------------------------------------------------------------------------------------
 # row oracles (public, MDP-free)
 # --------------------------------------------------------------------------------------------
-def inner_rows(uncertainty: UncertaintySet, nominal: Any, targets: Any) -> tuple[np.ndarray, np.ndarray]:
+def inner_rows(
+    uncertainty: UncertaintySet, nominal: Any, targets: Any
+) -> tuple[np.ndarray, np.ndarray]:
     r"""The inner problem of every row: value and worst distribution.
 
     .. math::  \sigma_i = \min_{p \in U_i} p\cdot y_i \;[+\,\lambda D(p, \bar p_i)]
@@ -202,8 +197,15 @@ def inner_rows(uncertainty: UncertaintySet, nominal: Any, targets: Any) -> tuple
     sigma = np.empty(R)
     out = np.empty_like(data)
     _kr._csr_sigma(
-        indptr, indices, data, np.ascontiguousarray(radius, dtype=np.float64), _KIND[unc.kind],
-        np.ascontiguousarray(y, dtype=np.float64).ravel(), sigma, out, 1,
+        indptr,
+        indices,
+        data,
+        np.ascontiguousarray(radius, dtype=np.float64),
+        _KIND[unc.kind],
+        np.ascontiguousarray(y, dtype=np.float64).ravel(),
+        sigma,
+        out,
+        1,
     )
     worst = np.zeros((R, n))
     worst[rows, cols] = out
@@ -290,16 +292,21 @@ class _RobustOperator:
             _, xi = self._srect(v)
             sigma = np.empty(self.S * self.A)
             out = np.empty_like(self.data)
-            _kr._csr_sigma(
-                self.indptr, self.indices, self.data, xi, _kr.KIND_L1, v, sigma, out, 1
-            )
+            _kr._csr_sigma(self.indptr, self.indices, self.data, xi, _kr.KIND_L1, v, sigma, out, 1)
             return sigma, out
         if self.kernels:
             sigma = np.empty(self.S * self.A)
             out = np.empty_like(self.data)
             _kr._csr_sigma(
-                self.indptr, self.indices, self.data, self.radius, _KIND[self.kind], v, sigma,
-                out, 1,
+                self.indptr,
+                self.indices,
+                self.data,
+                self.radius,
+                _KIND[self.kind],
+                v,
+                sigma,
+                out,
+                1,
             )
             return sigma, out
         return _generic_rows(xp, self.kind, self.P2, self.mask, xp.asarray(self.radius), v)
@@ -308,8 +315,16 @@ class _RobustOperator:
         out_v = np.empty(self.S)
         xi = np.empty(self.S * self.A)
         _kr._csr_srect_sweep(
-            self.indptr, self.indices, self.data, self.r, self.gamma, self.kappa_s, v, out_v,
-            xi, SRECT_BISECTIONS,
+            self.indptr,
+            self.indices,
+            self.data,
+            self.r,
+            self.gamma,
+            self.kappa_s,
+            v,
+            out_v,
+            xi,
+            SRECT_BISECTIONS,
         )
         return out_v, xi
 
@@ -355,13 +370,29 @@ class _RobustOperator:
             acts = self._all if actions is None else np.ascontiguousarray(actions, np.int64)
             if self.dense_l1:
                 _kr._dense_l1_sweep(
-                    self.P2, self.r, self.gamma, self.radius,
-                    1 if self.unc.support == "full" else 0, v, acts, out_v, out_a,
+                    self.P2,
+                    self.r,
+                    self.gamma,
+                    self.radius,
+                    1 if self.unc.support == "full" else 0,
+                    v,
+                    acts,
+                    out_v,
+                    out_a,
                 )
             else:
                 _kr._csr_robust_sweep(
-                    self.indptr, self.indices, self.data, self.r, self.gamma, self.radius,
-                    _KIND[self.kind], v, acts, out_v, out_a,
+                    self.indptr,
+                    self.indices,
+                    self.data,
+                    self.r,
+                    self.gamma,
+                    self.radius,
+                    _KIND[self.kind],
+                    v,
+                    acts,
+                    out_v,
+                    out_a,
                 )
             return out_v, out_a
         q = self.q(v)
@@ -465,7 +496,9 @@ def _values(v: Any, S: int, name: str = "values") -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # s-rectangular helpers
 # --------------------------------------------------------------------------------------------
-def _srect_state_rows(op: _RobustOperator, v: np.ndarray, s: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _srect_state_rows(
+    op: _RobustOperator, v: np.ndarray, s: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``[(columns, p̄, z)]`` of the ``A`` rows of state ``s`` with ``z = r + gamma v``."""
     out = []
     for a in range(op.A):
@@ -476,7 +509,9 @@ def _srect_state_rows(op: _RobustOperator, v: np.ndarray, s: int) -> list[tuple[
     return out
 
 
-def _srect_policy_step(op: _RobustOperator, v: np.ndarray, policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _srect_policy_step(
+    op: _RobustOperator, v: np.ndarray, policy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     r"""``(T^pi v (S,), worst CSR data)`` for the s-rectangular L1 set: the adversary spends the
     budget ``kappa_s`` on the segments of the convex piecewise-linear
     :math:`\sum_a \pi_a q_a(\xi_a)` with the steepest decrease first (exact greedy)."""
@@ -562,8 +597,15 @@ def srect_policy(mdp: TabularMDP, uncertainty: SRectL1Ball, values: Any) -> np.n
         for a in range(A):
             A_eq[a, 1 + offs[a] : 1 + offs[a + 1]] = 1.0
         bounds = [(None, None)] + [(0, None)] * (2 * n)
-        res = linprog(c, A_ub=np.array(A_ub), b_ub=np.array(b_ub), A_eq=A_eq, b_eq=np.ones(A),
-                      bounds=bounds, method="highs")
+        res = linprog(
+            c,
+            A_ub=np.array(A_ub),
+            b_ub=np.array(b_ub),
+            A_eq=A_eq,
+            b_eq=np.ones(A),
+            bounds=bounds,
+            method="highs",
+        )
         if res.status != 0:  # pragma: no cover - the LP is always feasible and bounded
             raise RuntimeError(f"srect_policy: LP of state {s} failed: {res.message}")
         pi = np.maximum(-res.ineqlin.marginals[:A], 0.0)
@@ -614,8 +656,10 @@ def worst_case_kernel(
     op = _operator(mdp, uncertainty, "cpu")
     v = _values(values, mdp.n_states)
     if op.srect:
-        pi = srect_policy(mdp, uncertainty, v) if policy is None else validate_policy(
-            policy, mdp.n_states, mdp.n_actions
+        pi = (
+            srect_policy(mdp, uncertainty, v)
+            if policy is None
+            else validate_policy(policy, mdp.n_states, mdp.n_actions)
         )
         return op.policy_worst(v, pi)
     return op.kernel_from_data(op.worst(v)[1])
@@ -629,7 +673,9 @@ def _static_mdp(mdp: TabularMDP, P: Any, rewards: Any = None) -> TabularMDP:
     return TabularMDP(P, r, mdp.gamma, mdp.initial_distribution)
 
 
-def _adversary_mdp(op: _RobustOperator, mdp: TabularMDP, v: np.ndarray, pi: np.ndarray) -> TabularMDP:
+def _adversary_mdp(
+    op: _RobustOperator, mdp: TabularMDP, v: np.ndarray, pi: np.ndarray
+) -> TabularMDP:
     """The nominal MDP with the adversary's best-response kernel to ``pi`` at ``v``; for
     penalties the rewards carry the adversary's penalty, ``r + gamma (sigma(v) - p.v)``, so that
     the MDP's ``V^pi`` is the soft-robust value when ``v`` is."""
@@ -793,17 +839,20 @@ def _robust_iterate(
         v, done = state["tv"], 0
         if m > 0 and not op.srect:
             if evaluation == "sweeps":
-                for done in range(1, m + 1):
+                for j in range(1, m + 1):
                     nv, _ = op.sweep(v, state["actions"])
                     d = nv - v
-                    v = nv
+                    v, done = nv, j
                     if float(xp.max(d) - xp.min(d)) <= inner_tol:
                         break
             else:
                 accuracy = gamma ** (2 * (k + 1)) * residual0 / (1 - gamma)
                 pe = robust_policy_evaluation(
-                    mdp, uncertainty, _one_hot(state["actions"], mdp.n_actions),
-                    tol=max(accuracy, inner_tol, 1e-300), max_iterations=m,
+                    mdp,
+                    uncertainty,
+                    _one_hot(state["actions"], mdp.n_actions),
+                    tol=max(accuracy, inner_tol, 1e-300),
+                    max_iterations=m,
                     initial_values=to_numpy(v),
                 )
                 v, done = xp.asarray(np.array(pe.values)), pe.n_iterations
@@ -898,7 +947,8 @@ def robust_value_iteration(
     Args:
         mdp: the nominal MDP (dense or CSR).
         uncertainty: a set of :mod:`theory_rl.mdps.robust`.
-        tol, rtol: absolute / relative accuracy (as :func:`theory_rl.algorithms.dp.value_iteration`).
+        tol, rtol: absolute / relative accuracy (as
+            :func:`theory_rl.algorithms.dp.value_iteration`).
         max_iterations: budget of updates.
         initial_values: ``(S,)`` start (default ``min r / (1 - gamma)``).
         device: ``"cpu"`` (numba) or ``"gpu"`` (generic path; module docstring).
@@ -922,8 +972,16 @@ def robust_value_iteration(
         1.25
     """
     return _robust_iterate(
-        mdp, uncertainty, name="robust_value_iteration", m=0, evaluation="sweeps", tol=tol,
-        rtol=rtol, max_iterations=max_iterations, initial_values=initial_values, device=device,
+        mdp,
+        uncertainty,
+        name="robust_value_iteration",
+        m=0,
+        evaluation="sweeps",
+        tol=tol,
+        rtol=rtol,
+        max_iterations=max_iterations,
+        initial_values=initial_values,
+        device=device,
         callback=callback,
     )
 
@@ -959,7 +1017,15 @@ def robust_modified_policy_iteration(
     ``history["policy_sweeps"]`` counts the evaluation steps.
     """
     return _robust_iterate(
-        mdp, uncertainty, name="robust_modified_policy_iteration", m=m, evaluation=evaluation,
-        tol=tol, rtol=rtol, max_iterations=max_iterations, initial_values=initial_values,
-        device=device, callback=callback,
+        mdp,
+        uncertainty,
+        name="robust_modified_policy_iteration",
+        m=m,
+        evaluation=evaluation,
+        tol=tol,
+        rtol=rtol,
+        max_iterations=max_iterations,
+        initial_values=initial_values,
+        device=device,
+        callback=callback,
     )

@@ -421,9 +421,15 @@ def windy_walk(
     n_rows, n_cols = len(layout), len(layout[0])
     S = n_rows * n_cols
     r = np.full((S, 4), -1.0)
-    goal = [r_ * n_cols + c for r_, row in enumerate(layout) for c, ch in enumerate(row) if ch == "G"]
-    start = [r_ * n_cols + c for r_, row in enumerate(layout) for c, ch in enumerate(row) if ch == "S"]
-    walls = [r_ * n_cols + c for r_, row in enumerate(layout) for c, ch in enumerate(row) if ch == "#"]
+    goal = [
+        r_ * n_cols + c for r_, row in enumerate(layout) for c, ch in enumerate(row) if ch == "G"
+    ]
+    start = [
+        r_ * n_cols + c for r_, row in enumerate(layout) for c, ch in enumerate(row) if ch == "S"
+    ]
+    walls = [
+        r_ * n_cols + c for r_, row in enumerate(layout) for c, ch in enumerate(row) if ch == "#"
+    ]
     r[goal] = 0.0
     r[walls] = 0.0  # unreachable self-loops
     rho = np.zeros(S)

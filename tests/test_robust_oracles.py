@@ -139,8 +139,7 @@ def test_smooth_oracles_equal_slsqp(make, value_fn, feasible):
         if feasible is not None:
             assert feasible(p, pb, radius)
             div = _kl if unc.kind == "kl" else _chi2
-            cons = lambda q, r=radius, d=div, b=pb: r - d(q, b)
-            ref = _slsqp(lambda q, t=y: q @ t, pb, cons)
+            ref = _slsqp(lambda q, t=y: q @ t, pb, lambda q, r=radius, d=div, b=pb: r - d(q, b))
         else:
             ref = _slsqp(lambda q, r=radius, t=y, b=pb: value_fn(q, t, b, r), pb)
         assert val[0] <= ref + 1e-6 * scale  # an SLSQP point is feasible: never better than ours

@@ -129,71 +129,75 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def check(frame: pd.DataFrame) -> list[Verdict]:
-    """Four verdicts: saddle point (brute force), LP per row, radius 0, monotonicity."""
+    """Up to four verdicts (those whose rows are in ``frame``): saddle point (brute force), LP
+    per row, radius 0, monotonicity."""
     out = []
     sad = frame[frame["what"] == "saddle"]
-    err = float((sad["measured"] - sad["reference"]).abs().max())
-    att = float((sad["attained"] - sad["measured"]).abs().max())
-    out.append(
-        Verdict(
-            claim_id=CLAIM.id,
-            paper=CLAIM.paper,
-            theorem=CLAIM.theorem,
-            stated="V*_robust = min over the m^(SA) static kernels of V*_P, attained by the worst",
-            measured=(
-                f"max |RVI - brute force| = {err:.2e}, max |V*_(worst kernel) - RVI| = "
-                f"{att:.2e} over {sad['spawn_key'].nunique()} instances (tolerance {ATOL:g})"
-            ),
-            holds=err <= ATOL and att <= ATOL,
-            detail="finite sets of 2 kernels, S = 3, A = 2 (64 static kernels each), gamma = 0.8",
-            metrics={"max_error": err, "max_attained_error": att},
+    if len(sad):
+        err = float((sad["measured"] - sad["reference"]).abs().max())
+        att = float((sad["attained"] - sad["measured"]).abs().max())
+        out.append(
+            Verdict(
+                claim_id=CLAIM.id,
+                paper=CLAIM.paper,
+                theorem=CLAIM.theorem,
+                stated="V*_robust = min over the m^(SA) static kernels of V*_P, attained",
+                measured=(
+                    f"max |RVI - brute force| = {err:.2e}, max |V*_(worst kernel) - RVI| = "
+                    f"{att:.2e} over {sad['spawn_key'].nunique()} instances (tolerance {ATOL:g})"
+                ),
+                holds=err <= ATOL and att <= ATOL,
+                detail="finite sets of 2 kernels, S = 3, A = 2 (64 static kernels each)",
+                metrics={"max_error": err, "max_attained_error": att},
+            )
         )
-    )
     lp = frame[frame["what"] == "lp"]
-    err = float((lp["measured"] - lp["reference"]).abs().max())
-    out.append(
-        Verdict(
-            claim_id=CLAIM.id,
-            paper="Iyengar (2005); Nilim & El Ghaoui (2005)",
-            theorem="robust DP with exact inner problems",
-            stated="robust VI (sort-based L1 oracle) = robust VI with scipy linprog per (s, a)",
-            measured=f"max |difference| = {err:.2e} over {lp['spawn_key'].nunique()} garnets "
-            f"(tolerance {LP_ATOL:g})",
-            holds=err <= LP_ATOL,
-            detail="L1 ball kappa = 0.4, nominal support, gamma = 0.7",
-            metrics={"max_error": err},
+    if len(lp):
+        err = float((lp["measured"] - lp["reference"]).abs().max())
+        out.append(
+            Verdict(
+                claim_id=CLAIM.id,
+                paper="Iyengar (2005); Nilim & El Ghaoui (2005)",
+                theorem="robust DP with exact inner problems",
+                stated="robust VI (sort-based L1 oracle) = robust VI with scipy linprog per (s, a)",
+                measured=f"max |difference| = {err:.2e} over {lp['spawn_key'].nunique()} garnets "
+                f"(tolerance {LP_ATOL:g})",
+                holds=err <= LP_ATOL,
+                detail="L1 ball kappa = 0.4, nominal support, gamma = 0.7",
+                metrics={"max_error": err},
+            )
         )
-    )
     rad = frame[frame["what"] == "radius"]
-    zero = rad[rad["radius"] == 0.0]
-    err = float((zero["measured"] - zero["reference"]).abs().max())
-    out.append(
-        Verdict(
-            claim_id=CLAIM.id,
-            paper="Iyengar (2005)",
-            theorem="radius 0 limit",
-            stated="robust VI at radius 0 equals value iteration (L1, KL, chi2, s-rect L1)",
-            measured=f"max |RVI(0) - VI| = {err:.2e} (tolerance {ATOL:g})",
-            holds=err <= ATOL,
-            metrics={"max_error": err},
+    if len(rad):
+        zero = rad[rad["radius"] == 0.0]
+        err = float((zero["measured"] - zero["reference"]).abs().max())
+        out.append(
+            Verdict(
+                claim_id=CLAIM.id,
+                paper="Iyengar (2005)",
+                theorem="radius 0 limit",
+                stated="robust VI at radius 0 equals value iteration (L1, KL, chi2, s-rect L1)",
+                measured=f"max |RVI(0) - VI| = {err:.2e} (tolerance {ATOL:g})",
+                holds=err <= ATOL,
+                metrics={"max_error": err},
+            )
         )
-    )
-    worst = 0.0
-    for _, grp in rad.groupby(["spawn_key", "uncertainty", "s"], sort=False):
-        v = grp.sort_values("radius")["measured"].to_numpy()
-        worst = max(worst, float(np.max(np.diff(v))) if v.size > 1 else 0.0)
-    out.append(
-        Verdict(
-            claim_id=CLAIM.id,
-            paper="Iyengar (2005)",
-            theorem="monotone in the radius",
-            stated="V*_U(kappa) nonincreasing in kappa, statewise",
-            measured=f"largest increase between consecutive radii {worst:.2e} (tolerance {ATOL:g})",
-            holds=worst <= ATOL,
-            detail=f"radii {RADII}",
-            metrics={"max_increase": worst},
+        worst = 0.0
+        for _, grp in rad.groupby(["spawn_key", "uncertainty", "s"], sort=False):
+            v = grp.sort_values("radius")["measured"].to_numpy()
+            worst = max(worst, float(np.max(np.diff(v))) if v.size > 1 else 0.0)
+        out.append(
+            Verdict(
+                claim_id=CLAIM.id,
+                paper="Iyengar (2005)",
+                theorem="monotone in the radius",
+                stated="V*_U(kappa) nonincreasing in kappa, statewise",
+                measured=f"largest increase between radii {worst:.2e} (tolerance {ATOL:g})",
+                holds=worst <= ATOL,
+                detail=f"radii {RADII}",
+                metrics={"max_increase": worst},
+            )
         )
-    )
     return out
 
 

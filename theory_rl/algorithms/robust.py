@@ -269,14 +269,30 @@ class _RobustOperator:
             self.indptr = P.indptr.astype(np.uint64)
             self.indices = P.indices.astype(np.uint32)
             self.data = np.ascontiguousarray(P.data, dtype=np.float64)
+        self.width = int(np.diff(self.indptr.astype(np.int64)).max()) if self.indptr.size > 1 else 0
         if self.dense_l1:
             self.P2 = np.ascontiguousarray(mdp.transition_matrix, dtype=np.float64)
         self._all = np.full(self.S, -1, dtype=np.int64)
+        self._no_data = np.empty(0)  # ``out_data`` when the worst rows are not written
 
     # -- inner values and worst rows ---------------------------------------------------------
     def sigma(self, v: Any) -> Any:
         """``(S*A,)`` inner values :math:`\\sigma_{sa}(v)` (s-rectangular: under the worst
         split of the budget at ``v``)."""
+        if self.kernels and not self.srect and self.kind != "finite":
+            sigma = np.empty(self.S * self.A)
+            _kr._csr_sigma(
+                self.indptr,
+                self.indices,
+                self.data,
+                self.radius,
+                _KIND[self.kind],
+                v,
+                sigma,
+                self._no_data,
+                0,
+            )
+            return sigma
         return self.worst(v)[0]
 
     def worst(self, v: Any) -> tuple[Any, Any]:
@@ -380,20 +396,26 @@ class _RobustOperator:
                     out_v,
                     out_a,
                 )
-            else:
-                _kr._csr_robust_sweep(
+            elif self.kind == "l1" and self.width <= _kr.L1_SELECT_MAX:
+                _kr._csr_l1_sweep(
                     self.indptr,
                     self.indices,
                     self.data,
                     self.r,
                     self.gamma,
                     self.radius,
-                    _KIND[self.kind],
                     v,
                     acts,
                     out_v,
                     out_a,
                 )
+            else:  # one inner pass over every row of the played actions, then the reduction
+                q = self.q(v)
+                if actions is None:
+                    out_a = q.argmax(axis=1)
+                else:
+                    out_a = acts
+                out_v = q[np.arange(self.S), out_a]
             return out_v, out_a
         q = self.q(v)
         if actions is None:

@@ -102,7 +102,7 @@ mdp = garnet(S, 4, 4, gamma=0.9, seed=1)
 radii = [0.0, 0.1, 0.3, 0.6, 1.0]
 values = [robust.robust_value_iteration(mdp, L1Ball(k), tol=1e-9).values for k in radii]
 assert np.allclose(values[0], dp.value_iteration(mdp, tol=1e-9).values, atol=1e-8)
-assert all(np.all(b <= a + 1e-9) for a, b in zip(values, values[1:]))
+assert all(np.all(b <= a + 1e-9) for a, b in zip(values[:-1], values[1:], strict=True))
 plt.plot(radii, [v.mean() for v in values], "o-")
 plt.xlabel("L1 radius kappa")
 plt.ylabel("mean robust value")

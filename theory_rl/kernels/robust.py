@@ -11,7 +11,8 @@ support) and next-state values ``y = v[indices]`` (module docstring of
 * ``KIND_KL``: the dual :math:`\max_\lambda -\lambda\log\mathbb E e^{-w/\lambda} - \lambda\delta`
   with ``w = y - min y``, solved on ``beta = 1/lambda`` where
   :math:`\mathrm{KL}(q_\beta\|\bar p) = \delta`, :math:`q_\beta \propto \bar p e^{-\beta w}`
-  (safeguarded Newton, :math:`d\,\mathrm{KL}/d\beta = \beta\,\mathrm{Var}_{q_\beta}(w)`).
+  (safeguarded Newton, :math:`d\,\mathrm{KL}/d\beta = \beta\,\mathrm{Var}_{q_\beta}(w)`,
+  from the second-order root :math:`\sqrt{2\delta/\mathrm{Var}_{\bar p}(w)}`).
 * ``KIND_CHI2``: :math:`p \propto \bar p(\eta - y)_+` with
   :math:`(\mathbb E(\eta-y)_+)^2 = \mathbb E[(\eta-y)_+^2]/(1+\rho)`, solved exactly segment by
   segment of the sorted ``y`` (a quadratic per segment).
@@ -181,15 +182,15 @@ def _kl_row(pb, y, n, delta, w, p):
         for i in range(n):
             p[i] = pb[i] / m0 if w[i] == 0.0 else 0.0
         return ymin
-    # KL(q_beta) increases from 0 (beta = 0) to -log m0 (beta -> inf); bracket the root
-    lo, hi = 0.0, 1.0 / wmax
-    while True:
-        kl, _, _ = _kl_stats(pb, w, n, hi, p)
-        if kl >= delta:
-            break
-        lo = hi
-        hi *= 2.0
-    beta = 0.5 * (lo + hi)
+    # KL(q_beta) increases from 0 (beta = 0) to -log m0 (beta -> inf), with slope
+    # beta Var_q(w); start at the second-order root sqrt(2 delta / Var_pb(w)) and run Newton,
+    # safeguarded by the bracket [lo, hi] (doubling while no upper end is known)
+    mean0 = _dot(pb, w, n)
+    var0 = 0.0
+    for i in range(n):
+        var0 += pb[i] * (w[i] - mean0) ** 2
+    beta = np.sqrt(2.0 * delta / var0) if var0 > 0.0 else 1.0 / wmax
+    lo, hi = 0.0, np.inf
     for _ in range(KL_MAX_ITER):
         kl, mean, var = _kl_stats(pb, w, n, beta, p)
         f = kl - delta
@@ -197,11 +198,16 @@ def _kl_row(pb, y, n, delta, w, p):
             hi = beta
         else:
             lo = beta
-        if abs(f) <= 1e-15 * max(1.0, delta) or hi - lo <= 1e-15 * hi:
-            break
+        if abs(f) <= 1e-15 * max(1.0, delta) or (hi < np.inf and hi - lo <= 1e-15 * hi):
+            return ymin + _dot(p, w, n)
         slope = beta * var
         nxt = beta - f / slope if slope > 0.0 else -1.0
-        beta = nxt if lo < nxt < hi else 0.5 * (lo + hi)
+        if lo < nxt < hi:
+            beta = nxt
+        elif hi == np.inf:
+            beta = 2.0 * max(beta, lo)
+        else:
+            beta = 0.5 * (lo + hi)
     _kl_stats(pb, w, n, beta, p)
     return ymin + _dot(p, w, n)
 

@@ -14,8 +14,10 @@ support) and next-state values ``y = v[indices]`` (module docstring of
   (safeguarded Newton, :math:`d\,\mathrm{KL}/d\beta = \beta\,\mathrm{Var}_{q_\beta}(w)`,
   from the second-order root :math:`\sqrt{2\delta/\mathrm{Var}_{\bar p}(w)}`).
 * ``KIND_CHI2``: :math:`p \propto \bar p(\eta - y)_+` with
-  :math:`(\mathbb E(\eta-y)_+)^2 = \mathbb E[(\eta-y)_+^2]/(1+\rho)`, solved exactly segment by
-  segment of the sorted ``y`` (a quadratic per segment).
+  :math:`(\mathbb E(\eta-y)_+)^2 = \mathbb E[(\eta-y)_+^2]/(1+\rho)`: when
+  :math:`\eta = \mu + \sigma/\sqrt\rho \ge \max y` (every entry active) the value is
+  :math:`\mu - \sqrt{\rho}\,\sigma` (mean and standard deviation under :math:`\bar p`); otherwise
+  solved exactly segment by segment of the sorted ``y`` (a quadratic per segment).
 * ``KIND_KL_PENALTY``: :math:`p \propto \bar p e^{-(y - \min y)/\lambda}`.
 * ``KIND_TV_PENALTY``: move the mass of every ``y > min y + lambda`` to the argmin.
 * ``KIND_CHI2_PENALTY``: :math:`p = \bar p(\alpha - y)_+/(2\lambda)` with
@@ -219,6 +221,22 @@ def _chi2_row(pb, y, n, rho, order, p):
         p[i] = pb[i]
     if rho <= 0.0 or n == 1:
         return _dot(p, y, n)
+    # interior case first (no sort): every entry stays active when eta = mu + sigma / sqrt(rho)
+    # is at least max y; then p = pb (eta - y) / (eta - mu) and the value is mu - sqrt(rho var)
+    mu = _dot(pb, y, n)
+    var = 0.0
+    ymax = -np.inf
+    for i in range(n):
+        var += pb[i] * (y[i] - mu) ** 2
+        ymax = max(ymax, y[i])
+    if var <= 0.0:
+        return mu
+    sd = np.sqrt(var)
+    gap = sd / np.sqrt(rho)  # eta - mu
+    if mu + gap >= ymax:
+        for i in range(n):
+            p[i] = pb[i] * (mu + gap - y[i]) / gap
+        return mu - np.sqrt(rho) * sd
     _sort_ascending(y, order, n)
     c = 1.0 / (1.0 + rho)
     ymin = y[order[0]]

@@ -28,6 +28,9 @@ FAMILIES = (
     "stochastic_pg",
     "actor_critic",
     "exploration",
+    "robust",
+    "iwocs",
+    "drpg",
 )
 
 

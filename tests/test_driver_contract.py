@@ -21,9 +21,11 @@ import pytest
 import theory_rl
 from theory_rl.algorithms import dp, nash
 from theory_rl.algorithms.exploration import finite_horizon
+from theory_rl.algorithms.robust import robust_value_iteration
 from theory_rl.mdps import garnet, random_linear_mdp
 from theory_rl.mdps.combination_lock import combination_lock, episodic_combination_lock
 from theory_rl.mdps.games import random_preference_game
+from theory_rl.mdps.robust import L1Ball
 
 K = 6
 
@@ -118,6 +120,13 @@ DRIVERS: dict[str, Case] = {
         lambda m: dp.backward_induction(finite_horizon(m, 3)),
     ),
     "q_learning": Case(_mdp, {"updates_per_iteration": 8}, None, 1.0, _ref()),
+    "drpg": Case(
+        _mdp,
+        {"uncertainty": L1Ball(0.2)},
+        None,
+        1e-2,
+        lambda m: robust_value_iteration(m, L1Ball(0.2), rtol=1e-12),
+    ),
 }
 
 

@@ -44,6 +44,7 @@ from theory_rl.algorithms.dp import (
     safeguarded_accelerated_value_iteration,
     value_iteration,
 )
+from theory_rl.algorithms.drpg import drpg, drpg_gradient, drpg_step
 from theory_rl.algorithms.exact import (
     DeviceReference,
     ExactEvaluator,
@@ -64,6 +65,7 @@ from theory_rl.algorithms.exploration import (
     sample_episodes,
     ucbvi,
 )
+from theory_rl.algorithms.iwocs import iwocs, iwocs_step, static_worst_case
 from theory_rl.algorithms.nash import (
     GameReference,
     MirrorProxStep,
@@ -114,6 +116,16 @@ from theory_rl.algorithms.pmd import (
     pmd_step,
     policy_mirror_descent,
     staq_policy_mirror_descent,
+)
+from theory_rl.algorithms.robust import (
+    inner_rows,
+    robust_bellman_operator,
+    robust_modified_policy_iteration,
+    robust_policy_evaluation,
+    robust_q_values,
+    robust_value_iteration,
+    srect_policy,
+    worst_case_kernel,
 )
 from theory_rl.algorithms.sampling import (
     estimate_q,
@@ -260,4 +272,18 @@ __all__ = [
     "q_learning_steps",
     "sample_episodes",
     "ucbvi",
+    "inner_rows",
+    "robust_bellman_operator",
+    "robust_modified_policy_iteration",
+    "robust_policy_evaluation",
+    "robust_q_values",
+    "robust_value_iteration",
+    "srect_policy",
+    "worst_case_kernel",
+    "iwocs",
+    "iwocs_step",
+    "static_worst_case",
+    "drpg",
+    "drpg_gradient",
+    "drpg_step",
 ]

@@ -23,6 +23,19 @@ from theory_rl.mdps.generators import (
 )
 from theory_rl.mdps.gym import from_gymnasium, from_mdptoolbox, to_mdptoolbox
 from theory_rl.mdps.linear import LinearMDP, random_linear_mdp
+from theory_rl.mdps.robust import (
+    Chi2Ball,
+    Chi2Penalty,
+    KernelSet,
+    KLBall,
+    KLPenalty,
+    L1Ball,
+    SRectL1Ball,
+    TVPenalty,
+    UncertaintySet,
+    drpg_garnet,
+    windy_walk,
+)
 from theory_rl.mdps.structure import (
     communicating_classes,
     is_unichain,
@@ -67,4 +80,15 @@ __all__ = [
     "support_covers",
     "to_mdptoolbox",
     "validate_policy",
+    "Chi2Ball",
+    "Chi2Penalty",
+    "KLBall",
+    "KLPenalty",
+    "KernelSet",
+    "L1Ball",
+    "SRectL1Ball",
+    "TVPenalty",
+    "UncertaintySet",
+    "drpg_garnet",
+    "windy_walk",
 ]

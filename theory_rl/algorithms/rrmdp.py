@@ -27,9 +27,10 @@ the policy's randomisation risk-neutrally; then, for a penalty that is the (conv
 penalty function of the risk measure and is sa-rectangular, the soft-robust value equals the
 risk-sensitive value for every policy and at the optimum.  A reviewer notes the condition
 needs mixture quasi-concavity.  **Failing case** (measured, ``nesting="joint"``): Ruszczyński's
-Markov risk measure applies :math:`\sigma` to the joint law :math:`\pi(a|s)\bar P(s'|s,a)` of
-``r(s, a) + gamma v(s')``; for a randomising policy its value differs from the soft-robust one
-(for deterministic policies the two coincide).  The claim ``soft_robust_equivalence`` shows the
+nesting applies the risk to the joint law :math:`\pi(a|s)\bar P(s'|s,a)` of the action and the
+next state, :math:`V(s) = \gamma\sigma_{\pi\otimes\bar P}(r(s,a)/\gamma + V(s'))` (scaled so
+that it is the paper's recursion for deterministic policies, by translation equivariance); for a
+randomising policy and a nonlinear risk its value differs from the soft-robust one.  The claim ``soft_robust_equivalence`` shows the
 gap.
 
 **Policy gradient** (Theorem 3, [P code; N]): with :math:`P^\pi` the adversary's kernel at
@@ -123,9 +124,11 @@ __all__ = [
     "RFZI_METRICS",
     "TabularClass",
     "r2_bellman_operator",
+    "r2_contraction_modulus",
     "r2_robust_bellman_operator",
     "r2_value_iteration",
     "rfzi",
+    "rfzi_penalty",
     "rfzi_step",
     "risk_bellman_operator",
     "risk_sensitive_value_iteration",
@@ -134,6 +137,7 @@ __all__ = [
     "soft_robust_pg_step",
     "soft_robust_policy_evaluation",
     "soft_robust_policy_gradient",
+    "soft_robust_optimum",
     "soft_robust_value_iteration",
 ]
 
@@ -274,14 +278,14 @@ class _RiskOperator:
             return self.q(v).max(axis=1)
         if nesting == "action":
             return (policy * self.q(v)).sum(axis=1)
-        # joint (Ruszczyński's Markov risk): sigma over (a, s') ~ pi(a|s) P(s'|s, a)
-        S, A = self.S, self.A
+        # joint (Markov risk): gamma sigma over (a, s') ~ pi(a|s) P(s'|s, a) of r/gamma + v
+        S, A, g = self.S, self.A, self.gamma
         w = (policy[:, :, None] * self.P2.reshape(S, A, S)).reshape(S, A * S)
-        y = (self.r[:, :, None] + self.gamma * v[None, None, :]).reshape(S, A * S)
+        y = (self.r[:, :, None] / g + v[None, None, :]).reshape(S, A * S)
         lam = self.lam.reshape(S, A)
         if not np.all(lam == lam[0, 0]):
             raise ValueError("nesting='joint' needs a scalar risk parameter")
-        return self.risk.evaluate(w, y, np.full(S, lam[0, 0]))
+        return g * self.risk.evaluate(w, y, np.full(S, lam[0, 0]))
 
 
 def risk_bellman_operator(
@@ -289,20 +293,23 @@ def risk_bellman_operator(
 ) -> np.ndarray:
     r"""The risk-sensitive Bellman operator, ``(S,)``: :math:`\max_a r + \gamma\sigma_{sa}(v)`,
     or with ``policy`` :math:`\sum_a\pi(a|s)(r + \gamma\sigma_{sa}(v))` (``nesting="action"``,
-    the paper's) or :math:`\sigma_{\pi\otimes\bar P}(r + \gamma v)` (``nesting="joint"``,
-    Ruszczyński's Markov risk measure; module docstring)."""
+    the paper's) or :math:`\gamma\sigma_{\pi\otimes\bar P}(r/\gamma + v)` (``nesting="joint"``,
+    a Markov risk measure in Ruszczyński's nesting, scaled so that it agrees with the paper's
+    for deterministic policies; module docstring)."""
     op = _RiskOperator(mdp, risk)
     v = _robust._values(values, op.S)
     pi = None if policy is None else validate_policy(policy, op.S, op.A)
-    _check_nesting(nesting, pi)
+    _check_nesting(nesting, pi, op.gamma)
     return op.apply(v, pi, nesting)
 
 
-def _check_nesting(nesting: str, policy: Any) -> None:
+def _check_nesting(nesting: str, policy: Any, gamma: float) -> None:
     if nesting not in ("action", "joint"):
         raise ValueError(f"nesting must be 'action' or 'joint', got {nesting!r}")
     if nesting == "joint" and policy is None:
         raise ValueError("nesting='joint' is defined for a given policy only")
+    if nesting == "joint" and gamma == 0:
+        raise ValueError("nesting='joint' needs gamma > 0")
 
 
 def risk_sensitive_value_iteration(
@@ -339,7 +346,7 @@ def risk_sensitive_value_iteration(
     """
     op = _RiskOperator(mdp, risk)
     pi = None if policy is None else validate_policy(policy, op.S, op.A)
-    _check_nesting(nesting, pi)
+    _check_nesting(nesting, pi, op.gamma)
     eps, roundoff = _dp._target_accuracy(mdp, tol, rtol, _dp.DEFAULT_RTOL, 0.5, stacklevel=3)
     K = as_int("max_iterations", max_iterations)
     gamma = op.gamma
@@ -949,9 +956,10 @@ def _check_ball(ball: Any) -> R2Ball:
 def r2_contraction_modulus(mdp: TabularMDP, ball: R2Ball) -> float:
     r""":math:`\gamma(1 + \max\beta\,S^{1/q})`: a Lipschitz constant of the R2 operators in the
     sup norm (:math:`\|b\|_1 \le S^{1/q}\|b\|_p`) [D]."""
+    from theory_rl.bounds.derman2021 import r2_modulus
+
     beta = ball.per_pair("beta", mdp)
-    inv_q = 0.0 if math.isinf(ball.q) else 1.0 / ball.q
-    return mdp.gamma * (1.0 + float(beta.max()) * mdp.n_states**inv_q)
+    return r2_modulus(mdp.gamma, float(beta.max()), mdp.n_states, ball.q)
 
 
 def _norm_q(v: np.ndarray, q: float) -> float:

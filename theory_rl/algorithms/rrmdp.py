@@ -30,8 +30,8 @@ needs mixture quasi-concavity.  **Failing case** (measured, ``nesting="joint"``)
 nesting applies the risk to the joint law :math:`\pi(a|s)\bar P(s'|s,a)` of the action and the
 next state, :math:`V(s) = \gamma\sigma_{\pi\otimes\bar P}(r(s,a)/\gamma + V(s'))` (scaled so
 that it is the paper's recursion for deterministic policies, by translation equivariance); for a
-randomising policy and a nonlinear risk its value differs from the soft-robust one.  The claim ``soft_robust_equivalence`` shows the
-gap.
+randomising policy and a nonlinear risk its value differs from the soft-robust one.  The claim
+``soft_robust_equivalence`` shows the gap.
 
 **Policy gradient** (Theorem 3, [P code; N]): with :math:`P^\pi` the adversary's kernel at
 :math:`V^\pi` and :math:`Q^\pi = r + \gamma\sigma(V^\pi)`,
@@ -437,7 +437,8 @@ class _Batch:
     def evaluate(self, pi: np.ndarray, v: np.ndarray, max_steps: int = 200) -> dict[str, Any]:
         """Soft-robust :math:`V^\\pi` of ``pi`` ``(B, S, A)`` by the adversary's policy
         iteration from ``v`` (Newton's method on the concave :math:`T^\\pi`), until the
-        residual stops decreasing (round-off); returns v, q, worst kernel, adversary rewards, residual."""
+        residual stops decreasing (round-off); returns v, q, worst kernel, adversary rewards
+        and the residual."""
         B, S, A, g = self.B, self.S, self.A, self.gamma
         eye = np.eye(S)
         previous = np.inf
@@ -481,8 +482,11 @@ def _pg_problems(
     for p in pens:
         _check_penalty(p)
     eta_arr = np.asarray(eta, dtype=np.float64) if not isinstance(eta, str) else None
-    if eta_arr is None or eta_arr.ndim > 1 or not np.all(np.isfinite(eta_arr)) or np.any(
-        eta_arr <= 0
+    if (
+        eta_arr is None
+        or eta_arr.ndim > 1
+        or not np.all(np.isfinite(eta_arr))
+        or np.any(eta_arr <= 0)
     ):
         raise ValueError(f"eta must be a positive finite scalar or (B,) array, got {eta!r}")
     sizes = {len(mdps), len(pens), eta_arr.size if eta_arr.ndim else 1} - {1}
@@ -785,8 +789,13 @@ def rfzi_step(
     fc = TabularClass() if function_class is None else function_class
     t = _rfzi_targets(np.asarray(z, float), dataset.rewards, beta, gamma)
     return np.asarray(
-        fc.fit(dataset.states, dataset.actions, t[dataset.next_states], dataset.n_states,
-               dataset.n_actions),
+        fc.fit(
+            dataset.states,
+            dataset.actions,
+            t[dataset.next_states],
+            dataset.n_states,
+            dataset.n_actions,
+        ),
         dtype=np.float64,
     )
 
@@ -982,9 +991,7 @@ def r2_bellman_operator(
 
 def _r2_q(mdp: TabularMDP, ball: R2Ball, v: np.ndarray) -> np.ndarray:
     q0 = _dp.q_values(mdp, v)
-    reg = ball.per_pair("alpha", mdp) + mdp.gamma * ball.per_pair("beta", mdp) * _norm_q(
-        v, ball.q
-    )
+    reg = ball.per_pair("alpha", mdp) + mdp.gamma * ball.per_pair("beta", mdp) * _norm_q(v, ball.q)
     return q0 - reg
 
 

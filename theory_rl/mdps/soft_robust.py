@@ -16,7 +16,7 @@ that "soft-robust value = risk-sensitive value" compares two computations:
 risk                    ``phi`` / ``phi*``                 ``sigma`` evaluated as
 ======================  ================================  ====================================
 ``EntropicRisk(beta)``  ``t log t - t + 1`` / ``e^s - 1``  entropic risk
-                        (KL, ``lam = 1/beta``)              :math:`-\beta^{-1}\log\mathbb E e^{-\beta v}`
+                        (KL, ``lam = 1/beta``)              ``-log E exp(-beta v) / beta``
                                                             (``eta* = sigma``; log-sum-exp)
 ``TVRisk(lam)``         ``|t - 1|/2`` / ``max(s, -1/2)``   ``eta`` at the end of the domain
                         on ``s <= 1/2``                     ``eta* = min v + lam/2`` (``h`` is
@@ -56,9 +56,9 @@ import scipy.sparse as sp
 from theory_rl._checks import as_int, as_real
 from theory_rl.backend import as_generator
 from theory_rl.mdps.robust import (
+    SUPPORTS,
     Chi2Penalty,
     KLPenalty,
-    SUPPORTS,
     TVPenalty,
     UncertaintySet,
     _radius,
@@ -299,8 +299,9 @@ class R2Ball:
         if np.ndim(value) == 0:
             return np.full((S, A), float(value))
         if value.shape != (S, A):
-            raise ValueError(f"{name} must be a scalar or have shape (S, A) = {(S, A)}; got "
-                             f"{value.shape}")
+            raise ValueError(
+                f"{name} must be a scalar or have shape (S, A) = {(S, A)}; got {value.shape}"
+            )
         return np.array(value, dtype=np.float64)
 
 

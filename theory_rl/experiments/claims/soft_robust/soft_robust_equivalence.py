@@ -178,9 +178,12 @@ def plot(frame: pd.DataFrame) -> Any:
         for q, run in frame.groupby("quantity", sort=False):
             xs = np.arange(len(run))
             ax.scatter(
-                xs, np.maximum(run["difference"].to_numpy(), 1e-17), marker=markers[q],
-                s=14, label=labels[q], color=plotting.color(CLAIM.algorithm)
-                if not q.startswith("joint") else "#D55E00",
+                xs,
+                np.maximum(run["difference"].to_numpy(), 1e-17),
+                marker=markers[q],
+                s=14,
+                label=labels[q],
+                color=plotting.color(CLAIM.algorithm) if not q.startswith("joint") else "#D55E00",
             )
         ax.axhline(TOL, color=plotting.REFERENCE_COLOR, linestyle="--", label="tolerance 1e-10")
         ax.set_yscale("log")

@@ -67,7 +67,9 @@ IDENTITY_TOL = 1e-9
 GRID = product_grid(instance=("random",), replicate=(0, 1, 2), penalty=("kl", "tv", "chi2")) + [
     {"instance": "ring", "p": 0.15, "penalty": pen} for pen in ("kl", "tv", "chi2")
 ]
-QUICK_GRID = [{"instance": "random", "replicate": 0, "penalty": pen} for pen in ("kl", "tv", "chi2")]
+QUICK_GRID = [
+    {"instance": "random", "replicate": 0, "penalty": pen} for pen in ("kl", "tv", "chi2")
+]
 
 
 def _bound(name: str, gamma: float, lam: float, span: float) -> float:
@@ -100,13 +102,12 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     name = config["penalty"]
     with quiet():
         v0 = np.asarray(dp.value_iteration(mdp, rtol=1e-12).values)
-        floor = value_error_floor(mdp) + 2e-12 * float(np.abs(mdp.rewards).max()) / (
-            1 - mdp.gamma
-        )
+        floor = value_error_floor(mdp) + 2e-12 * float(np.abs(mdp.rewards).max()) / (1 - mdp.gamma)
         rows = []
         for lam in LAMS:
-            v = np.asarray(rrmdp.soft_robust_value_iteration(mdp, penalty(name, lam), rtol=1e-12)
-                           .values)
+            v = np.asarray(
+                rrmdp.soft_robust_value_iteration(mdp, penalty(name, lam), rtol=1e-12).values
+            )
             span = float(v.max() - v.min())
             rows.append(
                 {
@@ -119,7 +120,9 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
                     "value": float(v.mean()),
                     "bound": _bound(name, mdp.gamma, lam, span),
                     "atol": floor,
-                    "identity_error": _identity(name, lam, np.random.default_rng(sub_seed(seed, 1))),
+                    "identity_error": _identity(
+                        name, lam, np.random.default_rng(sub_seed(seed, 1))
+                    ),
                 }
             )
     return rows
@@ -139,8 +142,9 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
         bound_bad += int(not ok.all())
         finite = np.isfinite(run["bound"].to_numpy()) & (run["bound"].to_numpy() > 0)
         if finite.any():
-            worst_ratio = max(worst_ratio, float((gap[finite] / run["bound"].to_numpy()[finite])
-                                                 .max()))
+            worst_ratio = max(
+                worst_ratio, float((gap[finite] / run["bound"].to_numpy()[finite]).max())
+            )
     ident = float(frame["identity_error"].max())
     last = frame[frame["lam"] == frame["lam"].max()]
     return [
@@ -162,8 +166,7 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
             theorem="rate of the limit (derived [D])",
             stated="0 <= V*_0 - V*_lam <= gamma c sp(V*_lam)^2 / (lam (1 - gamma)), c = 1/8 "
             "(KL), 1/16 (chi2); TV: 0 once lam >= sp",
-            measured=f"{bound_bad} of {n_runs} runs violate; worst gap/bound = "
-            f"{worst_ratio:.3g}",
+            measured=f"{bound_bad} of {n_runs} runs violate; worst gap/bound = {worst_ratio:.3g}",
             holds=bound_bad == 0,
             detail="atol = value round-off floor + VI accuracy",
             metrics={"worst_ratio_of_bound": worst_ratio},

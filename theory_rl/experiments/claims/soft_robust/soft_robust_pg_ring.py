@@ -164,8 +164,7 @@ def plot(frame: pd.DataFrame) -> Any:
     import matplotlib.pyplot as plt
 
     styles = dict(zip(BETAS, ("-", "--", "-.", ":", (0, (3, 1, 1, 1))), strict=True))
-    colors = dict(zip(BETAS, ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00"),
-                      strict=True))
+    colors = dict(zip(BETAS, ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00"), strict=True))
     with plotting.paper_style():
         fig, axes = plt.subplots(1, 2, figsize=(6.4, 2.6), sharey=True)
         for ax, p in zip(axes, PS, strict=True):

@@ -125,8 +125,9 @@ def plot(frame: pd.DataFrame) -> Any:
     with plotting.paper_style():
         fig, ax = plt.subplots(figsize=(3.4, 3.0))
         for name, sub in frame.groupby("penalty", sort=False):
-            ax.scatter(sub["finite_difference"], sub["gradient"], s=8, color=colors[name],
-                       label=name)
+            ax.scatter(
+                sub["finite_difference"], sub["gradient"], s=8, color=colors[name], label=name
+            )
         lim = float(np.abs(frame[["gradient", "finite_difference"]]).to_numpy().max())
         plotting.reference_line(ax, [-lim, lim], [-lim, lim], "identity")
         ax.set_xlabel("central finite difference")

@@ -64,13 +64,13 @@ QUICK_GRID = product_grid(replicate=(0,), p=(1.0, 2.0, math.inf))
 
 def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     seed = seed_of(config)
-    mdp = instance({"instance": "random", "n_states": 6, "n_actions": 3, "gamma": 0.9},
-                   sub_seed(seed, 0))
+    mdp = instance(
+        {"instance": "random", "n_states": 6, "n_actions": 3, "gamma": 0.9}, sub_seed(seed, 0)
+    )
     rng = np.random.default_rng(sub_seed(seed, 1))
     p = float(config["p"])
     S, A = mdp.n_states, mdp.n_actions
-    ball = R2Ball(alpha=rng.uniform(0, 0.2, (S, A)), beta=rng.uniform(0, BETA_MAX[p], (S, A)),
-                  p=p)
+    ball = R2Ball(alpha=rng.uniform(0, 0.2, (S, A)), beta=rng.uniform(0, BETA_MAX[p], (S, A)), p=p)
     L = rrmdp.r2_contraction_modulus(mdp, ball)
     pi = random_policy(mdp, rng)
     rows = []
@@ -87,8 +87,12 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
                 "modulus": L,
                 "residual": residual,
                 "certificate": r2_fixed_point_error(residual, L),
-                "regulariser": float(np.abs(v - np.asarray(
-                    rrmdp.r2_value_iteration(mdp, R2Ball(), policy=policy).values)).max()),
+                "regulariser": float(
+                    np.abs(
+                        v
+                        - np.asarray(rrmdp.r2_value_iteration(mdp, R2Ball(), policy=policy).values)
+                    ).max()
+                ),
             }
         )
     return rows
@@ -126,8 +130,14 @@ def plot(frame: pd.DataFrame) -> Any:
         labels = {1.0: "1", 2.0: "2", math.inf: "inf"}
         for what, sub in frame.groupby("what", sort=False):
             x = [list(labels).index(p) for p in sub["p"]]
-            ax.scatter(x, np.maximum(sub["certificate"], 1e-17), marker=markers[what], s=16,
-                       color=plotting.color(CLAIM.algorithm), label=what)
+            ax.scatter(
+                x,
+                np.maximum(sub["certificate"], 1e-17),
+                marker=markers[what],
+                s=16,
+                color=plotting.color(CLAIM.algorithm),
+                label=what,
+            )
         for solver, tol in TOL.items():
             plotting.reference_line(ax, [-0.3, 2.3], [tol, tol], f"tolerance ({solver})")
         ax.set_xticks(range(3), [f"p = {v}" for v in labels.values()])

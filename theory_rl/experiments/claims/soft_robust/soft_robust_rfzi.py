@@ -105,14 +105,26 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
     for i in range(int(config["n_seeds"])):
         for n in ns:
             data = sample_dataset(mdp, n, seed=sub_seed(seed, 1000 * i + n))
-            res = rrmdp.rfzi(data, beta=beta, n_iterations=K, reference=q_star,
-                             record=("q_error",))
+            res = rrmdp.rfzi(data, beta=beta, n_iterations=K, reference=q_star, record=("q_error",))
             bound = rfzi_error_bound(
-                n, K, beta=beta, gamma=mdp.gamma, value_span=span,
-                n_pairs=mdp.n_states * mdp.n_actions, delta=DELTA, initial_error=initial,
+                n,
+                K,
+                beta=beta,
+                gamma=mdp.gamma,
+                value_span=span,
+                n_pairs=mdp.n_states * mdp.n_actions,
+                delta=DELTA,
+                initial_error=initial,
             )
-            rows.append({**base, "seed_index": i, "n": n, "error": float(res.history["q_error"][-1]),
-                         "bound": float(bound)})
+            rows.append(
+                {
+                    **base,
+                    "seed_index": i,
+                    "n": n,
+                    "error": float(res.history["q_error"][-1]),
+                    "bound": float(bound),
+                }
+            )
     return rows
 
 

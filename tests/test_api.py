@@ -16,9 +16,6 @@ import pytest
 import theory_rl
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-FAMILIES = (
-    "dp", "exact", "pmd", "npg", "pg", "nash", "sampling", "robust", "iwocs", "drpg", "rrmdp",
-)
 
 
 def _listed() -> set[str]:

@@ -16,6 +16,8 @@ import pytest
 import theory_rl
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+FAMILIES = ("dp", "exact", "pmd", "npg", "pg", "nash", "sampling", "robust", "iwocs", "drpg")
+FAMILIES += ("rrmdp",)
 
 
 def _listed() -> set[str]:

@@ -161,7 +161,7 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
             theorem="RFZI, exact model: gamma-contraction of Q_k [D]",
             stated="||Q_{k+1} - Q*|| <= gamma ||Q_k - Q*|| + 1e-12 (1 + ||Q*||) at every k",
             measured=f"{bad} of {exact['beta'].nunique()} runs violate; worst ratio "
-            f"{worst:.6g} (gamma = {float(exact['gamma'].iloc[0]):g})",
+            f"{worst:.6g} (gamma = {float(frame['gamma'].iloc[0]):g})",
             holds=bad == 0 and len(exact) > 0,
             detail=f"beta in {sorted(exact['beta'].unique().tolist())}; ratio over iterates "
             "with an error above 1e3 x the floor",

@@ -70,7 +70,10 @@ def _primal(pb, y, lam, kind):
         return p @ z + lam * d
 
     res = optimize.minimize(
-        f, q, method="SLSQP", bounds=[(0, 1)] * q.size,
+        f,
+        q,
+        method="SLSQP",
+        bounds=[(0, 1)] * q.size,
         constraints=[{"type": "eq", "fun": lambda p: p.sum() - 1}],
         options={"ftol": 1e-14, "maxiter": 500},
     )
@@ -106,8 +109,13 @@ def test_tv_risk_equals_the_primal_lp():
             b_ub = np.r_[pb, -pb]
             ub = [(0, None) if (support == "full" or pb[i] > 0) else (0, 0) for i in range(n)]
             res = optimize.linprog(
-                c, A_ub=A_ub, b_ub=b_ub, A_eq=np.r_[np.ones(n), np.zeros(n)][None],
-                b_eq=[1], bounds=ub + [(0, None)] * n, method="highs",
+                c,
+                A_ub=A_ub,
+                b_ub=b_ub,
+                A_eq=np.r_[np.ones(n), np.zeros(n)][None],
+                b_eq=[1],
+                bounds=ub + [(0, None)] * n,
+                method="highs",
             )
             got = float(TVRisk(lam, support=support).evaluate(pb[None], y[None])[0])
             assert got == pytest.approx(res.fun, abs=1e-9)
@@ -122,8 +130,9 @@ def test_risk_rows_equal_the_penalty_oracle_rows(pen):
     pb[pb < 0.05] = 0.0
     pb /= pb.sum(axis=1, keepdims=True)
     y = rng.normal(size=(200, 7)) * 4
-    np.testing.assert_allclose(risk_of(pen).evaluate(pb, y), inner_rows(pen, pb, y)[0],
-                               atol=1e-12, rtol=0)
+    np.testing.assert_allclose(
+        risk_of(pen).evaluate(pb, y), inner_rows(pen, pb, y)[0], atol=1e-12, rtol=0
+    )
 
 
 def test_risk_measure_properties():
@@ -251,8 +260,9 @@ def test_pg_step_is_the_projection_by_hand():
     g = np.array([[1.0, 0.0, 0.0]])
     # pi + 0.5 g = (1, 0.5, 0): projection subtracts theta = 0.25 on the top two
     np.testing.assert_allclose(rrmdp.soft_robust_pg_step(pi, g, eta=0.5), [[0.75, 0.25, 0.0]])
-    np.testing.assert_allclose(rrmdp.soft_robust_pg_step(pi, g, eta=0.5),
-                               project_simplex(pi + 0.5 * g))
+    np.testing.assert_allclose(
+        rrmdp.soft_robust_pg_step(pi, g, eta=0.5), project_simplex(pi + 0.5 * g)
+    )
 
 
 def test_pg_optimum_is_a_fixed_point_and_the_gap_vanishes(mdp):
@@ -260,10 +270,10 @@ def test_pg_optimum_is_a_fixed_point_and_the_gap_vanishes(mdp):
     v_star = rrmdp.soft_robust_optimum(mdp, pen)
     pi_star = np.asarray(rrmdp.soft_robust_value_iteration(mdp, pen, rtol=1e-12).policy)
     g = rrmdp.soft_robust_pg_gradient(mdp, pen, pi_star)
-    np.testing.assert_allclose(rrmdp.soft_robust_pg_step(pi_star, g, eta=0.1), pi_star,
-                               atol=1e-12)
-    res = rrmdp.soft_robust_policy_gradient(mdp, pen, initial_policy=pi_star, n_iterations=2,
-                                            reference=v_star)
+    np.testing.assert_allclose(rrmdp.soft_robust_pg_step(pi_star, g, eta=0.1), pi_star, atol=1e-12)
+    res = rrmdp.soft_robust_policy_gradient(
+        mdp, pen, initial_policy=pi_star, n_iterations=2, reference=v_star
+    )
     assert abs(res.history["gap"]).max() < 1e-12
 
 
@@ -273,8 +283,7 @@ def test_batched_pg_equals_separate_runs():
     batch = rrmdp.soft_robust_policy_gradient(mdps, pens, n_iterations=15, record=("gap",))
     assert batch.history["gap"].shape == (2, 16) and batch.policy.shape == (2, 14, 3)
     for j in range(2):
-        one = rrmdp.soft_robust_policy_gradient(mdps[j], pens[j], n_iterations=15,
-                                                record=("gap",))
+        one = rrmdp.soft_robust_policy_gradient(mdps[j], pens[j], n_iterations=15, record=("gap",))
         np.testing.assert_allclose(batch.history["gap"][j], one.history["gap"], atol=1e-10)
 
 
@@ -306,8 +315,14 @@ def test_sampled_gradient_is_unbiased_and_nominal_samples_are_not():
 
 def test_sampled_pg_counts_samples_and_improves(mdp):
     res = rrmdp.soft_robust_policy_gradient(
-        mdp, KLPenalty(0.5), gradient="sampled", n_trajectories=300, n_iterations=20, seed=0,
-        eta=0.05, record=("gap", "samples"),
+        mdp,
+        KLPenalty(0.5),
+        gradient="sampled",
+        n_trajectories=300,
+        n_iterations=20,
+        seed=0,
+        eta=0.05,
+        record=("gap", "samples"),
     )
     s = res.history["samples"]
     assert s[0] > 0 and np.all(np.diff(s) > 0)
@@ -402,8 +417,9 @@ def test_r2_value_iteration_and_its_guard(mdp):
 def test_bounds_by_hand():
     # (e^{1*0.9*2} - 1)/(1 * 0.1) * sqrt(log(2*18/0.01)/(2*100))
     hand = (math.exp(1.8) - 1) / 0.1 * math.sqrt(math.log(3600) / 200)
-    got = zhang2024.rfzi_error_bound(100, 10, beta=1.0, gamma=0.9, value_span=2.0, n_pairs=18,
-                                     delta=0.01, initial_error=3.0)
+    got = zhang2024.rfzi_error_bound(
+        100, 10, beta=1.0, gamma=0.9, value_span=2.0, n_pairs=18, delta=0.01, initial_error=3.0
+    )
     assert float(got) == pytest.approx(0.9**10 * 3.0 + hand, rel=1e-14)
     assert zhang2024.pg_rate_exponent() == -0.5
     assert derman2021.r2_modulus(0.9, 0.1, 4, 2.0) == pytest.approx(0.9 * 1.2)

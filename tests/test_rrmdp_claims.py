@@ -90,7 +90,9 @@ def test_pg_theorem_fails_with_the_nominal_occupancy(monkeypatch):
 def test_pg_theorem_fails_without_the_one_over_one_minus_gamma(monkeypatch):
     real = rrmdp.soft_robust_pg_gradient
     monkeypatch.setattr(
-        rrmdp, "soft_robust_pg_gradient", lambda m, p, pi, **kw: real(m, p, pi, **kw) * (1 - m.gamma)
+        rrmdp,
+        "soft_robust_pg_gradient",
+        lambda m, p, pi, **kw: real(m, p, pi, **kw) * (1 - m.gamma),
     )
     _, vs = verdicts(soft_robust_pg_theorem, soft_robust_pg_theorem.QUICK_GRID[:1])
     assert not vs[0].holds
@@ -110,8 +112,9 @@ def test_pg_ring_fails_for_a_renormalising_step(monkeypatch):
 
 def test_pg_ring_rate_fails_against_a_tighter_exponent(monkeypatch):
     monkeypatch.setattr(soft_robust_pg_ring, "pg_rate_exponent", lambda: -1.5)
-    frame = run_sweep([{"n_iterations": 120}], soft_robust_pg_ring.compute,
-                      executor=SerialExecutor())
+    frame = run_sweep(
+        [{"n_iterations": 120}], soft_robust_pg_ring.compute, executor=SerialExecutor()
+    )
     assert not holds(soft_robust_pg_ring.check(frame), "rate")
 
 
@@ -140,8 +143,8 @@ def test_rfzi_slope_fails_when_only_one_sample_per_pair_is_used(monkeypatch):
 def test_r2_fails_when_the_regulariser_drops_gamma(monkeypatch):
     def no_gamma(mdp, ball, v):
         q0 = rrmdp._dp.q_values(mdp, v)
-        return q0 - ball.per_pair("alpha", mdp) - ball.per_pair("beta", mdp) * rrmdp._norm_q(
-            v, ball.q
+        return (
+            q0 - ball.per_pair("alpha", mdp) - ball.per_pair("beta", mdp) * rrmdp._norm_q(v, ball.q)
         )
 
     monkeypatch.setattr(rrmdp, "_r2_q", no_gamma)

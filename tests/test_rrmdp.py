@@ -433,3 +433,18 @@ def test_no_roundoff_warning_leaks_from_the_optimum(mdp):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RoundoffWarning)
         rrmdp.soft_robust_optimum(mdp, KLPenalty(1.0))
+
+
+@pytest.mark.parametrize("scale", [5.0, 5000.0])  # 5000: shared weights underflow, row fallback
+def test_kl_sweep_kernels_equal_the_oracle_path(monkeypatch, scale):
+    from theory_rl.mdps import garnet
+
+    m = garnet(40, 4, 3, gamma=0.9, seed=1)
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=40) * scale
+    for lam in (0.1, rng.uniform(0.1, 2.0, (40, 4))):  # shared weight, then per-row weights
+        fast = rrmdp.soft_robust_bellman_operator(m, KLPenalty(lam), v)
+        monkeypatch.setattr(rrmdp, "USE_KL_KERNEL", False)
+        slow = rrmdp.soft_robust_bellman_operator(m, KLPenalty(lam), v)
+        monkeypatch.setattr(rrmdp, "USE_KL_KERNEL", True)
+        np.testing.assert_allclose(fast, slow, rtol=1e-14, atol=1e-12)

@@ -102,6 +102,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -170,12 +171,87 @@ def _dense2(mdp: TabularMDP) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # soft-robust operators (the robust family's oracles)
 # --------------------------------------------------------------------------------------------
+#: When False, the KL sweep uses the robust family's generic oracle path (tests of that path).
+USE_KL_KERNEL = True
+_KL_SWEEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _KLSweep:
+    """The fused KL sweep of :mod:`theory_rl.kernels.soft_robust` for one ``(mdp, penalty)``;
+    parallel as :mod:`theory_rl.algorithms.dp` chooses (``mdp.nnz >= PARALLEL_MIN_NNZ`` and more
+    than one numba thread)."""
+
+    def __init__(self, mdp: TabularMDP, penalty: KLPenalty):
+        import numba
+
+        from theory_rl.kernels import soft_robust as _ks
+
+        P = mdp.transitions if mdp.is_sparse else sp.csr_array(mdp.transition_matrix)
+        self.args = (
+            P.indptr.astype(np.uint64),
+            P.indices.astype(np.uint32),
+            np.ascontiguousarray(P.data, dtype=np.float64),
+            np.ascontiguousarray(mdp.rewards, dtype=np.float64).ravel(),
+            float(mdp.gamma),
+            1.0 / penalty.radius_per_row(mdp),
+        )
+        parallel = numba.get_num_threads() > 1 and P.nnz >= _dp.PARALLEL_MIN_NNZ
+        self.kernel = _ks._csr_kl_sweep_parallel if parallel else _ks._csr_kl_sweep_serial
+        self.shared = _ks._csr_kl_shared_parallel if parallel else _ks._csr_kl_shared_serial
+        lam = penalty.radius_per_row(mdp)
+        self.lam = float(lam[0]) if np.all(lam == lam[0]) else None
+        self.all = np.full(mdp.n_states, -1, dtype=np.int64)
+
+    def __call__(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out_v = np.empty(v.shape[0])
+        out_a = np.empty(v.shape[0], dtype=np.int64)
+        if self.lam is None:
+            self.kernel(*self.args, v, self.all, out_v, out_a)
+        else:
+            vmin = float(v.min())
+            w = np.exp(-(v - vmin) / self.lam)
+            indptr, indices, data, r, gamma, inv_lam = self.args
+            self.shared(
+                indptr,
+                indices,
+                data,
+                r,
+                gamma,
+                self.lam,
+                w,
+                vmin,
+                inv_lam,
+                v,
+                self.all,
+                out_v,
+                out_a,
+            )
+        return out_v, out_a
+
+
+def _kl_sweep(mdp: TabularMDP, penalty: KLPenalty) -> _KLSweep:
+    cache = _KL_SWEEPS.setdefault(mdp, {})
+    entry = cache.get(id(penalty))
+    if entry is None or entry[0] is not penalty:
+        entry = (penalty, _KLSweep(mdp, penalty))
+        cache[id(penalty)] = entry
+    return entry[1]
+
+
 def soft_robust_bellman_operator(
     mdp: TabularMDP, penalty: UncertaintySet, values: Any, *, policy: Any = None
 ) -> np.ndarray:
     r""":math:`(Tv)(s)` or :math:`(T^\pi v)(s)` of the soft-robust MDP, ``(S,)`` (module
-    docstring)."""
-    return _robust.robust_bellman_operator(mdp, _check_penalty(penalty), values, policy=policy)
+    docstring).  :math:`Tv` for the KL penalty on the CPU runs the numba sweeps of
+    :mod:`theory_rl.kernels.soft_robust` (one shared weight: ``S`` exponentials per sweep and a
+    sparse dot product per row; per-row weights: one pass, one ``exp`` per stored entry);
+    everything else the robust family's oracles."""
+    pen = _check_penalty(penalty)
+    if policy is None and isinstance(pen, KLPenalty) and USE_KL_KERNEL:
+        _check_mdp(mdp)
+        v = _robust._values(values, mdp.n_states)
+        return _kl_sweep(mdp, pen)(v)[0]
+    return _robust.robust_bellman_operator(mdp, pen, values, policy=policy)
 
 
 def soft_robust_value_iteration(

@@ -9,6 +9,7 @@
   inputs and the effective bandwidth of each sweep (bytes of the CSR arrays + rewards + v).
   Correctness gate: the soft-robust sweep equals the entropic-risk formula on dense rows of a
   sample of 200 states (``< 1e-10``).
+* **Value iteration** on the same garnet to ``tol = 1e-6``: soft-robust KL against nominal.
 * **Batched PG**: exact projected PG on the paper's ring for the 10 (p, beta) pairs, 200
   iterations, one call with a batch of 10 against 10 separate calls (the same iterates:
   ``tests/test_rrmdp.py::test_batched_pg_equals_separate_runs``).
@@ -61,6 +62,20 @@ def test_soft_robust_sweep(benchmark, garnet_problem, operator):
     benchmark.extra_info.update(instance=INSTANCE.name, operator=operator, bytes=nbytes)
     benchmark.pedantic(fn, rounds=15, iterations=1, warmup_rounds=2)
     benchmark.extra_info["gb_per_s"] = nbytes / benchmark.stats.stats.median / 1e9
+
+
+@pytest.mark.parametrize("solver", ["nominal_vi", "soft_robust_kl_vi"])
+def test_soft_robust_value_iteration(benchmark, garnet_problem, solver):
+    """Value iteration to ``tol = 1e-6`` (span rule) on the same garnet, both solvers' outputs
+    included (the soft-robust one also returns its worst kernel and robust q)."""
+    mdp, _ = garnet_problem
+    if solver == "nominal_vi":
+        fn = lambda: dp.value_iteration(mdp, tol=1e-6)  # noqa: E731
+    else:
+        fn = lambda: rrmdp.soft_robust_value_iteration(mdp, PEN, tol=1e-6)  # noqa: E731
+    benchmark.extra_info.update(instance=INSTANCE.name, solver=solver)
+    res = benchmark.pedantic(fn, rounds=5, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["sweeps"] = int(res.n_iterations)
 
 
 def _batched():

@@ -12,6 +12,7 @@ from theory_rl.experiments.claims.soft_robust import (
     soft_robust_equivalence,
     soft_robust_limits,
     soft_robust_pg_ring,
+    soft_robust_pg_sampled,
     soft_robust_pg_theorem,
     soft_robust_r2,
     soft_robust_rfzi,
@@ -96,6 +97,29 @@ def test_pg_theorem_fails_without_the_one_over_one_minus_gamma(monkeypatch):
     )
     _, vs = verdicts(soft_robust_pg_theorem, soft_robust_pg_theorem.QUICK_GRID[:1])
     assert not vs[0].holds
+
+
+def test_pg_sampled_fails_without_the_importance_weight(monkeypatch):
+    real = rrmdp._sampled_gradient
+
+    def no_weight(batch, pi, ev, n, rng):
+        g, count = real(batch, pi, ev, n, rng)
+        return g / batch.A, count
+
+    monkeypatch.setattr(rrmdp, "_sampled_gradient", no_weight)
+    _, vs = verdicts(soft_robust_pg_sampled, soft_robust_pg_sampled.QUICK_GRID)
+    assert not holds(vs, "unbiased")
+
+
+def test_pg_sampled_fails_when_the_nominal_kernel_is_sampled(monkeypatch):
+    real = rrmdp._sampled_gradient
+
+    def nominal(batch, pi, ev, n, rng):
+        return real(batch, pi, dict(ev, worst=batch.P2.copy()), n, rng)
+
+    monkeypatch.setattr(rrmdp, "_sampled_gradient", nominal)
+    _, vs = verdicts(soft_robust_pg_sampled, soft_robust_pg_sampled.QUICK_GRID)
+    assert not holds(vs, "unbiased")
 
 
 def test_pg_ring_fails_for_a_renormalising_step(monkeypatch):

@@ -448,3 +448,23 @@ def test_kl_sweep_kernels_equal_the_oracle_path(monkeypatch, scale):
         slow = rrmdp.soft_robust_bellman_operator(m, KLPenalty(lam), v)
         monkeypatch.setattr(rrmdp, "USE_KL_KERNEL", True)
         np.testing.assert_allclose(fast, slow, rtol=1e-14, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_operators_are_monotone_gamma_contractions(seed):
+    """Both routes: ||Tv - Tw|| <= gamma ||v - w||, v <= w implies Tv <= Tw, T(v + c) = Tv +
+    gamma c, for the optimal and a policy's operator."""
+    m = random_mdp(6, 3, gamma=0.85, seed=seed)
+    rng = np.random.default_rng(seed)
+    pi = rng.dirichlet(np.ones(3), size=6)
+    for pen in (KLPenalty(0.4), TVPenalty(0.4), Chi2Penalty(0.4)):
+        for op in (
+            lambda v, p=pen, pol=None: rrmdp.soft_robust_bellman_operator(m, p, v, policy=pol),
+            lambda v, p=pen, pol=None: rrmdp.risk_bellman_operator(m, risk_of(p), v, policy=pol),
+        ):
+            for pol in (None, pi):
+                v, w = rng.normal(size=6) * 3, rng.normal(size=6) * 3
+                tv, tw = op(v, pol=pol), op(w, pol=pol)
+                assert np.abs(tv - tw).max() <= m.gamma * np.abs(v - w).max() + 1e-12
+                assert np.all(op(np.maximum(v, w), pol=pol) >= np.maximum(tv, tw) - 1e-12)
+                np.testing.assert_allclose(op(v + 2.0, pol=pol), tv + 2.0 * m.gamma, atol=1e-12)

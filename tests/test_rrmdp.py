@@ -232,6 +232,10 @@ def test_markov_risk_differs_for_randomising_policies_only(mdp):
     assert np.abs(a - b).max() > 1e-3
     with pytest.raises(ValueError, match="nesting"):
         rrmdp.risk_bellman_operator(mdp, risk, v, nesting="joint")
+    with pytest.raises(ValueError, match="support"):
+        rrmdp.risk_bellman_operator(
+            mdp, TVRisk(1.0, support="full"), v, policy=rnd, nesting="joint"
+        )
 
 
 # ------------------------------------------------------------------------------------------

@@ -445,6 +445,8 @@ class _RiskOperator:
         lam = self.lam.reshape(S, A)
         if not np.all(lam == lam[0, 0]):
             raise ValueError("nesting='joint' needs a scalar risk parameter")
+        if self.risk.support == "full":
+            raise ValueError("nesting='joint' needs support='nominal' (the joint law's support)")
         return g * self.risk.evaluate(w, y, np.full(S, lam[0, 0]))
 
 

@@ -9,13 +9,13 @@ import pytest
 from theory_rl.algorithms import rrmdp
 from theory_rl.algorithms.mirror import project_simplex
 from theory_rl.experiments.claims.soft_robust import (
-    soft_robust_equivalence,
-    soft_robust_limits,
-    soft_robust_pg_ring,
-    soft_robust_pg_sampled,
-    soft_robust_pg_theorem,
-    soft_robust_r2,
-    soft_robust_rfzi,
+    soft_equivalence,
+    soft_limits,
+    soft_pg_ring,
+    soft_pg_sampled,
+    soft_pg_theorem,
+    soft_r2,
+    soft_rfzi,
 )
 from theory_rl.experiments.sweep import SerialExecutor, run_sweep
 from theory_rl.mdps.soft_robust import EntropicRisk, risk_of
@@ -34,19 +34,19 @@ def holds(vs, theorem_part):
 
 
 def test_equivalence_fails_when_the_risk_route_confuses_lam_and_beta(monkeypatch):
-    grid = [c for c in soft_robust_equivalence.QUICK_GRID if c["penalty"] == "kl"][:1]
+    grid = [c for c in soft_equivalence.QUICK_GRID if c["penalty"] == "kl"][:1]
 
     def confused(penalty):
         return EntropicRisk(penalty.lam) if penalty.kind == "kl_penalty" else risk_of(penalty)
 
-    monkeypatch.setattr(soft_robust_equivalence, "risk_of", confused)
-    _, vs = verdicts(soft_robust_equivalence, grid)
+    monkeypatch.setattr(soft_equivalence, "risk_of", confused)
+    _, vs = verdicts(soft_equivalence, grid)
     assert not holds(vs, "optimal values") and not holds(vs, "randomising policy")
 
 
 def test_equivalence_failing_case_needs_the_joint_nesting(monkeypatch):
     """If the 'joint' nesting silently fell back to the paper's, the failing case would vanish."""
-    grid = [c for c in soft_robust_equivalence.QUICK_GRID if c["penalty"] == "kl"][:1]
+    grid = [c for c in soft_equivalence.QUICK_GRID if c["penalty"] == "kl"][:1]
     real = rrmdp.risk_sensitive_value_iteration
 
     def no_joint(mdp, risk, **kw):
@@ -54,27 +54,27 @@ def test_equivalence_failing_case_needs_the_joint_nesting(monkeypatch):
         return real(mdp, risk, **kw)
 
     monkeypatch.setattr(rrmdp, "risk_sensitive_value_iteration", no_joint)
-    _, vs = verdicts(soft_robust_equivalence, grid)
+    _, vs = verdicts(soft_equivalence, grid)
     assert not holds(vs, "condition")
 
 
 def test_limits_fail_for_an_inverted_weight_and_a_tighter_bound(monkeypatch):
-    grid = soft_robust_limits.QUICK_GRID[:1]  # KL
-    monkeypatch.setattr(soft_robust_limits, "CONSTANT", {"kl": 1 / 80, "chi2": 1 / 16, "tv": 0})
-    _, vs = verdicts(soft_robust_limits, grid)
+    grid = soft_limits.QUICK_GRID[:1]  # KL
+    monkeypatch.setattr(soft_limits, "CONSTANT", {"kl": 1 / 80, "chi2": 1 / 16, "tv": 0})
+    _, vs = verdicts(soft_limits, grid)
     assert not holds(vs, "rate of the limit")
     monkeypatch.undo()
-    real = soft_robust_limits.penalty
-    monkeypatch.setattr(soft_robust_limits, "penalty", lambda name, lam: real(name, 1.0 / lam))
-    _, vs = verdicts(soft_robust_limits, grid)
+    real = soft_limits.penalty
+    monkeypatch.setattr(soft_limits, "penalty", lambda name, lam: real(name, 1.0 / lam))
+    _, vs = verdicts(soft_limits, grid)
     assert not holds(vs, "monotonically")
 
 
 def test_lagrangian_identity_fails_for_a_misread_radius(monkeypatch):
     from theory_rl.mdps.robust import KLBall
 
-    monkeypatch.setattr(soft_robust_limits, "KLBall", lambda delta: KLBall(1.01 * delta))
-    _, vs = verdicts(soft_robust_limits, soft_robust_limits.QUICK_GRID[:1])
+    monkeypatch.setattr(soft_limits, "KLBall", lambda delta: KLBall(1.01 * delta))
+    _, vs = verdicts(soft_limits, soft_limits.QUICK_GRID[:1])
     assert not holds(vs, "Lagrangian")
 
 
@@ -84,7 +84,7 @@ def test_pg_theorem_fails_with_the_nominal_occupancy(monkeypatch):
 
     real = rrmdp._Batch.occupancy
     monkeypatch.setattr(rrmdp._Batch, "occupancy", nominal)
-    _, vs = verdicts(soft_robust_pg_theorem, soft_robust_pg_theorem.QUICK_GRID[:1])
+    _, vs = verdicts(soft_pg_theorem, soft_pg_theorem.QUICK_GRID[:1])
     assert not vs[0].holds
 
 
@@ -95,7 +95,7 @@ def test_pg_theorem_fails_without_the_one_over_one_minus_gamma(monkeypatch):
         "soft_robust_pg_gradient",
         lambda m, p, pi, **kw: real(m, p, pi, **kw) * (1 - m.gamma),
     )
-    _, vs = verdicts(soft_robust_pg_theorem, soft_robust_pg_theorem.QUICK_GRID[:1])
+    _, vs = verdicts(soft_pg_theorem, soft_pg_theorem.QUICK_GRID[:1])
     assert not vs[0].holds
 
 
@@ -107,7 +107,7 @@ def test_pg_sampled_fails_without_the_importance_weight(monkeypatch):
         return g / batch.A, count
 
     monkeypatch.setattr(rrmdp, "_sampled_gradient", no_weight)
-    _, vs = verdicts(soft_robust_pg_sampled, soft_robust_pg_sampled.QUICK_GRID)
+    _, vs = verdicts(soft_pg_sampled, soft_pg_sampled.QUICK_GRID)
     assert not holds(vs, "unbiased")
 
 
@@ -118,7 +118,7 @@ def test_pg_sampled_fails_when_the_nominal_kernel_is_sampled(monkeypatch):
         return real(batch, pi, dict(ev, worst=batch.P2.copy()), n, rng)
 
     monkeypatch.setattr(rrmdp, "_sampled_gradient", nominal)
-    _, vs = verdicts(soft_robust_pg_sampled, soft_robust_pg_sampled.QUICK_GRID)
+    _, vs = verdicts(soft_pg_sampled, soft_pg_sampled.QUICK_GRID)
     assert not holds(vs, "unbiased")
 
 
@@ -130,23 +130,21 @@ def test_pg_ring_fails_for_a_renormalising_step(monkeypatch):
         return x / x.sum(axis=-1, keepdims=True)
 
     monkeypatch.setattr(rrmdp, "soft_robust_pg_step", clipped)
-    _, vs = verdicts(soft_robust_pg_ring, soft_robust_pg_ring.QUICK_GRID)
+    _, vs = verdicts(soft_pg_ring, soft_pg_ring.QUICK_GRID)
     assert not all(v.holds for v in vs)
 
 
 def test_pg_ring_rate_fails_against_a_tighter_exponent(monkeypatch):
-    monkeypatch.setattr(soft_robust_pg_ring, "pg_rate_exponent", lambda: -1.5)
-    frame = run_sweep(
-        [{"n_iterations": 120}], soft_robust_pg_ring.compute, executor=SerialExecutor()
-    )
-    assert not holds(soft_robust_pg_ring.check(frame), "rate")
+    monkeypatch.setattr(soft_pg_ring, "pg_rate_exponent", lambda: -1.5)
+    frame = run_sweep([{"n_iterations": 120}], soft_pg_ring.compute, executor=SerialExecutor())
+    assert not holds(soft_pg_ring.check(frame), "rate")
 
 
 def test_rfzi_fails_when_the_targets_drop_gamma(monkeypatch):
     real = rrmdp._rfzi_targets
     monkeypatch.setattr(rrmdp, "_rfzi_targets", lambda z, r, beta, gamma: real(z, r, beta, 1.0))
-    grid = [c for c in soft_robust_rfzi.QUICK_GRID if c["kind"] in ("exact", "sampled")]
-    _, vs = verdicts(soft_robust_rfzi, grid)
+    grid = [c for c in soft_rfzi.QUICK_GRID if c["kind"] in ("exact", "sampled")]
+    _, vs = verdicts(soft_rfzi, grid)
     assert not holds(vs, "contraction") and not holds(vs, "sample size")
 
 
@@ -159,8 +157,8 @@ def test_rfzi_slope_fails_when_only_one_sample_per_pair_is_used(monkeypatch):
         return real(self, states[first], actions[first], targets[first], n_states, n_actions)
 
     monkeypatch.setattr(rrmdp.TabularClass, "fit", first_only)
-    grid = [c for c in soft_robust_rfzi.QUICK_GRID if c["kind"] == "sampled"]
-    _, vs = verdicts(soft_robust_rfzi, grid)
+    grid = [c for c in soft_rfzi.QUICK_GRID if c["kind"] == "sampled"]
+    _, vs = verdicts(soft_rfzi, grid)
     assert not holds(vs, "sample size")
 
 
@@ -172,7 +170,7 @@ def test_r2_fails_when_the_regulariser_drops_gamma(monkeypatch):
         )
 
     monkeypatch.setattr(rrmdp, "_r2_q", no_gamma)
-    _, vs = verdicts(soft_robust_r2, soft_robust_r2.QUICK_GRID[:1])
+    _, vs = verdicts(soft_r2, soft_r2.QUICK_GRID[:1])
     assert not all(v.holds for v in vs)
 
 

@@ -31,7 +31,7 @@ nesting applies the risk to the joint law :math:`\pi(a|s)\bar P(s'|s,a)` of the 
 next state, :math:`V(s) = \gamma\sigma_{\pi\otimes\bar P}(r(s,a)/\gamma + V(s'))` (scaled so
 that it is the paper's recursion for deterministic policies, by translation equivariance); for a
 randomising policy and a nonlinear risk its value differs from the soft-robust one.  The claim
-``soft_robust_equivalence`` shows the gap.
+``soft_equivalence`` shows the gap.
 
 **Policy gradient** (Theorem 3, [P code; N]): with :math:`P^\pi` the adversary's kernel at
 :math:`V^\pi` and :math:`Q^\pi = r + \gamma\sigma(V^\pi)`,

@@ -1,4 +1,4 @@
-r"""Claim ``soft_robust_pg_ring``: global convergence of exact projected policy gradient on the
+r"""Claim ``soft_pg_ring``: global convergence of exact projected policy gradient on the
 paper's 14-state ring (Zhang, Hu & Li, ICLR 2024, Theorem 4 and the PG figure).
 
 **Statement.**  Theorem 4 [P: name only]: exact projected PG in the direct parameterisation
@@ -52,7 +52,7 @@ from theory_rl.mdps.robust import KLPenalty
 from theory_rl.mdps.soft_robust import zhang_ring
 
 CLAIM = Claim(
-    id="soft_robust_pg_ring",
+    id="soft_pg_ring",
     paper="Zhang, Hu & Li (ICLR 2024)",
     theorem="Thm 4 (global convergence of exact PG) and the ring figure",
     statement="V*(rho) - V^pi_t(rho) nonincreasing -> 0; fitted rate vs the derived t^(-1/2)",

@@ -1,4 +1,4 @@
-r"""Claim ``soft_robust_limits``: the penalty-weight limits of soft-robust values and the
+r"""Claim ``soft_limits``: the penalty-weight limits of soft-robust values and the
 Lagrangian identity between penalties and balls.
 
 **Statements.**
@@ -48,7 +48,7 @@ from theory_rl.experiments.claims.soft_robust._common import instance, penalty, 
 from theory_rl.mdps.robust import Chi2Ball, KLBall, L1Ball
 
 CLAIM = Claim(
-    id="soft_robust_limits",
+    id="soft_limits",
     paper="Zhang, Hu & Li (ICLR 2024)",
     theorem="limits of the penalty weight; Lagrangian identity",
     statement="V*_lam nondecreasing -> V*_0; 0 <= V*_0 - V*_lam <= gamma c sp^2/(lam(1-gamma)); "

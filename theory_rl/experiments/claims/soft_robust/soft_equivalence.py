@@ -1,4 +1,4 @@
-r"""Claim ``soft_robust_equivalence``: soft-robust values equal risk-sensitive values, by two
+r"""Claim ``soft_equivalence``: soft-robust values equal risk-sensitive values, by two
 routes, and the case where the equivalence fails.
 
 **Statement** (Zhang, Hu & Li, ICLR 2024, Theorems 1-2 [P: names; U: exact form]).  For an
@@ -51,7 +51,7 @@ from theory_rl.experiments.claims.soft_robust._common import (
 from theory_rl.mdps.soft_robust import risk_of
 
 CLAIM = Claim(
-    id="soft_robust_equivalence",
+    id="soft_equivalence",
     paper="Zhang, Hu & Li (ICLR 2024)",
     theorem="Thms 1-2 (soft-robust = risk-sensitive)",
     statement="V_soft-robust = V_risk-sensitive, optimal and per policy",

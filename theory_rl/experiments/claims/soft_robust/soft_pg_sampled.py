@@ -1,4 +1,4 @@
-r"""Claim ``soft_robust_pg_sampled``: the sampled soft-robust policy gradient is unbiased when
+r"""Claim ``soft_pg_sampled``: the sampled soft-robust policy gradient is unbiased when
 the trajectories come from the adversarial kernel, and biased when they come from the nominal
 one (Zhang, Hu & Li, ICLR 2024, Remark 4).
 
@@ -41,7 +41,7 @@ from theory_rl.experiments.claims.soft_robust._common import instance, random_po
 from theory_rl.mdps.robust import KLPenalty
 
 CLAIM = Claim(
-    id="soft_robust_pg_sampled",
+    id="soft_pg_sampled",
     paper="Zhang, Hu & Li (ICLR 2024)",
     theorem="Remark 4 (sampling the adversarial kernel)",
     statement="E[g_hat] = grad V(rho) with trajectories of P^pi; biased with those of P_bar",

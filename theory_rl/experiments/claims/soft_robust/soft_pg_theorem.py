@@ -1,4 +1,4 @@
-r"""Claim ``soft_robust_pg_theorem``: the soft-robust policy-gradient theorem against central
+r"""Claim ``soft_pg_theorem``: the soft-robust policy-gradient theorem against central
 finite differences.
 
 **Statement** (Zhang, Hu & Li, ICLR 2024, Theorem 3 [P code: the gradient formula]).  In the
@@ -36,7 +36,7 @@ from theory_rl.experiments.base import Claim, product_grid, seed_of, sub_seed
 from theory_rl.experiments.claims.soft_robust._common import instance, penalty, random_policy
 
 CLAIM = Claim(
-    id="soft_robust_pg_theorem",
+    id="soft_pg_theorem",
     paper="Zhang, Hu & Li (ICLR 2024)",
     theorem="Thm 3 (policy gradient theorem)",
     statement="dV(rho)/dpi(a|s) = d_{rho,P^pi}(s) Q^pi(s, a) / (1 - gamma)",

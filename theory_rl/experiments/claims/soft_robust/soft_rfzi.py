@@ -1,4 +1,4 @@
-r"""Claim ``soft_robust_rfzi``: tabular RFZI (Zhang, Hu & Li, ICLR 2024, Algorithm RFZI and
+r"""Claim ``soft_rfzi``: tabular RFZI (Zhang, Hu & Li, ICLR 2024, Algorithm RFZI and
 Theorem 5), its contraction, its sample-size slope and its sensitivity to ``beta``.
 
 **Statements.**
@@ -54,7 +54,7 @@ from theory_rl.experiments.claims.soft_robust._common import instance, quiet
 from theory_rl.mdps.soft_robust import sample_dataset
 
 CLAIM = Claim(
-    id="soft_robust_rfzi",
+    id="soft_rfzi",
     paper="Zhang, Hu & Li (ICLR 2024)",
     theorem="RFZI (Alg. 1, Thm 5 [U])",
     statement="exact model: gamma-contraction of Q_k; error ~ n^(-1/2) (one-sided); derived "

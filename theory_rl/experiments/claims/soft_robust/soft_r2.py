@@ -1,4 +1,4 @@
-r"""Claim ``soft_robust_r2``: R2 MDPs, regularised values equal robust values (Derman, Geist &
+r"""Claim ``soft_r2``: R2 MDPs, regularised values equal robust values (Derman, Geist &
 Mannor, NeurIPS 2021).
 
 **Statement** [S: the notes; D: derived per row by Hölder].  For sa-rectangular balls
@@ -42,7 +42,7 @@ from theory_rl.experiments.claims.soft_robust._common import instance, random_po
 from theory_rl.mdps.soft_robust import R2Ball
 
 CLAIM = Claim(
-    id="soft_robust_r2",
+    id="soft_r2",
     paper="Derman, Geist & Mannor (NeurIPS 2021)",
     theorem="R2 MDPs: robust = regularised (sa-rectangular balls)",
     statement="T^pi_U v = T^pi_0 v - sum_a pi(a|s)(alpha_sa + gamma beta_sa ||v||_q)",

@@ -187,13 +187,15 @@ class _KLSweep:
         from theory_rl.kernels import soft_robust as _ks
 
         P = mdp.transitions if mdp.is_sparse else sp.csr_array(mdp.transition_matrix)
+        # writable C copies of fixed dtypes: one compiled signature per kernel (read-only
+        # arrays from the frozen MDP would compile another)
         self.args = (
-            P.indptr.astype(np.uint64),
-            P.indices.astype(np.uint32),
-            np.ascontiguousarray(P.data, dtype=np.float64),
-            np.ascontiguousarray(mdp.rewards, dtype=np.float64).ravel(),
+            np.array(P.indptr, dtype=np.uint64),
+            np.array(P.indices, dtype=np.uint32),
+            np.array(P.data, dtype=np.float64),
+            np.array(mdp.rewards, dtype=np.float64).ravel(),
             float(mdp.gamma),
-            1.0 / penalty.radius_per_row(mdp),
+            np.array(1.0 / penalty.radius_per_row(mdp), dtype=np.float64),
         )
         parallel = numba.get_num_threads() > 1 and P.nnz >= _dp.PARALLEL_MIN_NNZ
         self.kernel = _ks._csr_kl_sweep_parallel if parallel else _ks._csr_kl_sweep_serial

@@ -254,3 +254,19 @@ def test_bad_arguments_name_the_field(bad, match):
     mdp = garnet(5, 2, 2, seed=0)
     with pytest.raises(ValueError, match=match):
         R.robust_value_iteration(mdp, L1Ball(0.1), **bad)
+
+
+def test_generic_array_path_solves_like_the_kernels():
+    """The NumPy path (CuPy's with device="gpu") gives the kernels' robust VI solution."""
+    mdp = garnet(12, 3, 4, gamma=0.9, seed=12, sparse=False)
+    for unc in (L1Ball(0.3), KLPenalty(0.5), TVPenalty(0.4)):
+        a = R.robust_value_iteration(mdp, unc, tol=1e-10)
+        R.USE_KERNELS = False
+        try:
+            b = R.robust_value_iteration(mdp, unc, tol=1e-10)
+            with pytest.raises(ValueError, match="generic"):
+                R.robust_value_iteration(mdp, KLBall(0.1), tol=1e-6)
+        finally:
+            R.USE_KERNELS = True
+        np.testing.assert_allclose(a.values, b.values, atol=1e-9)
+        np.testing.assert_array_equal(a.policy, b.policy)

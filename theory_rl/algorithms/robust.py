@@ -133,6 +133,12 @@ FULL_SUPPORT_MAX_ENTRIES = 50_000_000
 USE_KERNELS = True
 
 
+def _w(x: Any, dtype: Any = np.float64) -> np.ndarray:
+    """``x`` as a C-contiguous, writable array of ``dtype`` (copied only when needed), so that
+    every kernel compiles one signature whatever the caller's flags."""
+    return np.require(x, dtype=dtype, requirements=["C", "W"])
+
+
 def _check_uncertainty(uncertainty: Any) -> UncertaintySet:
     if not isinstance(uncertainty, UncertaintySet):
         raise ValueError(
@@ -200,9 +206,9 @@ def inner_rows(
         indptr,
         indices,
         data,
-        np.ascontiguousarray(radius, dtype=np.float64),
+        _w(radius),
         _KIND[unc.kind],
-        np.ascontiguousarray(y, dtype=np.float64).ravel(),
+        _w(y).ravel(),
         sigma,
         out,
         1,
@@ -224,7 +230,7 @@ class _RobustOperator:
         self.S, self.A, self.gamma = mdp.n_states, mdp.n_actions, mdp.gamma
         self.kind = unc.kind
         self.kernels = kernels and device == "cpu"
-        self.r = np.ascontiguousarray(mdp.rewards, dtype=np.float64).ravel()  # (S*A,)
+        self.r = _w(mdp.rewards).ravel()  # (S*A,)
         self.srect = unc.rectangularity == "s"
         if self.kind == "finite":
             unc.check_against(mdp)
@@ -236,9 +242,9 @@ class _RobustOperator:
                 "use device='cpu'"
             )
         if self.srect:
-            self.kappa_s = unc.radius_per_state(mdp)
+            self.kappa_s = _w(unc.radius_per_state(mdp))
         else:
-            self.radius = unc.radius_per_row(mdp)
+            self.radius = _w(unc.radius_per_row(mdp))
         self.dense_l1 = self.kernels and self.kind == "l1" and not mdp.is_sparse
         if self.kernels:
             self._csr_structure()
@@ -263,20 +269,36 @@ class _RobustOperator:
             dense = P2.toarray() if sp.issparse(P2) else np.asarray(P2)
             self.indptr = np.arange(0, n + 1, self.S, dtype=np.uint64)
             self.indices = np.tile(np.arange(self.S, dtype=np.uint32), self.S * self.A)
-            self.data = np.ascontiguousarray(dense.ravel(), dtype=np.float64)
+            self.data = _w(dense.ravel())
         else:
             P = mdp.transitions if mdp.is_sparse else sp.csr_array(mdp.transition_matrix)
-            self.indptr = P.indptr.astype(np.uint64)
-            self.indices = P.indices.astype(np.uint32)
-            self.data = np.ascontiguousarray(P.data, dtype=np.float64)
+            self.indptr = _w(P.indptr, np.uint64)
+            self.indices = _w(P.indices, np.uint32)
+            self.data = _w(P.data)
+        self.width = int(np.diff(self.indptr.astype(np.int64)).max()) if self.indptr.size > 1 else 0
         if self.dense_l1:
-            self.P2 = np.ascontiguousarray(mdp.transition_matrix, dtype=np.float64)
+            self.P2 = _w(mdp.transition_matrix)
         self._all = np.full(self.S, -1, dtype=np.int64)
+        self._no_data = np.empty(0)  # ``out_data`` when the worst rows are not written
 
     # -- inner values and worst rows ---------------------------------------------------------
     def sigma(self, v: Any) -> Any:
         """``(S*A,)`` inner values :math:`\\sigma_{sa}(v)` (s-rectangular: under the worst
         split of the budget at ``v``)."""
+        if self.kernels and not self.srect and self.kind != "finite":
+            sigma = np.empty(self.S * self.A)
+            _kr._csr_sigma(
+                self.indptr,
+                self.indices,
+                self.data,
+                self.radius,
+                _KIND[self.kind],
+                _w(v),
+                sigma,
+                self._no_data,
+                0,
+            )
+            return sigma
         return self.worst(v)[0]
 
     def worst(self, v: Any) -> tuple[Any, Any]:
@@ -292,7 +314,9 @@ class _RobustOperator:
             _, xi = self._srect(v)
             sigma = np.empty(self.S * self.A)
             out = np.empty_like(self.data)
-            _kr._csr_sigma(self.indptr, self.indices, self.data, xi, _kr.KIND_L1, v, sigma, out, 1)
+            _kr._csr_sigma(
+                self.indptr, self.indices, self.data, xi, _kr.KIND_L1, _w(v), sigma, out, 1
+            )
             return sigma, out
         if self.kernels:
             sigma = np.empty(self.S * self.A)
@@ -303,7 +327,7 @@ class _RobustOperator:
                 self.data,
                 self.radius,
                 _KIND[self.kind],
-                v,
+                _w(v),
                 sigma,
                 out,
                 1,
@@ -321,7 +345,7 @@ class _RobustOperator:
             self.r,
             self.gamma,
             self.kappa_s,
-            v,
+            _w(v),
             out_v,
             xi,
             SRECT_BISECTIONS,
@@ -367,7 +391,7 @@ class _RobustOperator:
         if self.kernels and self.kind != "finite":
             out_v = np.empty(self.S)
             out_a = np.empty(self.S, dtype=np.int64)
-            acts = self._all if actions is None else np.ascontiguousarray(actions, np.int64)
+            acts = self._all if actions is None else _w(actions, np.int64)
             if self.dense_l1:
                 _kr._dense_l1_sweep(
                     self.P2,
@@ -375,25 +399,31 @@ class _RobustOperator:
                     self.gamma,
                     self.radius,
                     1 if self.unc.support == "full" else 0,
-                    v,
+                    _w(v),
                     acts,
                     out_v,
                     out_a,
                 )
-            else:
-                _kr._csr_robust_sweep(
+            elif self.kind == "l1" and self.width <= _kr.L1_SELECT_MAX:
+                _kr._csr_l1_sweep(
                     self.indptr,
                     self.indices,
                     self.data,
                     self.r,
                     self.gamma,
                     self.radius,
-                    _KIND[self.kind],
-                    v,
+                    _w(v),
                     acts,
                     out_v,
                     out_a,
                 )
+            else:  # one inner pass over every row of the played actions, then the reduction
+                q = self.q(v)
+                if actions is None:
+                    out_a = q.argmax(axis=1)
+                else:
+                    out_a = acts
+                out_v = q[np.arange(self.S), out_a]
             return out_v, out_a
         q = self.q(v)
         if actions is None:

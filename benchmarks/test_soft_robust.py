@@ -50,12 +50,16 @@ def garnet_problem():
     return mdp, v
 
 
-@pytest.mark.parametrize("operator", ["nominal", "soft_robust_kl"])
-def test_soft_robust_sweep(benchmark, garnet_problem, operator):
+@pytest.mark.parametrize("operator", ["nominal", "soft_robust_kl", "soft_robust_kl_oracles"])
+def test_soft_robust_sweep(benchmark, garnet_problem, operator, monkeypatch):
+    """``soft_robust_kl_oracles``: the same operator through the robust family's oracle sweep
+    (``USE_KL_KERNEL = False``), for comparison."""
     mdp, v = garnet_problem
     if operator == "nominal":
         fn = lambda: dp.bellman_optimality_operator(mdp, v)  # noqa: E731
     else:
+        if operator == "soft_robust_kl_oracles":
+            monkeypatch.setattr(rrmdp, "USE_KL_KERNEL", False)
         fn = lambda: rrmdp.soft_robust_bellman_operator(mdp, PEN, v)  # noqa: E731
     P = mdp.transition_matrix
     nbytes = _bench.csr_sweep_bytes(P.indptr, P.indices, P.data, P.shape[0], mdp.n_states)

@@ -472,3 +472,22 @@ def test_operators_are_monotone_gamma_contractions(seed):
                 assert np.abs(tv - tw).max() <= m.gamma * np.abs(v - w).max() + 1e-12
                 assert np.all(op(np.maximum(v, w), pol=pol) >= np.maximum(tv, tw) - 1e-12)
                 np.testing.assert_allclose(op(v + 2.0, pol=pol), tv + 2.0 * m.gamma, atol=1e-12)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_kl_value_iteration_kernel_equals_the_oracle_path(monkeypatch, sparse):
+    from theory_rl.mdps import garnet
+
+    m = garnet(30, 4, 3, gamma=0.9, seed=2, sparse=sparse)
+    for lam in (0.3, np.random.default_rng(0).uniform(0.2, 2.0, (30, 4))):
+        fast = rrmdp.soft_robust_value_iteration(m, KLPenalty(lam), rtol=1e-12)
+        monkeypatch.setattr(rrmdp, "USE_KL_KERNEL", False)
+        slow = rrmdp.soft_robust_value_iteration(m, KLPenalty(lam), rtol=1e-12)
+        monkeypatch.setattr(rrmdp, "USE_KL_KERNEL", True)
+        assert fast.n_iterations == slow.n_iterations and fast.converged
+        np.testing.assert_allclose(fast.values, slow.values, atol=1e-12)
+        np.testing.assert_allclose(fast.q_values, slow.q_values, atol=1e-12)
+        fw, sw = fast.params["worst_kernel"], slow.params["worst_kernel"]
+        if sparse:
+            fw, sw = fw.toarray(), sw.toarray()
+        np.testing.assert_allclose(fw, sw, atol=1e-13)

@@ -200,6 +200,8 @@ class _KLSweep:
         parallel = numba.get_num_threads() > 1 and P.nnz >= _dp.PARALLEL_MIN_NNZ
         self.kernel = _ks._csr_kl_sweep_parallel if parallel else _ks._csr_kl_sweep_serial
         self.shared = _ks._csr_kl_shared_parallel if parallel else _ks._csr_kl_shared_serial
+        self.rows_kernel = _ks._csr_kl_rows_parallel if parallel else _ks._csr_kl_rows_serial
+        self.mdp_shape = (mdp.n_states, mdp.n_actions, mdp.is_sparse)
         lam = penalty.radius_per_row(mdp)
         self.lam = float(lam[0]) if np.all(lam == lam[0]) else None
         self.all = np.full(mdp.n_states, -1, dtype=np.int64)
@@ -229,6 +231,18 @@ class _KLSweep:
                 out_a,
             )
         return out_v, out_a
+
+    def rows(self, v: np.ndarray) -> tuple[np.ndarray, Any]:
+        r"""``(q (S, A), worst kernel in the MDP's format)`` at ``v``: every row's
+        :math:`r + \gamma\sigma` and its exponential tilt."""
+        indptr, indices, data, r, gamma, inv_lam = self.args
+        sigma = np.empty(r.shape[0])
+        out = np.empty_like(data)
+        self.rows_kernel(indptr, indices, data, inv_lam, np.array(v, dtype=np.float64), sigma, out)
+        S, A, sparse = self.mdp_shape
+        P = sp.csr_array((out, indices.astype(np.int64), indptr.astype(np.int64)), shape=(S * A, S))
+        worst = P if sparse else P.toarray().reshape(S, A, S)
+        return (r + gamma * sigma).reshape(S, A), worst
 
 
 def _kl_sweep(mdp: TabularMDP, penalty: KLPenalty) -> _KLSweep:
@@ -339,9 +353,11 @@ def _kl_value_iteration(
         }
         return {k: out[k] for k in keys}
 
+    final: dict[str, Any] = {}
+
     def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
         v = state["tv"] + factor * (state["lo"] + state["hi"]) / 2.0
-        q = _robust.robust_q_values(mdp, pen, v)
+        q, final["worst"] = sweep.rows(v)
         return np.eye(mdp.n_actions)[state["actions"]], v, q
 
     metrics = ("residual", "span", "error_bound", "policy_sweeps")
@@ -370,7 +386,7 @@ def _kl_value_iteration(
             device="cpu",
         ),
     )
-    extra = {"worst_kernel": _robust.worst_case_kernel(mdp, pen, res.values)}
+    extra = {"worst_kernel": final["worst"]}
     msg = res.message
     if res.converged:
         msg = (

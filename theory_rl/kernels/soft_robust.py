@@ -154,3 +154,36 @@ def _csr_kl_shared_parallel(
             out_v,
             out_a,
         )
+
+
+@njit(cache=True, inline="always")
+def _kl_row_out(indptr, indices, data, inv_lam, v, row, out_sigma, out_data):
+    sigma = _kl_row(indptr, indices, data, inv_lam, v, row)
+    # worst row p_k = p̄_k exp(-(v_k - sigma)/lam), normalised again against round-off
+    k = indptr[row]
+    end = indptr[row + 1]
+    total = 0.0
+    while k < end:
+        p = data[k] * np.exp((sigma - v[indices[k]]) * inv_lam[row])
+        out_data[k] = p
+        total += p
+        k += _ONE
+    k = indptr[row]
+    while k < end:
+        out_data[k] /= total
+        k += _ONE
+    out_sigma[row] = sigma
+
+
+@njit(cache=True)
+def _csr_kl_rows_serial(indptr, indices, data, inv_lam, v, out_sigma, out_data):
+    """Every row's ``sigma`` and worst distribution (the exponential tilt), CSR pattern."""
+    for row in range(indptr.shape[0] - 1):
+        _kl_row_out(indptr, indices, data, inv_lam, v, row, out_sigma, out_data)
+
+
+@njit(cache=True, parallel=True)
+def _csr_kl_rows_parallel(indptr, indices, data, inv_lam, v, out_sigma, out_data):
+    """Parallel variant of :func:`_csr_kl_rows_serial`."""
+    for row in prange(indptr.shape[0] - 1):
+        _kl_row_out(indptr, indices, data, inv_lam, v, row, out_sigma, out_data)

@@ -22,8 +22,9 @@ Representation (all C-contiguous ``int64`` / ``float64``):
 * ``status[b] = (switches, pending)``: critic recomputations after the first, and whether one
   is due before the next episode.
 
-A categorical draw is the first ``j`` with ``cum[j] > u * cum[hi - 1]`` (inverse CDF; the row
-total replaces 1 so rounding cannot select past the row).
+A categorical draw is :func:`theory_rl.kernels.rollouts._draw`: the first ``j`` with
+``cum[j] > u * cum[hi - 1]`` (inverse CDF; the row total replaces 1 so rounding cannot select
+past the row).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import math
 
 import numpy as np
 from numba import njit
+
+from theory_rl.kernels.rollouts import _draw
 
 __all__: list[str] = []
 
@@ -46,21 +49,6 @@ BONUS_NONE = 0
 BONUS_COUNT = 1
 BONUS_HOEFFDING = 2
 BONUS_BERNSTEIN = 3
-
-
-@njit(cache=True)
-def _draw_row(cum, lo, hi, u):  # pragma: no cover
-    """First ``j`` in ``[lo, hi)`` with ``cum[j] > u * cum[hi - 1]``."""
-    target = u * cum[hi - 1]
-    left = lo
-    right = hi - 1
-    while left < right:
-        mid = (left + right) // 2
-        if cum[mid] > target:
-            right = mid
-        else:
-            left = mid + 1
-    return left
 
 
 @njit(cache=True)
@@ -184,7 +172,7 @@ def _play(
     a power of two (the tabular switch trigger), else 0."""
     H, S, A = pi.shape
     first = S - S
-    s = _draw_row(rho_cum, first, S, u[0])
+    s = _draw(rho_cum, first, S, u[0])
     doubled = 0
     for h in range(H):
         target = u[1 + 2 * h]
@@ -196,7 +184,7 @@ def _play(
                 a = j
                 break
         row = (h * S + s) * A + a
-        s2 = indices[_draw_row(cum, indptr[row], indptr[row + 1], u[2 + 2 * h])]
+        s2 = indices[_draw(cum, indptr[row], indptr[row + 1], u[2 + 2 * h])]
         counts[h, s, a] += 1
         n = counts[h, s, a]
         if n & (n - 1) == 0:
@@ -475,7 +463,7 @@ def _q_learning_sync(
             for s in range(S):
                 for a in range(A):
                     row = s * A + a
-                    s2 = indices[_draw_row(cum, indptr[row], indptr[row + 1], uniforms[b, k, row])]
+                    s2 = indices[_draw(cum, indptr[row], indptr[row + 1], uniforms[b, k, row])]
                     x = (1.0 - alpha) * q[b, s, a] + alpha * (rewards[s, a] + gamma * v[s2])
                     q[b, s, a] = x
                     err = max(err, abs(x - q_star[s, a]))

@@ -198,6 +198,46 @@ def _play(
 
 
 @njit(cache=True)
+def _episode(
+    indptr,
+    indices,
+    cum,
+    prob,
+    rewards,
+    rho,
+    rho_cum,
+    mode,
+    eta,
+    v_star_rho,
+    q,
+    logits,
+    pi,
+    v,
+    u,
+    counts,
+    next_counts,
+    reward_sums,
+    visits,
+):  # pragma: no cover
+    """One episode of one seed once its critic ``q`` ``(H, S, A)`` is current: in actor-critic
+    mode add ``eta * q`` to the ``logits`` (Hedge); write the acting policy into ``pi``; play it
+    with the uniforms ``u`` (:func:`_play`).  Returns ``(v_star_rho - rho @ V^pi`` (exact),
+    :func:`_play`'s power-of-two flag)``."""
+    H, S, A = pi.shape
+    if mode == MODE_ACTOR_CRITIC:
+        for h in range(H):
+            for s in range(S):
+                for a in range(A):
+                    logits[h, s, a] += eta * q[h, s, a]
+    _act_policy(mode, q, logits, pi)
+    regret = v_star_rho - _policy_value(indptr, indices, prob, rewards, rho, pi, v)
+    doubled = _play(
+        indptr, indices, cum, rewards, rho_cum, pi, u, counts, next_counts, reward_sums, visits
+    )
+    return regret, doubled
+
+
+@njit(cache=True)
 def _tabular_episodes(
     indptr,
     indices,
@@ -251,28 +291,28 @@ def _tabular_episodes(
                 status[b, 1] = 0
                 if mode == MODE_ACTOR_CRITIC:
                     logits[b] = 0.0
-            if mode == MODE_ACTOR_CRITIC:
-                for h in range(H):
-                    for s in range(S):
-                        for a in range(A):
-                            logits[b, h, s, a] += eta * q[b, h, s, a]
-            _act_policy(mode, q[b], logits[b], pi)
-            regret_out[b, e] = v_star_rho - _policy_value(
-                indptr, indices, prob, rewards, rho, pi, v
-            )
-            doubled = _play(
+            regret, doubled = _episode(
                 indptr,
                 indices,
                 cum,
+                prob,
                 rewards,
+                rho,
                 rho_cum,
+                mode,
+                eta,
+                v_star_rho,
+                q[b],
+                logits[b],
                 pi,
+                v,
                 uniforms[b, e],
                 counts[b],
                 next_counts[b],
                 reward_sums[b],
                 visits,
             )
+            regret_out[b, e] = regret
             if mode == MODE_ACTOR_CRITIC and doubled == 1:
                 status[b, 1] = 1
             switches_out[b, e] = status[b, 0]
@@ -407,28 +447,28 @@ def _linear_episodes(
                     logits[b] = 0.0
                     for h in range(H):
                         logdet_ref[b, h] = logdet[b, h]
-            if mode == MODE_ACTOR_CRITIC:
-                for h in range(H):
-                    for s in range(S):
-                        for a in range(A):
-                            logits[b, h, s, a] += eta * q[b, h, s, a]
-            _act_policy(mode, q[b], logits[b], pi)
-            regret_out[b, e] = v_star_rho - _policy_value(
-                indptr, indices, prob, rewards, rho, pi, v
-            )
-            _play(
+            regret, _ = _episode(
                 indptr,
                 indices,
                 cum,
+                prob,
                 rewards,
+                rho,
                 rho_cum,
+                mode,
+                eta,
+                v_star_rho,
+                q[b],
+                logits[b],
                 pi,
+                v,
                 uniforms[b, e],
                 counts[b],
                 next_counts[b],
                 reward_sums[b],
                 visits,
             )
+            regret_out[b, e] = regret
             _gram_update(features, visits, lam_inv[b], logdet[b])
             if mode == MODE_ACTOR_CRITIC:
                 for h in range(H):

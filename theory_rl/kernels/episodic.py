@@ -199,40 +199,35 @@ def _play(
 
 @njit(cache=True)
 def _episode(
-    indptr,
-    indices,
-    cum,
-    prob,
-    rewards,
-    rho,
-    rho_cum,
-    mode,
-    eta,
-    v_star_rho,
-    q,
-    logits,
-    pi,
-    v,
-    u,
-    counts,
-    next_counts,
-    reward_sums,
-    visits,
+    model, data, mode, eta, v_star_rho, q, logits, uniforms, b, e, pi, v, visits
 ):  # pragma: no cover
-    """One episode of one seed once its critic ``q`` ``(H, S, A)`` is current: in actor-critic
-    mode add ``eta * q`` to the ``logits`` (Hedge); write the acting policy into ``pi``; play it
-    with the uniforms ``u`` (:func:`_play`).  Returns ``(v_star_rho - rho @ V^pi`` (exact),
-    :func:`_play`'s power-of-two flag)``."""
+    """Episode ``e`` of seed ``b`` once its critic ``q[b]`` ``(H, S, A)`` is current: in
+    actor-critic mode add ``eta * q[b]`` to ``logits[b]`` (Hedge); write the acting policy into
+    ``pi``; play it with ``uniforms[b, e]`` (:func:`_play`).  ``model`` is ``(indptr, indices,
+    cum, prob, rewards, rho, rho_cum)`` and ``data`` ``(counts, next_counts, reward_sums)``.
+    Returns ``(v_star_rho - rho @ V^pi`` (exact), :func:`_play`'s power-of-two flag)``."""
+    indptr, indices, cum, prob, rewards, rho, rho_cum = model
+    counts, next_counts, reward_sums = data
     H, S, A = pi.shape
     if mode == MODE_ACTOR_CRITIC:
         for h in range(H):
             for s in range(S):
                 for a in range(A):
-                    logits[h, s, a] += eta * q[h, s, a]
-    _act_policy(mode, q, logits, pi)
+                    logits[b, h, s, a] += eta * q[b, h, s, a]
+    _act_policy(mode, q[b], logits[b], pi)
     regret = v_star_rho - _policy_value(indptr, indices, prob, rewards, rho, pi, v)
     doubled = _play(
-        indptr, indices, cum, rewards, rho_cum, pi, u, counts, next_counts, reward_sums, visits
+        indptr,
+        indices,
+        cum,
+        rewards,
+        rho_cum,
+        pi,
+        uniforms[b, e],
+        counts[b],
+        next_counts[b],
+        reward_sums[b],
+        visits,
     )
     return regret, doubled
 
@@ -274,6 +269,8 @@ def _tabular_episodes(
     pi = np.empty((H, S, A))
     v = np.empty((H + 1, S))
     visits = np.empty((H, 2), np.int64)
+    model = (indptr, indices, cum, prob, rewards, rho, rho_cum)
+    data = (counts, next_counts, reward_sums)
     for b in range(B):
         for e in range(E):
             if mode == MODE_GREEDY or status[b, 1] == 1:
@@ -292,25 +289,7 @@ def _tabular_episodes(
                 if mode == MODE_ACTOR_CRITIC:
                     logits[b] = 0.0
             regret, doubled = _episode(
-                indptr,
-                indices,
-                cum,
-                prob,
-                rewards,
-                rho,
-                rho_cum,
-                mode,
-                eta,
-                v_star_rho,
-                q[b],
-                logits[b],
-                pi,
-                v,
-                uniforms[b, e],
-                counts[b],
-                next_counts[b],
-                reward_sums[b],
-                visits,
+                model, data, mode, eta, v_star_rho, q, logits, uniforms, b, e, pi, v, visits
             )
             regret_out[b, e] = regret
             if mode == MODE_ACTOR_CRITIC and doubled == 1:
@@ -434,6 +413,8 @@ def _linear_episodes(
     pi = np.empty((H, S, A))
     v = np.empty((H + 1, S))
     visits = np.empty((H, 2), np.int64)
+    model = (indptr, indices, cum, prob, rewards, rho, rho_cum)
+    data = (counts, next_counts, reward_sums)
     log2 = math.log(2.0)
     for b in range(B):
         for e in range(E):
@@ -448,25 +429,7 @@ def _linear_episodes(
                     for h in range(H):
                         logdet_ref[b, h] = logdet[b, h]
             regret, _ = _episode(
-                indptr,
-                indices,
-                cum,
-                prob,
-                rewards,
-                rho,
-                rho_cum,
-                mode,
-                eta,
-                v_star_rho,
-                q[b],
-                logits[b],
-                pi,
-                v,
-                uniforms[b, e],
-                counts[b],
-                next_counts[b],
-                reward_sums[b],
-                visits,
+                model, data, mode, eta, v_star_rho, q, logits, uniforms, b, e, pi, v, visits
             )
             regret_out[b, e] = regret
             _gram_update(features, visits, lam_inv[b], logdet[b])

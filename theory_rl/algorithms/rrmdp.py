@@ -317,6 +317,74 @@ def soft_robust_value_iteration(
     )
 
 
+def _span_value_iteration(
+    name: str,
+    apply: Callable[[np.ndarray], dict[str, Any]],
+    finish: Callable[[dict[str, Any], np.ndarray], tuple[Any, Any, Any]],
+    *,
+    n_states: int,
+    min_reward: float,
+    gamma: float,
+    initial_values: Any,
+    eps: float,
+    max_iterations: int,
+    callback: Callback | None,
+    params: dict[str, Any],
+    metrics: tuple[str, ...] = ("residual", "span", "error_bound"),
+) -> SolveResult:
+    r"""Value iteration :math:`v_{k+1} = Tv_k` with the span rule of
+    :func:`theory_rl.algorithms.robust.robust_value_iteration` for a monotone,
+    translation-equivariant gamma-contraction ``T``.
+
+    ``apply(v)`` returns ``dict(tv=Tv, ...)`` (extra entries stay in the state); the run starts
+    at ``initial_values`` (default :math:`\min r/(1-\gamma)`), stops once
+    :math:`\gamma\,\mathrm{sp}(Tv - v)/(1-\gamma) \le` ``eps`` and hands ``finish`` the last
+    state and the midpoint :math:`Tv + \gamma(\min + \max)(Tv - v)/(2(1-\gamma))`.  History:
+    ``metrics`` among ``residual``, ``span``, ``error_bound`` and ``policy_sweeps`` (always 0).
+    """
+    factor = gamma / (1.0 - gamma)
+    if initial_values is None:
+        v0 = np.full(n_states, min_reward / (1.0 - gamma))
+    else:
+        v0 = _robust._values(initial_values, n_states, "initial_values")
+
+    def step(v: np.ndarray) -> dict[str, Any]:
+        state = apply(v)
+        d = state["tv"] - v
+        return dict(state, v=v, lo=float(d.min()), hi=float(d.max()))
+
+    def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+        lo, hi = state["lo"], state["hi"]
+        out = {
+            "residual": max(-lo, hi),
+            "span": hi - lo,
+            "error_bound": factor * (hi - lo),
+            "policy_sweeps": 0,
+        }
+        return {k: out[k] for k in keys}
+
+    def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
+        return finish(state, state["tv"] + factor * (state["lo"] + state["hi"]) / 2.0)
+
+    method = Method(
+        name=name,
+        init=lambda rng: step(v0),
+        update=lambda state, k: step(state["tv"]),
+        measure=measure,
+        output=output,
+        metrics=metrics,
+        stop_metric="error_bound",
+    )
+    return iterate(
+        method,
+        n_iterations=max_iterations,
+        tol=eps,
+        record=metrics,
+        callback=callback,
+        params=params,
+    )
+
+
 def _kl_value_iteration(
     mdp: TabularMDP,
     pen: KLPenalty,
@@ -331,50 +399,27 @@ def _kl_value_iteration(
     sweep = _kl_sweep(mdp, pen)
     eps, roundoff = _dp._target_accuracy(mdp, tol, rtol, _dp.DEFAULT_RTOL, 0.5, stacklevel=4)
     K = as_int("max_iterations", max_iterations)
-    gamma = mdp.gamma
-    factor = gamma / (1.0 - gamma)
-    if initial_values is None:
-        v0 = np.full(mdp.n_states, float(mdp.rewards.min()) / (1.0 - gamma))
-    else:
-        v0 = _robust._values(initial_values, mdp.n_states, "initial_values")
 
-    def step(v: np.ndarray) -> dict[str, Any]:
+    def apply(v: np.ndarray) -> dict[str, Any]:
         tv, actions = sweep(v)
-        d = tv - v
-        return dict(v=v, tv=tv, actions=actions, lo=float(d.min()), hi=float(d.max()))
-
-    def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
-        lo, hi = state["lo"], state["hi"]
-        out = {
-            "residual": max(-lo, hi),
-            "span": hi - lo,
-            "error_bound": factor * (hi - lo),
-            "policy_sweeps": 0,
-        }
-        return {k: out[k] for k in keys}
+        return dict(tv=tv, actions=actions)
 
     final: dict[str, Any] = {}
 
-    def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
-        v = state["tv"] + factor * (state["lo"] + state["hi"]) / 2.0
+    def finish(state: dict[str, Any], v: np.ndarray) -> tuple[Any, Any, Any]:
         q, final["worst"] = sweep.rows(v)
         return np.eye(mdp.n_actions)[state["actions"]], v, q
 
-    metrics = ("residual", "span", "error_bound", "policy_sweeps")
-    method = Method(
-        name="soft_robust_value_iteration",
-        init=lambda rng: step(v0),
-        update=lambda state, k: step(state["tv"]),
-        measure=measure,
-        output=output,
-        metrics=metrics,
-        stop_metric="error_bound",
-    )
-    res = iterate(
-        method,
-        n_iterations=K,
-        tol=eps,
-        record=metrics,
+    res = _span_value_iteration(
+        "soft_robust_value_iteration",
+        apply,
+        finish,
+        n_states=mdp.n_states,
+        min_reward=float(mdp.rewards.min()),
+        gamma=mdp.gamma,
+        initial_values=initial_values,
+        eps=eps,
+        max_iterations=K,
         callback=callback,
         params=dict(
             uncertainty="KLPenalty",
@@ -385,6 +430,7 @@ def _kl_value_iteration(
             max_iterations=K,
             device="cpu",
         ),
+        metrics=("residual", "span", "error_bound", "policy_sweeps"),
     )
     extra = {"worst_kernel": final["worst"]}
     msg = res.message
@@ -529,44 +575,22 @@ def risk_sensitive_value_iteration(
     _check_nesting(nesting, pi, op.gamma)
     eps, roundoff = _dp._target_accuracy(mdp, tol, rtol, _dp.DEFAULT_RTOL, 0.5, stacklevel=3)
     K = as_int("max_iterations", max_iterations)
-    gamma = op.gamma
-    factor = gamma / (1.0 - gamma)
-    if initial_values is None:
-        v0 = np.full(op.S, float(op.r.min()) / (1.0 - gamma))
-    else:
-        v0 = _robust._values(initial_values, op.S, "initial_values")
 
-    def step(v: np.ndarray) -> dict[str, Any]:
-        tv = op.apply(v, pi, nesting)
-        d = tv - v
-        return dict(v=v, tv=tv, lo=float(d.min()), hi=float(d.max()))
-
-    def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
-        lo, hi = state["lo"], state["hi"]
-        out = {"residual": max(-lo, hi), "span": hi - lo, "error_bound": factor * (hi - lo)}
-        return {k: out[k] for k in keys}
-
-    def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
-        v = state["tv"] + factor * (state["lo"] + state["hi"]) / 2.0
+    def finish(state: dict[str, Any], v: np.ndarray) -> tuple[Any, Any, Any]:
         q = op.q(v)
         policy_out = np.eye(op.A)[q.argmax(axis=1)] if pi is None else pi
         return policy_out, v, q
 
-    metrics = ("residual", "span", "error_bound")
-    method = Method(
-        name="risk_sensitive_value_iteration",
-        init=lambda rng: step(v0),
-        update=lambda state, k: step(state["tv"]),
-        measure=measure,
-        output=output,
-        metrics=metrics,
-        stop_metric="error_bound",
-    )
-    return iterate(
-        method,
-        n_iterations=K,
-        tol=eps,
-        record=metrics,
+    return _span_value_iteration(
+        "risk_sensitive_value_iteration",
+        lambda v: dict(tv=op.apply(v, pi, nesting)),
+        finish,
+        n_states=op.S,
+        min_reward=float(op.r.min()),
+        gamma=op.gamma,
+        initial_values=initial_values,
+        eps=eps,
+        max_iterations=K,
         callback=callback,
         params=dict(
             risk=type(risk).__name__,

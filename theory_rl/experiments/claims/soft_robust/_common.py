@@ -3,7 +3,8 @@
 * :func:`instance` -- the problems: ``random`` (``random_mdp``, rewards in [0, 1]) and ``ring``
   (:func:`theory_rl.mdps.soft_robust.zhang_ring`, the paper's 14-state ring with slip ``p``);
 * :func:`penalty` -- a soft-robust penalty by name (``kl``, ``tv``, ``tv_full``, ``chi2``);
-* :func:`quiet` -- silences the round-off warning of solves asked for accuracies at round-off.
+* :func:`quiet` -- silences the round-off warning of solves asked for accuracies at round-off;
+* :data:`PENALTY_COLORS` -- one plotting colour per penalty family.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from theory_rl.mdps.robust import Chi2Penalty, KLPenalty, TVPenalty, Uncertainty
 from theory_rl.mdps.soft_robust import zhang_ring
 from theory_rl.mdps.tabular import TabularMDP
 
-__all__ = ["PENALTY_NAMES", "instance", "penalty", "quiet"]
+__all__ = ["PENALTY_COLORS", "PENALTY_NAMES", "instance", "penalty", "quiet"]
 
 PENALTY_NAMES = ("kl", "tv", "tv_full", "chi2")
+#: Plot colours of the penalty families.
+PENALTY_COLORS = {"kl": "#0072B2", "tv": "#D55E00", "chi2": "#009E73"}
 
 
 def instance(config: dict[str, Any], seed: Any) -> TabularMDP:

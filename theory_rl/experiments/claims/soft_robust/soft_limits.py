@@ -44,7 +44,12 @@ from theory_rl.bounds.mdp_constants import value_error_floor
 from theory_rl.bounds.rates import Verdict
 from theory_rl.experiments import plotting
 from theory_rl.experiments.base import Claim, product_grid, seed_of, sub_seed
-from theory_rl.experiments.claims.soft_robust._common import instance, penalty, quiet
+from theory_rl.experiments.claims.soft_robust._common import (
+    PENALTY_COLORS,
+    instance,
+    penalty,
+    quiet,
+)
 from theory_rl.mdps.robust import Chi2Ball, KLBall, L1Ball
 
 CLAIM = Claim(
@@ -188,7 +193,7 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
 def plot(frame: pd.DataFrame) -> Any:
     import matplotlib.pyplot as plt
 
-    colors = {"kl": "#0072B2", "tv": "#D55E00", "chi2": "#009E73"}
+    colors = PENALTY_COLORS
     with plotting.paper_style():
         fig, ax = plt.subplots(figsize=(4.2, 2.8))
         for name, sub in frame.groupby("penalty", sort=False):

@@ -33,7 +33,12 @@ from theory_rl.algorithms import rrmdp
 from theory_rl.bounds.rates import Verdict
 from theory_rl.experiments import plotting
 from theory_rl.experiments.base import Claim, product_grid, seed_of, sub_seed
-from theory_rl.experiments.claims.soft_robust._common import instance, penalty, random_policy
+from theory_rl.experiments.claims.soft_robust._common import (
+    PENALTY_COLORS,
+    instance,
+    penalty,
+    random_policy,
+)
 
 CLAIM = Claim(
     id="soft_pg_theorem",
@@ -121,7 +126,7 @@ def check(frame: pd.DataFrame) -> list[Verdict]:
 def plot(frame: pd.DataFrame) -> Any:
     import matplotlib.pyplot as plt
 
-    colors = {"kl": "#0072B2", "tv": "#D55E00", "chi2": "#009E73"}
+    colors = PENALTY_COLORS
     with plotting.paper_style():
         fig, ax = plt.subplots(figsize=(3.4, 3.0))
         for name, sub in frame.groupby("penalty", sort=False):

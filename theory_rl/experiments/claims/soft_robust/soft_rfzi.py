@@ -114,25 +114,18 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
         for n in ns:
             data = sample_dataset(mdp, n, seed=sub_seed(seed, 1000 * i + n))
             res = rrmdp.rfzi(data, beta=beta, n_iterations=K, reference=q_star, record=("q_error",))
-            bound = rfzi_error_bound(
-                n,
-                K,
-                beta=beta,
-                gamma=mdp.gamma,
-                value_span=span,
-                n_pairs=mdp.n_states * mdp.n_actions,
-                delta=DELTA,
-                initial_error=initial,
-            )
-            apriori = rfzi_error_bound(
-                n,
-                K,
-                beta=beta,
-                gamma=mdp.gamma,
-                value_span=span_apriori,
-                n_pairs=mdp.n_states * mdp.n_actions,
-                delta=DELTA,
-                initial_error=initial,
+            bound, apriori = (
+                rfzi_error_bound(
+                    n,
+                    K,
+                    beta=beta,
+                    gamma=mdp.gamma,
+                    value_span=value_span,
+                    n_pairs=mdp.n_states * mdp.n_actions,
+                    delta=DELTA,
+                    initial_error=initial,
+                )
+                for value_span in (span, span_apriori)
             )
             rows.append(
                 {

@@ -16,7 +16,23 @@ import pytest
 import theory_rl
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-FAMILIES = ("dp", "exact", "pmd", "npg", "pg", "nash", "sampling")
+FAMILIES = (
+    "dp",
+    "exact",
+    "pmd",
+    "npg",
+    "pg",
+    "nash",
+    "sampling",
+    "distributional",
+    "stochastic_pg",
+    "actor_critic",
+    "exploration",
+    "robust",
+    "iwocs",
+    "drpg",
+    "rrmdp",
+)
 
 
 def _listed() -> set[str]:

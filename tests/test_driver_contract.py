@@ -19,10 +19,14 @@ import numpy as np
 import pytest
 
 import theory_rl
-from theory_rl.algorithms import nash
+from theory_rl.algorithms import dp, nash
+from theory_rl.algorithms.exploration import finite_horizon
+from theory_rl.algorithms.robust import robust_value_iteration
 from theory_rl.mdps import garnet, random_linear_mdp
-from theory_rl.mdps.combination_lock import combination_lock
+from theory_rl.mdps.combination_lock import combination_lock, episodic_combination_lock
 from theory_rl.mdps.games import random_preference_game
+from theory_rl.mdps.robust import KLPenalty, L1Ball
+from theory_rl.mdps.soft_robust import sample_dataset
 
 K = 6
 
@@ -89,6 +93,55 @@ DRIVERS: dict[str, Case] = {
     "optimistic_mirror_descent": Case(_game, {"beta": 0.1}, None, 1e-1),
     "nash_md": Case(_game, {"beta": 0.1, "eta": 0.5}, None, 1e-1),
     "sampled_nash_mirror_prox": Case(_game, {"beta": 0.1, "n_samples": 8}),
+    "categorical_evaluation": Case(_mdp, {"policy": np.zeros(6, dtype=np.int64)}, None, 1e-3),
+    "quantile_evaluation": Case(_mdp, {"policy": np.zeros(6, dtype=np.int64)}, None, 1e-3),
+    "distributional_value_iteration": Case(_mdp, {"objective": "cvar", "n_stocks": 11}, None,
+                                           1e-3),
+    **{
+        name: Case(_mdp, {"step_size": 0.5}, None, 5.0, _ref())
+        for name in (
+            "n_pg_igt",
+            "harpg",
+            "n_harpg",
+            "vanilla_policy_gradient",
+            "normalized_momentum_pg",
+        )
+    },
+    "optimistic_actor_critic": Case(
+        lambda: episodic_combination_lock(3, 2, seed=0),
+        {"bonus_scale": 0.1, "episodes_per_iteration": 4}, None, 0.5, dp.backward_induction,
+    ),
+    "ucbvi": Case(
+        lambda: episodic_combination_lock(3, 2, seed=0),
+        {"bonus_scale": 0.01, "episodes_per_iteration": 4}, None, 0.5, dp.backward_induction,
+    ),
+    "lsvi_ucb": Case(
+        lambda: random_linear_mdp(5, 2, 3, seed=0),
+        {"horizon": 3, "bonus_scale": 0.05, "episodes_per_iteration": 4}, None, None,
+        lambda m: dp.backward_induction(finite_horizon(m, 3)),
+    ),
+    "q_learning": Case(_mdp, {"updates_per_iteration": 8}, None, 1.0, _ref()),
+    "drpg": Case(
+        _mdp,
+        {"uncertainty": L1Ball(0.2)},
+        None,
+        1e-2,
+        lambda m: robust_value_iteration(m, L1Ball(0.2), rtol=1e-12),
+    ),
+    "soft_robust_policy_gradient": Case(
+        _mdp,
+        {"penalty": KLPenalty(1.0), "eta": 0.1},
+        {"penalty": KLPenalty(1.0), "eta": np.array([0.05, 0.1, 0.2])},
+        1.0,
+        lambda m: theory_rl.soft_robust_optimum(m, KLPenalty(1.0)),
+    ),
+    "rfzi": Case(
+        lambda: sample_dataset(_mdp(), 20, seed=0),
+        {"beta": 1.0},
+        None,
+        1e-3,
+        lambda d: theory_rl.rfzi(d.source, beta=1.0, n_iterations=300).q_values,
+    ),
 }
 
 

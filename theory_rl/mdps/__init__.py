@@ -1,6 +1,7 @@
 """Problem types, generators and converters (no solving here)."""
 
-from theory_rl.mdps.combination_lock import combination_lock
+from theory_rl.mdps.combination_lock import combination_lock, episodic_combination_lock
+from theory_rl.mdps.episodic import random_episodic_mdp
 from theory_rl.mdps.games import (
     InvalidGameError,
     PreferenceGame,
@@ -22,6 +23,30 @@ from theory_rl.mdps.generators import (
 )
 from theory_rl.mdps.gym import from_gymnasium, from_mdptoolbox, to_mdptoolbox
 from theory_rl.mdps.linear import LinearMDP, random_linear_mdp
+from theory_rl.mdps.robust import (
+    Chi2Ball,
+    Chi2Penalty,
+    KernelSet,
+    KLBall,
+    KLPenalty,
+    L1Ball,
+    SRectL1Ball,
+    TVPenalty,
+    UncertaintySet,
+    drpg_garnet,
+    windy_walk,
+)
+from theory_rl.mdps.soft_robust import (
+    Chi2Risk,
+    EntropicRisk,
+    R2Ball,
+    RiskMeasure,
+    TransitionDataset,
+    TVRisk,
+    risk_of,
+    sample_dataset,
+    zhang_ring,
+)
 from theory_rl.mdps.structure import (
     communicating_classes,
     is_unichain,
@@ -33,6 +58,15 @@ from theory_rl.mdps.structure import (
 from theory_rl.mdps.tabular import FiniteHorizonMDP, InvalidMDPError, TabularMDP, validate_policy
 
 __all__ = [
+    "Chi2Risk",
+    "EntropicRisk",
+    "R2Ball",
+    "RiskMeasure",
+    "TVRisk",
+    "TransitionDataset",
+    "risk_of",
+    "sample_dataset",
+    "zhang_ring",
     "InvalidGameError",
     "PreferenceGame",
     "bradley_terry_fit",
@@ -49,11 +83,13 @@ __all__ = [
     "combination_lock",
     "communicating_classes",
     "deep_sea",
+    "episodic_combination_lock",
     "from_gymnasium",
     "from_mdptoolbox",
     "garnet",
     "gridworld",
     "is_unichain",
+    "random_episodic_mdp",
     "random_linear_mdp",
     "random_mdp",
     "reachable_states",
@@ -64,4 +100,15 @@ __all__ = [
     "support_covers",
     "to_mdptoolbox",
     "validate_policy",
+    "Chi2Ball",
+    "Chi2Penalty",
+    "KLBall",
+    "KLPenalty",
+    "KernelSet",
+    "L1Ball",
+    "SRectL1Ball",
+    "TVPenalty",
+    "UncertaintySet",
+    "drpg_garnet",
+    "windy_walk",
 ]

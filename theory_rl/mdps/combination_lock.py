@@ -38,9 +38,9 @@ import numpy as np
 from theory_rl._checks import as_int
 from theory_rl.backend import as_generator
 from theory_rl.mdps.generators import Seed
-from theory_rl.mdps.tabular import TabularMDP, _check_gamma
+from theory_rl.mdps.tabular import FiniteHorizonMDP, TabularMDP, _check_gamma
 
-__all__ = ["combination_lock", "combination_lock_optimal_actions"]
+__all__ = ["combination_lock", "combination_lock_optimal_actions", "episodic_combination_lock"]
 
 #: Expected anti-shaped reward: 0.1 with probability 1/2.
 ANTI_SHAPED = 0.05
@@ -102,3 +102,25 @@ def combination_lock(
     rho = np.zeros(S)
     rho[:2] = 0.5
     return TabularMDP(P, r, gamma, rho)
+
+
+def episodic_combination_lock(
+    horizon: int, n_actions: int = 4, *, seed: Seed = None
+) -> FiniteHorizonMDP:
+    r"""The combination lock as an undiscounted episodic problem of ``H = horizon`` steps.
+
+    The states, kernel, rewards and start distribution of :func:`combination_lock` (same
+    ``seed``, same correct actions), played for exactly ``H`` steps with ``gamma = 1``: the
+    optimal policy earns :math:`V^*_0(\rho) = 1`, a uniformly random one opens the lock with
+    probability :math:`A^{-H}` (``4^-8`` at the default ``A = 4``, ``H = 8``) and otherwise
+    earns the anti-shaped 0.05 -- a trap for a learner without optimism.
+
+    Example:
+        >>> lock = episodic_combination_lock(8, seed=0)
+        >>> lock.horizon, lock.n_states, lock.n_actions
+        (8, 25, 4)
+    """
+    mdp = combination_lock(horizon, n_actions, gamma=0.5, seed=seed)
+    return FiniteHorizonMDP(
+        mdp.transitions, mdp.rewards, int(horizon), mdp.initial_distribution, gamma=1.0
+    )

@@ -262,6 +262,69 @@ def _feasible_actions(
     return feasible
 
 
+REWARD_MEAN_TOL = 1e-9
+
+
+def _set_reward_detail(mdp: Any, P: Any, S: int, A: int) -> None:
+    """Keep ``r(s, a, s')`` and a per-``(s, a)`` reward law (validated, read-only), and check
+    that the mean rewards agree with them (``ValueError`` naming the field otherwise)."""
+    raw, sas, law = mdp.rewards, mdp.rewards_sas, mdp.reward_distribution
+    if law is not None:
+        if sas is not None or np.ndim(raw) == 3:
+            raise InvalidMDPError(
+                "reward_distribution: give either (S, A, S) rewards or a reward law per (s, a), "
+                "not both"
+            )
+        if not isinstance(law, tuple) or len(law) != 2:
+            raise InvalidMDPError("reward_distribution must be a pair (values_S_A_K, probs_S_A_K)")
+        values = _as_float_array("reward_distribution values", law[0])
+        probs = _as_float_array("reward_distribution probs", law[1])
+        if values.ndim != 3 or values.shape[:2] != (S, A) or probs.shape != values.shape:
+            raise InvalidMDPError(
+                f"reward_distribution values and probs must both have shape (S, A, K) with "
+                f"(S, A) = {(S, A)}; got {values.shape} and {probs.shape}"
+            )
+        _check_finite("reward_distribution values", values)
+        _check_distribution("reward_distribution probs", probs)
+        mean = np.einsum("sak,sak->sa", values, probs)
+        object.__setattr__(mdp, "reward_distribution", (_freeze(values), _freeze(probs)))
+        if raw is None:
+            object.__setattr__(mdp, "rewards", mean)
+            return
+        _check_mean("reward_distribution", _as_float_array("rewards", raw), mean, S, A)
+        return
+    if sas is None and np.ndim(raw) == 3:
+        sas = raw
+    if sas is None:
+        return
+    sas = _as_float_array("rewards_sas", sas)
+    if sas.shape != (S, A, S):
+        raise InvalidMDPError(
+            f"rewards_sas must have shape (S, A, S) = {(S, A, S)}; got {sas.shape}"
+        )
+    # a whole row of -inf marks an infeasible action (module docstring)
+    _check_finite(
+        "rewards_sas",
+        np.where(np.isneginf(sas).all(axis=2, keepdims=True), 0.0, sas),
+        _INFEASIBLE_HINT_SAS,
+    )
+    object.__setattr__(mdp, "rewards_sas", _freeze(sas))
+    if np.ndim(raw) != 3:  # explicit rewards_sas (e.g. dataclasses.replace): the means must agree
+        mean = _reduced_rewards(sas, P, S, A)
+        _check_mean("rewards_sas", _as_float_array("rewards", raw), mean, S, A)
+
+
+def _check_mean(field: str, r: np.ndarray, mean: np.ndarray, S: int, A: int) -> None:
+    if r.shape != (S, A):
+        return  # reported by _reduced_rewards
+    off = np.abs(r - mean) > REWARD_MEAN_TOL * (1.0 + np.abs(mean))
+    if off.any():
+        s, a = np.argwhere(off)[0]
+        raise InvalidMDPError(
+            f"rewards[{s}, {a}] = {r[s, a]:.12g} is not the mean {mean[s, a]:.12g} of {field}"
+        )
+
+
 def _validated_rho(rho: Any, S: int, name: str = "initial_distribution") -> np.ndarray:
     if rho is None:
         return _freeze(np.full(S, 1.0 / S))
@@ -283,6 +346,12 @@ class TabularMDP:
             their expectation under ``P``).
         gamma: discount factor in ``[0, 1)``.
         initial_distribution: ``(S,)`` distribution ``rho`` of the first state; uniform if omitted.
+        rewards_sas: ``(S, A, S)`` rewards ``r[s, a, s']``, kept when ``rewards`` is given in that
+            shape (distributional routines use it; expected-value solvers use the mean in
+            ``rewards``).  Given explicitly, ``rewards`` must be its mean under ``P``.
+        reward_distribution: optional pair ``(values_S_A_K, probs_S_A_K)``: the law of the
+            reward of ``(s, a)``, independent of the next state; ``rewards`` may then be
+            ``None`` (filled with the mean) or must equal that mean.
         action_mask: ``(S, A)`` booleans, True where the action is available (default: every
             action whose reward is not ``-inf``).  Infeasible actions are stored with reward
             ``-inf`` and their transition rows may be all zero (module docstring); after
@@ -304,12 +373,17 @@ class TabularMDP:
     rewards: np.ndarray
     gamma: float
     initial_distribution: np.ndarray | None = None
+    rewards_sas: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    reward_distribution: tuple[np.ndarray, np.ndarray] | None = dataclasses.field(
+        default=None, repr=False
+    )
     action_mask: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         empty: list = []
         P, S, A = _validated_transitions(self.transitions, empty)
         object.__setattr__(self, "transitions", P)
+        _set_reward_detail(self, P, S, A)
         r = _reduced_rewards(self.rewards, P, S, A)
         feasible = _feasible_actions(self.action_mask, r, empty[0], (S, A))
         if not feasible.all():

@@ -85,8 +85,10 @@ def test_rewards_s_a_s_with_an_infeasible_row():
     r3[1, 1] = -np.inf
     m = TabularMDP(P, r3, 0.9)
     np.testing.assert_array_equal(m.rewards, [[1.0, 1.0], [1.0, -np.inf]])
+    np.testing.assert_array_equal(m.rewards_sas[1, 1], -np.inf)  # kept for distributional use
+    r3 = np.ones((2, 2, 2))
     r3[0, 0, 1] = -np.inf  # a partial -inf row is not an infeasibility marker
-    with pytest.raises(ValueError, match=r"rewards\[0, 0, 1\].*finite"):
+    with pytest.raises(ValueError, match=r"rewards(_sas)?\[0, 0, 1\].*finite"):
         TabularMDP(np.full((2, 2, 2), 0.5), r3, 0.9)
 
 

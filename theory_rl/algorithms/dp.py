@@ -545,6 +545,17 @@ def _value_scale(mdp: TabularMDP) -> float:
     return max(abs(x) for x in value_range(mdp))
 
 
+_SCALES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _scale_and_floor(mdp: TabularMDP) -> tuple[float, float]:
+    """``(_value_scale(mdp), value_error_floor(mdp))``, computed once per (frozen) MDP."""
+    out = _SCALES.get(mdp)
+    if out is None:
+        out = _SCALES[mdp] = (_value_scale(mdp), value_error_floor(mdp))
+    return out
+
+
 def _evaluation_tol(mdp: TabularMDP) -> float:
     """Default accuracy of iterative evaluation: 1e-12 of the value scale ``max|r|/(1-gamma)``
     (the smallest positive float when all rewards are zero: then ``V^pi = 0`` exactly)."""
@@ -567,9 +578,8 @@ def _target_accuracy(
     rtol = None if rtol is None else as_positive("rtol", rtol)
     if tol is None and rtol is None:
         rtol = default_rtol
-    scale = _value_scale(mdp)
+    scale, delta = _scale_and_floor(mdp)
     eps = min(x for x in (tol, None if rtol is None else rtol * scale) if x is not None)
-    delta = value_error_floor(mdp)
     if scale > 0 and value_fraction * eps < delta:  # all-zero rewards: everything is exact
         warnings.warn(
             f"requested accuracy {eps:.3g} (values within {value_fraction * eps:.3g} of V*) is "
@@ -1992,8 +2002,10 @@ def _auto_parallel(mdp: TabularMDP, parallel: bool | None) -> bool | None:
     thread."""
     if parallel is not None:
         return parallel
+    if mdp.nnz < PARALLEL_MIN_NNZ:
+        return False
     threads = numba.get_num_threads()
-    if threads < 2 or mdp.nnz < PARALLEL_MIN_NNZ:
+    if threads < 2:
         return False
     try:
         load = os.getloadavg()[0]

@@ -2019,7 +2019,7 @@ def auto_method(mdp: TabularMDP) -> str:
     """The method ``solve(mdp, method="auto")`` runs.
 
     Modified policy iteration, on every size, sparsity and discount measured so far
-    (``docs/performance.md``, runs 9-11; 2-core VM): on the dense S = 200 and CSR S = 2000 /
+    (``docs/performance.md``, runs 9-12; 2-core VM): on the dense S = 200 and CSR S = 2000 /
     20000 garnets at gamma 0.9, 0.99 and 0.999 (``benchmarks/test_solvers.py``) the MPI of
     :func:`solve` or plain MPI was the fastest of this package's solvers in every cell, value
     iteration 2-9x and policy iteration 3-2000x slower; on the forest problem at S = 10^4 /

@@ -8,10 +8,13 @@ solvers (:func:`_bench.reference_values`).
 
 Settings (``extra_info["setting"]``):
 
-* theory_rl: ``value_iteration`` and ``modified_policy_iteration`` (``m = 20``) with
-  ``tol = 1e-8``, whose span rule guarantees values within ``tol / 2``; ``policy_iteration``
-  with its default evaluation (LU up to S = 2000, GMRES above).  Default ``parallel=None``;
-  VI and MPI also with ``parallel=False`` (method names ending in ``[serial]``).
+* theory_rl: ``solve`` (``method="auto"``: modified policy iteration from ``max_a r`` with a
+  one-call dense kernel, see :func:`theory_rl.algorithms.dp.solve`), ``value_iteration`` and
+  ``modified_policy_iteration`` (``m = 20``) with ``tol = 1e-8``, whose span rule guarantees
+  values within ``tol / 2``; ``policy_iteration`` with its default evaluation (LU up to S =
+  2000, GMRES above).  Default ``parallel=None`` (for ``solve``: its own rule, parallel only
+  for large problems with an idle core); ``solve``, VI and MPI also with ``parallel=False``
+  (method names ending in ``[serial]``).
 * quantecon ``DiscreteDP`` (dense form, or the state-action-pair form with a scipy CSR ``Q``):
   ``epsilon = 1e-8`` (its VI sup-norm rule and MPI span rule with midpoint then guarantee the
   accuracy) and ``max_iter = 10**6`` (the default 250 stops VI silently).
@@ -56,7 +59,7 @@ import scipy.sparse as sp
 
 from theory_rl.algorithms import dp
 
-GAMMAS = [0.9, 0.99]
+GAMMAS = [0.9, 0.99, 0.999]
 INSTANCES = [
     _bench.Instance(200, 10, 200, dense=True),
     _bench.Instance(2000, 10, 10),
@@ -72,6 +75,11 @@ QUANTECON_PI_MAX_STATES = 2000
 #: mostly-True sparse matrix per action (4e8 entries at S = 20000), and its PI builds dense
 #: S x S policy matrices; it is run only up to this size.
 PYMDPTOOLBOX_MAX_STATES = 2000
+#: Value iteration of quantecon and pymdptoolbox (sup-norm stopping rules) at gamma = 0.999
+#: needs about ten times the sweeps of gamma = 0.99 (quantecon: 2350 there, about 25000 here),
+#: where it was already 100-250x slower than the same library's MPI; above this size it would
+#: take minutes per run and is not timed.
+PEER_VI_MAX_STATES_AT_0999 = 200
 
 
 @dataclasses.dataclass
@@ -127,6 +135,10 @@ def ours(method: str, parallel: bool | None = None) -> Callable[[Problem, Any], 
             def run():
                 return dp.policy_iteration(mdp, parallel=parallel)
             setting = "evaluation='auto'"
+        elif method.startswith("solve"):
+            def run():
+                return dp.solve(mdp, tol=_bench.TARGET_ERROR, parallel=parallel)
+            setting = "method='auto', tol=1e-8"
         else:
             fn = getattr(dp, method.split("[")[0])
 
@@ -311,6 +323,8 @@ def mdpsolver_solver(algorithm: str) -> Callable[[Problem, Any], Runner]:
 
 # (library, method) -> (factory, candidate settings, skip rule returning a reason or None)
 SOLVERS: dict[tuple[str, str], tuple[Callable, list, Callable[[Problem], str | None]]] = {
+    ("theory_rl", "solve"): (ours("solve"), [None], lambda pb: None),
+    ("theory_rl", "solve[serial]"): (ours("solve", parallel=False), [None], lambda pb: None),
     ("theory_rl", "value_iteration"): (ours("value_iteration"), [None], lambda pb: None),
     ("theory_rl", "modified_policy_iteration"): (
         ours("modified_policy_iteration"), [None], lambda pb: None),
@@ -323,7 +337,7 @@ SOLVERS: dict[tuple[str, str], tuple[Callable, list, Callable[[Problem], str | N
     ("theory_rl", "modified_policy_iteration[serial]"): (
         ours("modified_policy_iteration", parallel=False), [None], lambda pb: None),
     ("quantecon", "value_iteration"): (
-        quantecon_solver("value_iteration"), [1e-8, 1e-9, 1e-10], lambda pb: None),
+        quantecon_solver("value_iteration"), [1e-8, 1e-9, 1e-10], lambda pb: _peer_vi_skip(pb)),
     ("quantecon", "modified_policy_iteration"): (
         quantecon_solver("modified_policy_iteration"), [1e-8, 1e-9, 1e-10], lambda pb: None),
     ("quantecon", "policy_iteration"): (
@@ -334,7 +348,7 @@ SOLVERS: dict[tuple[str, str], tuple[Callable, list, Callable[[Problem], str | N
             "120 s (measured while preparing this suite), so it is not timed")),
     ("pymdptoolbox", "value_iteration"): (
         toolbox_solver("value_iteration"), [1e-8, 1e-10, 1e-12, SPAN_RULE_OFF],
-        lambda pb: _toolbox_skip(pb)),
+        lambda pb: _toolbox_skip(pb) or _peer_vi_skip(pb)),
     ("pymdptoolbox", "modified_policy_iteration"): (
         toolbox_solver("modified_policy_iteration"), [1e-8, 1e-10, 1e-12, 1e-14],
         lambda pb: _toolbox_skip(pb)),
@@ -344,6 +358,14 @@ SOLVERS: dict[tuple[str, str], tuple[Callable, list, Callable[[Problem], str | N
     ("mdpsolver", "mpi"): (mdpsolver_solver("mpi"), [1e-8, 1e-9, 1e-10, 1e-12], lambda pb: None),
     ("mdpsolver", "pi"): (mdpsolver_solver("pi"), [1e-8, 1e-9, 1e-10, 1e-12], lambda pb: None),
 }
+
+
+def _peer_vi_skip(pb: Problem) -> str | None:
+    if pb.gamma < 0.999 or pb.mdp.n_states <= PEER_VI_MAX_STATES_AT_0999:
+        return None
+    return ("value iteration with a sup-norm stopping rule needs about 25000 sweeps at gamma = "
+            "0.999 (quantecon: 2350 at gamma = 0.99, where it was already 100-250x slower than "
+            "the same library's MPI, run 5); minutes per run above S = 200, so not timed")
 
 
 def _toolbox_skip(pb: Problem) -> str | None:

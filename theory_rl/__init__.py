@@ -73,6 +73,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "anchoring_schedule",
         "gauss_seidel_value_iteration",
         "safeguarded_accelerated_value_iteration",
+        "auto_method",
+        "solve",
         "average_reward_policy_iteration",
         "relative_value_iteration",
         "DeviceReference",

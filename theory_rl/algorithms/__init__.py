@@ -31,6 +31,7 @@ from theory_rl.algorithms.dp import (
     accelerated_policy_evaluation,
     anchored_value_iteration,
     anchoring_schedule,
+    auto_method,
     backward_induction,
     bellman_optimality_operator,
     gauss_seidel_value_iteration,
@@ -42,6 +43,7 @@ from theory_rl.algorithms.dp import (
     policy_iteration,
     q_values,
     safeguarded_accelerated_value_iteration,
+    solve,
     value_iteration,
 )
 from theory_rl.algorithms.drpg import drpg, drpg_gradient, drpg_step
@@ -191,6 +193,8 @@ __all__ = [
     "anchoring_schedule",
     "gauss_seidel_value_iteration",
     "safeguarded_accelerated_value_iteration",
+    "auto_method",
+    "solve",
     "average_reward_policy_iteration",
     "relative_value_iteration",
     "DeviceReference",

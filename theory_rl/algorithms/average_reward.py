@@ -67,14 +67,16 @@ def _support(mdp: TabularMDP) -> sp.csr_array:
     return sp.csr_array(((M.data > 0).astype(np.float64), M.indices, M.indptr), shape=M.shape)
 
 
-def _reached_by_every_policy(support: sp.csr_array, target: int, S: int, A: int) -> bool:
+def _reached_by_every_policy(
+    support: sp.csr_array, target: int, S: int, A: int, feasible: np.ndarray
+) -> bool:
     """True when every stationary policy reaches ``target`` from every state: the least set
     ``W`` containing ``target`` and every state all of whose actions can step into ``W``."""
     W = np.zeros(S, dtype=bool)
     W[target] = True
     while True:
         hit = (support @ W.astype(np.float64)) > 0  # (S*A,) rows stepping into W
-        new = W | hit.reshape(S, A).all(axis=1)
+        new = W | (hit.reshape(S, A) | ~feasible).all(axis=1)  # every feasible action does
         if new.sum() == W.sum():
             return bool(W.all())
         W = new
@@ -94,14 +96,18 @@ def model_class(mdp: TabularMDP) -> str:
         # the common recurrent state lies in an SCC that no edge leaves under some action set;
         # try the states of the last classes first (closed classes are listed among them)
         for cls in reversed(classes):
-            if _reached_by_every_policy(support, int(cls[0]), S, A):
+            if _reached_by_every_policy(support, int(cls[0]), S, A, mdp.action_mask):
                 return "unichain"
     raise ValueError(
         f"mdp must be communicating or unichain for a constant optimal gain: it has "
         f"{len(classes)} communicating classes and no state that every policy reaches from "
         "every state (a multichain model: the optimal gain may depend on the start state)"
-        + ("" if S <= UNICHAIN_CHECK_MAX_STATES else
-           f"; the unichain certificate is searched only up to {UNICHAIN_CHECK_MAX_STATES} states")
+        + (
+            ""
+            if S <= UNICHAIN_CHECK_MAX_STATES
+            else "; the unichain certificate is searched only up to "
+            f"{UNICHAIN_CHECK_MAX_STATES} states"
+        )
     )
 
 
@@ -173,7 +179,7 @@ def relative_value_iteration(
     rtol = None if rtol is None else as_positive("rtol", rtol)
     if tol is None and rtol is None:
         rtol = DEFAULT_RTOL
-    scale = max(float(np.abs(mdp.rewards).max()), float(np.finfo(np.float64).tiny))
+    scale = max(*(abs(x) for x in mdp.reward_range), float(np.finfo(np.float64).tiny))
     eps = min(x for x in (tol, None if rtol is None else rtol * scale) if x is not None)
     P2, r = mdp.transition_matrix, mdp.rewards.ravel().astype(np.float64)
     if initial_values is None:
@@ -203,8 +209,7 @@ def relative_value_iteration(
         f"span stopping rule met: gain {gain:.12g} within {(upper[-1] - lower[-1]) / 2:.3g} of "
         f"g*, greedy policy's gain within {upper[-1] - lower[-1]:.3g} (requested tol {eps:.3g})"
         if converged
-        else f"max_iterations={max_iterations} reached: g* in [{lower[-1]:.12g}, "
-        f"{upper[-1]:.12g}]"
+        else f"max_iterations={max_iterations} reached: g* in [{lower[-1]:.12g}, {upper[-1]:.12g}]"
     )
     return SolveResult(
         policy=_one_hot(actions, A),
@@ -284,18 +289,19 @@ def average_reward_policy_iteration(
         policy = R.argmax(axis=1)
     else:
         pi = np.asarray(initial_policy)
-        checked = validate_policy(pi, S, A, name="initial_policy")
+        checked = validate_policy(pi, S, A, name="initial_policy", action_mask=mdp.action_mask)
         if pi.ndim == 2 and not np.isin(checked, (0.0, 1.0)).all():
             raise ValueError("initial_policy must be deterministic (one-hot rows or actions)")
         policy = pi if pi.ndim == 1 else checked.argmax(axis=1)
     policy = np.asarray(policy, dtype=np.int64)
-    threshold = 1e-10 * max(float(np.abs(R).max()), float(np.finfo(np.float64).tiny))
+    threshold = 1e-10 * max(*(abs(x) for x in mdp.reward_range), float(np.finfo(np.float64).tiny))
+    feasible = mdp.action_mask
     gains, converged = [], False
     rows = np.arange(S)
     for _ in range(max_iterations):
         g, h = _evaluate(P3[rows, policy], R[rows, policy])
         gains.append(float(g.mean()))
-        pg = P3 @ g  # (S, A)
+        pg = np.where(feasible, P3 @ g, -np.inf)  # (S, A); infeasible actions never chosen
         best_g = pg.max(axis=1)
         gain_ok = pg >= best_g[:, None] - threshold
         q = np.where(gain_ok, R + P3 @ h, -np.inf)

@@ -258,6 +258,11 @@ def _unregularized(m: TabularMDP, rho: np.ndarray) -> tuple:
 def _regularized(
     m: TabularMDP, rho: np.ndarray, tau: float, regularizer: str, max_iterations: int
 ) -> tuple:
+    if m.has_infeasible_actions:
+        raise ValueError(
+            "mdp has infeasible actions (action_mask); regularised references (tau > 0) need "
+            "every action available"
+        )
     ev = ExactEvaluator(m, "cpu", rho)
     pi = np.full((1, ev.S, ev.A), 1.0 / ev.A)
     q_prev = None

@@ -78,7 +78,15 @@ def value_range(mdp: TabularMDP) -> tuple[float, float]:
     ``max(|min|, |max|) = max|r| / (1 - gamma)`` is the *value scale* that relative tolerances
     of :mod:`theory_rl.algorithms.dp` refer to."""
     h = effective_horizon(mdp.gamma)
-    return float(mdp.rewards.min()) * h, float(mdp.rewards.max()) * h
+    lo, hi = _reward_range(mdp)
+    return lo * h, hi * h
+
+
+def _reward_range(mdp: TabularMDP) -> tuple[float, float]:
+    """``(min, max)`` of the rewards of feasible state-action pairs."""
+    if hasattr(mdp, "reward_range"):
+        return mdp.reward_range
+    return float(mdp.rewards.min()), float(mdp.rewards.max())
 
 
 def value_error_floor(mdp: TabularMDP) -> float:
@@ -103,7 +111,7 @@ def value_error_floor(mdp: TabularMDP) -> float:
     rewards is replaced by ``eps`` so that comparisons keep a non-zero slack.
     """
     h = effective_horizon(mdp.gamma)
-    R = max(float(np.abs(mdp.rewards).max()), EPS)
+    R = max(*(abs(x) for x in _reward_range(mdp)), EPS)
     return 4.0 * (mdp.n_states + 2) * EPS * R * h * h
 
 

@@ -250,3 +250,154 @@ def _csr_q_serial(indptr, indices, data, r, gamma, v, out_q):
 def _csr_q_parallel(indptr, indices, data, r, gamma, v, out_q):
     for row in prange(r.shape[0]):
         out_q[row] = _csr_row_value(indptr, indices, data, r, gamma, v, row)
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _dense_q_sweep_serial(P2, r, gamma, v, out_q, out_v, out_a):
+    """One pass over dense ``P2``: ``out_q = r + gamma * P2 @ v`` ``(S*A,)`` together with
+    ``out_v = T v`` and the greedy ``out_a`` (lowest index among the maximisers)."""
+    n_states = v.shape[0]
+    n_actions = r.shape[0] // n_states
+    for s in range(n_states):
+        best = -np.inf
+        best_a = 0
+        for a in range(n_actions):
+            row = s * n_actions + a
+            q = _dense_row_value(P2, r, gamma, v, row)
+            out_q[row] = q
+            if q > best:
+                best = q
+                best_a = a
+        out_v[s] = best
+        out_a[s] = best_a
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _dense_mpi_serial(
+    P2, r, gamma, n_sweeps, stop_span, inner_tol, inner_fraction, v, tmp, out_q, out_a, hist
+):
+    """Modified policy iteration on dense ``P2`` in one call (``solve(method="auto")``).
+
+    Iteration ``k``: one pass forms ``q = r + gamma P2 v`` ``(S*A,)``, the greedy ``out_a``
+    and the extremes of ``Delta = T v - v`` (``hist[k] = (min, max, sweeps)``); it stops when
+    ``max - min <= stop_span`` (``v`` is then the iterate whose ``q`` is ``out_q``) and
+    otherwise sets ``v <- T v`` followed by up to ``n_sweeps`` sweeps of ``T_a`` that end once
+    an increment has span ``<= max(inner_tol, inner_fraction * (max - min))``.  Runs at most
+    ``hist.shape[0]`` iterations; returns the number run (``tmp``: scratch ``(S,)``)."""
+    n_states = v.shape[0]
+    n_actions = r.shape[0] // n_states
+    for k in range(hist.shape[0]):
+        lo, hi = np.inf, -np.inf
+        for s in range(n_states):
+            best = -np.inf
+            best_a = 0
+            for a in range(n_actions):
+                row = s * n_actions + a
+                q = _dense_row_value(P2, r, gamma, v, row)
+                out_q[row] = q
+                if q > best:
+                    best = q
+                    best_a = a
+            tmp[s] = best
+            out_a[s] = best_a
+            lo = min(lo, best - v[s])
+            hi = max(hi, best - v[s])
+        hist[k, 0] = lo
+        hist[k, 1] = hi
+        hist[k, 2] = 0.0
+        if hi - lo <= stop_span:
+            return k + 1
+        tol_k = max(inner_tol, inner_fraction * (hi - lo))
+        src, dst = tmp, v
+        done = 0
+        while done < n_sweeps:
+            lo, hi = np.inf, -np.inf
+            for s in range(n_states):
+                x = _dense_row_value(P2, r, gamma, src, s * n_actions + out_a[s])
+                lo = min(lo, x - src[s])
+                hi = max(hi, x - src[s])
+                dst[s] = x
+            src, dst = dst, src
+            done += 1
+            if hi - lo <= tol_k:
+                break
+        hist[k, 2] = done
+        if done % 2 == 0:  # the last iterate is in tmp
+            v[:] = tmp
+    return hist.shape[0]
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _csr_mpi_serial(
+    indptr,
+    indices,
+    data,
+    r,
+    gamma,
+    n_sweeps,
+    stop_span,
+    inner_tol,
+    inner_fraction,
+    v,
+    tmp,
+    out_q,
+    out_a,
+    p_indptr,
+    p_indices,
+    p_data,
+    r_pi,
+    hist,
+):
+    """:func:`_dense_mpi_serial` on CSR ``P`` ``(S*A, S)``: the greedy pass writes ``q``, the
+    greedy actions and the extremes of ``T v - v``; the rows of the greedy actions are then
+    gathered into the compact CSR ``P_pi`` (``p_indptr``, ``p_indices``, ``p_data``, ``r_pi``:
+    buffers of at least ``S + 1``, ``nnz(P_pi)`` and ``S`` entries) for the partial
+    evaluation.  Returns the number of iterations run (at most ``hist.shape[0]``)."""
+    n_states = v.shape[0]
+    n_actions = r.shape[0] // n_states
+    for k in range(hist.shape[0]):
+        lo, hi = np.inf, -np.inf
+        p_indptr[0] = 0
+        for row in range(r.shape[0]):  # a flat loop over rows first: measured ~10% faster
+            out_q[row] = _csr_row_value(indptr, indices, data, r, gamma, v, row)
+        for s in range(n_states):
+            best = -np.inf
+            best_a = 0
+            for a in range(n_actions):
+                q = out_q[s * n_actions + a]
+                if q > best:
+                    best = q
+                    best_a = a
+            tmp[s] = best
+            out_a[s] = best_a
+            lo = min(lo, best - v[s])
+            hi = max(hi, best - v[s])
+        hist[k, 0] = lo
+        hist[k, 1] = hi
+        hist[k, 2] = 0.0
+        if hi - lo <= stop_span:
+            return k + 1
+        tol_k = max(inner_tol, inner_fraction * (hi - lo))
+        if n_sweeps > 0:
+            for s in range(n_states):
+                row = s * n_actions + out_a[s]
+                p_indptr[s + 1] = p_indptr[s] + (indptr[row + 1] - indptr[row])
+                r_pi[s] = r[row]
+                _csr_policy_row_copy(indptr, indices, data, row, p_indptr, p_indices, p_data, s)
+        src, dst = tmp, v
+        done = 0
+        while done < n_sweeps:
+            lo, hi = np.inf, -np.inf
+            for s in range(n_states):
+                x = _csr_row_value(p_indptr, p_indices, p_data, r_pi, gamma, src, s)
+                lo = min(lo, x - src[s])
+                hi = max(hi, x - src[s])
+                dst[s] = x
+            src, dst = dst, src
+            done += 1
+            if hi - lo <= tol_k:
+                break
+        hist[k, 2] = done
+        if done % 2 == 0:
+            v[:] = tmp
+    return hist.shape[0]

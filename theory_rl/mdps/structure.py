@@ -57,8 +57,8 @@ def _adjacency(mdp: TabularMDP, policy: Any = None) -> sp.csr_array:
     S, A = mdp.n_states, mdp.n_actions
     M = mdp.transition_matrix
     M = M if sp.issparse(M) else sp.csr_array(M)
-    if policy is None:
-        allowed = np.ones(S * A)
+    if policy is None:  # every feasible action
+        allowed = np.asarray(getattr(mdp, "action_mask", np.ones((S, A))), np.float64).ravel()
     else:
         pi = validate_policy(policy, S, A)
         if pi.ndim != 2:

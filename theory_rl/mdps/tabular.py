@@ -6,6 +6,15 @@ rewards ``r[s, a]`` are ``(S, A)`` (an ``(S, A, S)`` array ``r[s, a, s']`` is re
 expectation :math:`r(s, a) = \sum_{s'} P(s' | s, a) r(s, a, s')`); the initial distribution
 ``rho`` is ``(S,)`` (uniform when omitted).
 
+**Infeasible actions.**  A state may have fewer actions than ``A``: an action is infeasible in
+a state when its reward is ``-inf`` (quantecon's convention) or ``action_mask[s, a]`` is False
+(gymnasium's convention: True = available).  The transition row of an infeasible action may be
+all zero (or any distribution: it is never used).  Infeasible pairs are stored with reward
+``-inf``, so ``q(s, a) = -inf`` there and every maximum over actions skips them; every state
+needs at least one feasible action.  Policies must put no mass on infeasible actions.
+:meth:`TabularMDP.from_sa_pairs` builds a model from quantecon's state-action-pair form (``L``
+feasible pairs) and :meth:`TabularMDP.to_sa_pairs` converts back.
+
 Problems are validated once, when built: every violation raises :class:`InvalidMDPError` (a
 ``ValueError``) whose message names the field and the first offending index.  Validation of a
 sparse problem costs O(nnz): the dense array is never formed.
@@ -35,17 +44,21 @@ def _index(flat: int, shape: tuple[int, ...]) -> str:
     return ", ".join(str(int(i)) for i in np.unravel_index(flat, shape))
 
 
-def _check_finite(name: str, x: np.ndarray) -> None:
+def _check_finite(name: str, x: np.ndarray, hint: str = "") -> None:
     bad = ~np.isfinite(x)
     if bad.any():
         flat = int(np.flatnonzero(bad)[0])
         raise InvalidMDPError(
-            f"{name}[{_index(flat, x.shape)}] is {x.flat[flat]}; entries must be finite"
+            f"{name}[{_index(flat, x.shape)}] is {x.flat[flat]}; entries must be finite{hint}"
         )
 
 
-def _check_distribution(name: str, x: np.ndarray, what: str = "probabilities") -> None:
-    """``x`` has distributions along its last axis: finite, non-negative, summing to one."""
+def _check_distribution(
+    name: str, x: np.ndarray, what: str = "probabilities", empty_rows: list | None = None
+) -> None:
+    """``x`` has distributions along its last axis: finite, non-negative, summing to one.
+
+    With ``empty_rows`` (a list), all-zero rows pass and their flat indices are appended."""
     _check_finite(name, x)
     neg = x < 0
     if neg.any():
@@ -55,6 +68,9 @@ def _check_distribution(name: str, x: np.ndarray, what: str = "probabilities") -
         )
     sums = x.sum(axis=-1)
     off = np.abs(sums - 1.0) > ROW_SUM_TOL
+    if empty_rows is not None:
+        empty_rows.append(np.flatnonzero(sums.ravel() == 0.0))
+        off &= sums != 0.0
     if off.any():
         flat = int(np.flatnonzero(off)[0])
         idx = _index(flat, sums.shape)
@@ -94,8 +110,14 @@ def _freeze(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _validated_transitions(transitions: Any) -> tuple[np.ndarray | sp.csr_array, int, int]:
-    """Validate transitions; return (dense (S, A, S) or CSR (S*A, S), S, A)."""
+def _validated_transitions(
+    transitions: Any, empty_rows: list | None = None
+) -> tuple[np.ndarray | sp.csr_array, int, int]:
+    """Validate transitions; return (dense (S, A, S) or CSR (S*A, S), S, A).
+
+    With ``empty_rows`` (a list), rows summing to exactly 0 pass the row-sum check and their
+    flat indices ``s*A + a`` are appended to it, as a ``(k,)`` int array: the caller checks
+    that those actions are infeasible."""
     if sp.issparse(transitions):
         if transitions.dtype.kind not in "iuf":
             raise InvalidMDPError(
@@ -136,6 +158,9 @@ def _validated_transitions(transitions: Any) -> tuple[np.ndarray | sp.csr_array,
             )
         sums = np.bincount(row_of, weights=P.data, minlength=n_rows)
         off = np.abs(sums - 1.0) > ROW_SUM_TOL
+        if empty_rows is not None:
+            empty_rows.append(np.flatnonzero(sums == 0.0))
+            off &= sums != 0.0
         if off.any():
             s, a = divmod(int(np.flatnonzero(off)[0]), A)
             raise InvalidMDPError(
@@ -155,24 +180,86 @@ def _validated_transitions(transitions: Any) -> tuple[np.ndarray | sp.csr_array,
         raise InvalidMDPError("transitions has no states (S = 0)")
     if A == 0:
         raise InvalidMDPError("transitions has no actions (A = 0); every state needs one")
-    _check_distribution("transitions", P)
+    _check_distribution("transitions", P, empty_rows=empty_rows)
     return _freeze(P), S, A
 
 
 def _reduced_rewards(rewards: Any, P: np.ndarray | sp.csr_array, S: int, A: int) -> np.ndarray:
+    """``(S, A)`` expected rewards; ``-inf`` entries (whole rows ``r[s, a, :]`` of an ``(S, A,
+    S)`` array) mark infeasible actions and are kept as ``-inf``."""
     r = _as_float_array("rewards", rewards)
     if r.shape == (S, A, S):
-        _check_finite("rewards", r)
+        off = np.isneginf(r).all(axis=2)  # (S, A): the action is infeasible
+        r3 = np.where(off[:, :, None], 0.0, r) if off.any() else r
+        _check_finite("rewards", r3, _INFEASIBLE_HINT_SAS)
         if sp.issparse(P):
-            r = np.asarray(P.multiply(r.reshape(S * A, S)).sum(axis=1)).reshape(S, A)
+            r = np.asarray(P.multiply(r3.reshape(S * A, S)).sum(axis=1)).reshape(S, A)
         else:
-            r = np.einsum("ijk,ijk->ij", P, r)
+            r = np.einsum("ijk,ijk->ij", P, r3)
+        if off.any():
+            r = np.where(off, -np.inf, r)
     elif r.shape != (S, A):
         raise InvalidMDPError(
             f"rewards must have shape (S, A) = {(S, A)} or (S, A, S) = {(S, A, S)}; got {r.shape}"
         )
-    _check_finite("rewards", r)
+    _check_finite("rewards", np.where(np.isneginf(r), 0.0, r), _INFEASIBLE_HINT)
     return _freeze(r)
+
+
+_INFEASIBLE_HINT = " (or -inf for an infeasible action)"
+_INFEASIBLE_HINT_SAS = " (or -inf in a whole row r[s, a, :] for an infeasible action)"
+
+
+def _feasible_actions(
+    action_mask: Any,
+    rewards: np.ndarray,
+    empty_rows: np.ndarray,
+    rows_shape: tuple[int, ...],
+    name: str = "action_mask",
+) -> np.ndarray:
+    """``(..., S, A)`` bool: ``action_mask`` (True = available) and a reward above ``-inf``.
+
+    Checks that every state has a feasible action and that every all-zero transition row
+    (``empty_rows``: flat indices into ``rows_shape``) belongs to an infeasible action; raises
+    :class:`InvalidMDPError` naming the state otherwise."""
+    feasible = ~np.isneginf(rewards)
+    if action_mask is not None:
+        m = np.asarray(action_mask)
+        if m.dtype != np.bool_ and not (
+            m.dtype.kind in "iu" and m.size and np.isin(m, (0, 1)).all()
+        ):
+            raise InvalidMDPError(
+                f"{name} must be a boolean array (True = the action is available), got dtype "
+                f"{m.dtype}"
+            )
+        if m.shape != rewards.shape[-m.ndim :] or m.ndim < 2:
+            raise InvalidMDPError(
+                f"{name} must have shape {rewards.shape[-2:]} (S, A) or the rewards' shape "
+                f"{rewards.shape}; got {m.shape}"
+            )
+        feasible = feasible & m.astype(bool)
+    none = ~feasible.any(axis=-1)
+    if none.any():
+        flat = int(np.flatnonzero(none)[0])
+        idx = _index(flat, none.shape)
+        raise InvalidMDPError(
+            f"state {idx} has no feasible action: every rewards[{idx}, :] is -inf or "
+            f"{name}[{idx}, :] is False; every state needs at least one available action"
+        )
+    if empty_rows.size:
+        # rows_shape: (S, A) for stationary transitions (an empty row must then be infeasible
+        # at every step), (H, S, A) for per-step ones
+        f = np.broadcast_to(feasible, np.broadcast_shapes(feasible.shape, rows_shape))
+        f = f.reshape((-1,) + rows_shape).any(axis=0) if f.ndim > len(rows_shape) else f
+        bad = f.ravel()[empty_rows]
+        if bad.any():
+            k = int(empty_rows[np.flatnonzero(bad)[0]])
+            raise InvalidMDPError(
+                f"transitions[{_index(k, rows_shape)}, :] sums to 0; probabilities must sum to 1 "
+                f"(tolerance {ROW_SUM_TOL:g}); a row may be empty only for an infeasible action "
+                "(reward -inf or action_mask False)"
+            )
+    return feasible
 
 
 REWARD_MEAN_TOL = 1e-9
@@ -215,7 +302,12 @@ def _set_reward_detail(mdp: Any, P: Any, S: int, A: int) -> None:
         raise InvalidMDPError(
             f"rewards_sas must have shape (S, A, S) = {(S, A, S)}; got {sas.shape}"
         )
-    _check_finite("rewards_sas", sas)
+    # a whole row of -inf marks an infeasible action (module docstring)
+    _check_finite(
+        "rewards_sas",
+        np.where(np.isneginf(sas).all(axis=2, keepdims=True), 0.0, sas),
+        _INFEASIBLE_HINT_SAS,
+    )
     object.__setattr__(mdp, "rewards_sas", _freeze(sas))
     if np.ndim(raw) != 3:  # explicit rewards_sas (e.g. dataclasses.replace): the means must agree
         mean = _reduced_rewards(sas, P, S, A)
@@ -260,9 +352,14 @@ class TabularMDP:
         reward_distribution: optional pair ``(values_S_A_K, probs_S_A_K)``: the law of the
             reward of ``(s, a)``, independent of the next state; ``rewards`` may then be
             ``None`` (filled with the mean) or must equal that mean.
+        action_mask: ``(S, A)`` booleans, True where the action is available (default: every
+            action whose reward is not ``-inf``).  Infeasible actions are stored with reward
+            ``-inf`` and their transition rows may be all zero (module docstring); after
+            construction ``action_mask`` is always the ``(S, A)`` feasibility array.
 
     Raises:
-        InvalidMDPError: (a ``ValueError``) naming the field and first offending index.
+        InvalidMDPError: (a ``ValueError``) naming the field and first offending index; a state
+            without any feasible action is named.
 
     Example:
         >>> import numpy as np
@@ -280,15 +377,155 @@ class TabularMDP:
     reward_distribution: tuple[np.ndarray, np.ndarray] | None = dataclasses.field(
         default=None, repr=False
     )
+    action_mask: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        P, S, A = _validated_transitions(self.transitions)
+        empty: list = []
+        P, S, A = _validated_transitions(self.transitions, empty)
         object.__setattr__(self, "transitions", P)
         _set_reward_detail(self, P, S, A)
-        object.__setattr__(self, "rewards", _reduced_rewards(self.rewards, P, S, A))
+        r = _reduced_rewards(self.rewards, P, S, A)
+        feasible = _feasible_actions(self.action_mask, r, empty[0], (S, A))
+        if not feasible.all():
+            r = _freeze(np.where(feasible, r, -np.inf))
+        object.__setattr__(self, "rewards", r)
+        object.__setattr__(self, "action_mask", _freeze(feasible))
         object.__setattr__(self, "gamma", _check_gamma(self.gamma))
         object.__setattr__(
             self, "initial_distribution", _validated_rho(self.initial_distribution, S)
+        )
+
+    @functools.cached_property
+    def has_infeasible_actions(self) -> bool:
+        """True when some state has an infeasible action (``action_mask`` is not all True)."""
+        return not bool(self.action_mask.all())
+
+    @functools.cached_property
+    def reward_range(self) -> tuple[float, float]:
+        """``(min, max)`` of ``r(s, a)`` over the feasible pairs."""
+        r = self.rewards[self.action_mask] if self.has_infeasible_actions else self.rewards
+        return float(r.min()), float(r.max())
+
+    @classmethod
+    def from_sa_pairs(
+        cls,
+        rewards: Any,
+        transitions: Any,
+        s_indices: Any,
+        a_indices: Any,
+        gamma: float,
+        *,
+        n_actions: int | None = None,
+        initial_distribution: Any = None,
+    ) -> TabularMDP:
+        """A model from quantecon's state-action-pair form (``DiscreteDP(R, Q, beta, s_indices,
+        a_indices)``): only the ``L`` feasible pairs are listed.
+
+        Args:
+            rewards: ``(L,)`` rewards ``r(s_indices[l], a_indices[l])``.
+            transitions: ``(L, S)`` dense array or ``scipy.sparse`` matrix: row ``l`` is
+                ``P[s_indices[l], a_indices[l], :]``.
+            s_indices, a_indices: ``(L,)`` integer state and action of each pair; pairs may come
+                in any order but not twice.  States may have different numbers of actions.
+            gamma: discount factor in ``[0, 1)``.
+            n_actions: ``A`` (default ``max(a_indices) + 1``).
+            initial_distribution: ``(S,)``; uniform if omitted.
+
+        Returns:
+            :class:`TabularMDP` with ``A`` actions per state, the pairs not listed infeasible
+            (``action_mask`` False, reward ``-inf``, empty transition row); dense ``(S, A, S)``
+            transitions when ``transitions`` is dense, CSR ``(S*A, S)`` when sparse.
+
+        Raises:
+            InvalidMDPError: shapes that disagree, indices out of range, a repeated pair, a
+                state with no pair; and everything the constructor checks.
+        """
+        sparse = sp.issparse(transitions)
+        Q = sp.csr_array(transitions) if sparse else _as_float_array("transitions", transitions)
+        if Q.ndim != 2:
+            raise InvalidMDPError(
+                f"transitions must be 2-D (L, S) in the state-action-pair form; got shape {Q.shape}"
+            )
+        L, S = Q.shape
+        R = _as_float_array("rewards", rewards)
+        if R.shape != (L,):
+            raise InvalidMDPError(f"rewards must have shape (L,) = ({L},); got {R.shape}")
+        idx = []
+        for name, x, hi in (("s_indices", s_indices, S), ("a_indices", a_indices, None)):
+            arr = np.asarray(x)
+            if arr.dtype.kind not in "iu" or arr.shape != (L,):
+                raise InvalidMDPError(
+                    f"{name} must be (L,) = ({L},) integers; got dtype {arr.dtype}, shape "
+                    f"{arr.shape}"
+                )
+            if L and (arr.min() < 0 or (hi is not None and arr.max() >= hi)):
+                k = int(np.flatnonzero((arr < 0) | (arr >= (hi if hi is not None else 1 << 62)))[0])
+                raise InvalidMDPError(
+                    f"{name}[{k}] = {arr[k]} is out of range"
+                    + (f" [0, S = {S})" if hi is not None else " (must be >= 0)")
+                )
+            idx.append(arr.astype(np.int64))
+        s_idx, a_idx = idx
+        A = int(a_idx.max()) + 1 if L else 0
+        if n_actions is not None:
+            try:
+                n = as_int("n_actions", n_actions)
+            except ValueError as exc:
+                raise InvalidMDPError(str(exc)) from None
+            if L and n < A:
+                raise InvalidMDPError(f"n_actions = {n} but a_indices has action {A - 1}")
+            A = n
+        if A == 0:
+            raise InvalidMDPError("the state-action-pair form lists no pair (L = 0)")
+        flat = s_idx * A + a_idx
+        counts = np.bincount(flat, minlength=S * A)
+        if (counts > 1).any():
+            k = int(np.flatnonzero(counts > 1)[0])
+            raise InvalidMDPError(
+                f"the pair (state {k // A}, action {k % A}) is listed {int(counts[k])} times in "
+                "s_indices/a_indices; each pair at most once"
+            )
+        listed = counts.reshape(S, A) > 0
+        missing = ~listed.any(axis=1)
+        if missing.any():
+            s = int(np.flatnonzero(missing)[0])
+            raise InvalidMDPError(
+                f"state {s} has no feasible action: s_indices never lists it; every state needs "
+                "at least one pair"
+            )
+        r = np.full(S * A, -np.inf)
+        r[flat] = R
+        if sparse:
+            Q.sum_duplicates()
+            lengths = np.zeros(S * A, dtype=np.int64)
+            lengths[flat] = np.diff(Q.indptr)
+            indptr = np.concatenate([[0], np.cumsum(lengths)])
+            Qs = sp.csr_array(Q[np.argsort(flat, kind="stable")])  # pairs in row order s*A + a
+            P = sp.csr_array((Qs.data, Qs.indices, indptr), shape=(S * A, S))
+        else:
+            P = np.zeros((S * A, S))
+            P[flat] = Q
+            P = P.reshape(S, A, S)
+        return cls(P, r.reshape(S, A), gamma, initial_distribution, action_mask=listed)
+
+    def to_sa_pairs(
+        self,
+    ) -> tuple[np.ndarray, np.ndarray | sp.csr_array, np.ndarray, np.ndarray]:
+        """quantecon's state-action-pair form of the feasible pairs, in order ``(s, a)``.
+
+        Returns:
+            ``(rewards (L,), transitions (L, S), s_indices (L,), a_indices (L,))``: dense
+            transitions for a dense model, CSR for a sparse one; ``quantecon.markov.DiscreteDP(
+            *pairs[:2], gamma, *pairs[2:])`` is the same model.
+        """
+        s_idx, a_idx = np.nonzero(self.action_mask)
+        flat = s_idx * self.n_actions + a_idx
+        P = self.transition_matrix[flat]
+        return (
+            np.array(self.rewards.ravel()[flat]),
+            sp.csr_array(P) if self.is_sparse else np.array(P),
+            s_idx.astype(np.int64),
+            a_idx.astype(np.int64),
         )
 
     @property
@@ -338,10 +575,11 @@ class TabularMDP:
     def policy_matrix(self, policy: Any) -> tuple[np.ndarray | sp.csr_array, np.ndarray]:
         """``(P_pi, r_pi)``: the ``(S, S)`` state chain and ``(S,)`` rewards under ``policy``.
 
-        ``P_pi[s, s'] = sum_a pi(a|s) P[s, a, s']`` (CSR when the MDP is sparse).
+        ``P_pi[s, s'] = sum_a pi(a|s) P[s, a, s']`` (CSR when the MDP is sparse).  ``policy``
+        must put no mass on infeasible actions.
         """
-        pi = validate_policy(policy, self.n_states, self.n_actions)
-        r_pi = np.einsum("sa,sa->s", pi, self.rewards)
+        pi = validate_policy(policy, self.n_states, self.n_actions, action_mask=self.action_mask)
+        r_pi = np.einsum("sa,sa->s", pi, np.where(self.action_mask, self.rewards, 0.0))
         S, A = pi.shape
         if self.is_sparse:
             # Row s of P_pi is pi[s] @ P[s]: a block-diagonal (S, S*A) weight matrix times P.
@@ -354,12 +592,35 @@ class TabularMDP:
         return f"TabularMDP(S={self.n_states}, A={self.n_actions}, gamma={self.gamma}, {kind})"
 
 
-def validate_policy(policy: Any, n_states: int, n_actions: int, name: str = "policy") -> np.ndarray:
+def validate_policy(
+    policy: Any,
+    n_states: int,
+    n_actions: int,
+    name: str = "policy",
+    action_mask: np.ndarray | None = None,
+) -> np.ndarray:
     """Return ``policy`` as a row-stochastic ``(S, A)`` (or batched ``(..., S, A)``) float array.
 
     Deterministic policies given as ``(S,)`` (or ``(..., S)``) integer actions are converted to
-    one-hot rows.  Raises ``ValueError`` naming ``name`` and the offending index otherwise.
+    one-hot rows.  Raises ``ValueError`` naming ``name`` and the offending index otherwise, and,
+    with ``action_mask`` ``(S, A)`` (a model's feasible actions), when the policy puts mass on an
+    infeasible action.
     """
+    out = _validate_policy(policy, n_states, n_actions, name)
+    if action_mask is not None and not action_mask.all():
+        bad = (out > 0) & ~action_mask
+        if bad.any():
+            flat = int(np.flatnonzero(bad)[0])
+            idx = np.unravel_index(flat, bad.shape)
+            raise InvalidMDPError(
+                f"{name}[{_index(flat, bad.shape)}] = {out.flat[flat]:.6g} puts mass on action "
+                f"{int(idx[-1])}, which is infeasible in state {int(idx[-2])} "
+                "(action_mask False / reward -inf)"
+            )
+    return out
+
+
+def _validate_policy(policy: Any, n_states: int, n_actions: int, name: str) -> np.ndarray:
     arr = np.asarray(policy)
     if arr.dtype.kind in "iu" and arr.ndim >= 1 and arr.shape[-1] == n_states:
         if arr.size and (arr.min() < 0 or arr.max() >= n_actions):
@@ -392,6 +653,10 @@ class FiniteHorizonMDP:
         initial_distribution: ``(S,)``; uniform if omitted.
         gamma: discount in ``[0, 1]`` of the return :math:`\sum_{h<H}\gamma^h r_h`
             (default 1: undiscounted; pymdptoolbox's ``FiniteHorizon`` takes a discount).
+        action_mask: ``(S, A)`` or ``(H, S, A)`` booleans, True where the action is available;
+            as for :class:`TabularMDP`, rewards of ``-inf`` also mark infeasible actions, whose
+            transition rows may be all zero (for stationary transitions: only if the action is
+            infeasible at every step).  Stored as the feasibility array of the rewards' shape.
 
     Step ``h`` (``0 <= h < H``) uses ``transitions_at(h)`` and ``rewards_at(h)``.
     """
@@ -401,6 +666,7 @@ class FiniteHorizonMDP:
     horizon: int
     initial_distribution: np.ndarray | None = None
     gamma: float = 1.0
+    action_mask: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -419,11 +685,15 @@ class FiniteHorizonMDP:
                 )
             if P.shape[1] == 0 or P.shape[2] == 0:
                 raise InvalidMDPError(f"transitions has an empty state or action set: {P.shape}")
-            _check_distribution("transitions", P)
+            empty: list = []
+            _check_distribution("transitions", P, empty_rows=empty)
             P = _freeze(P)
             S, A = P.shape[1], P.shape[2]
+            rows_shape: tuple[int, ...] = (H, S, A)
         else:
-            P, S, A = _validated_transitions(P)
+            empty = []
+            P, S, A = _validated_transitions(P, empty)
+            rows_shape = (S, A)
         object.__setattr__(self, "transitions", P)
         r = _as_float_array("rewards", self.rewards)
         if r.shape not in ((S, A), (H, S, A)):
@@ -431,8 +701,15 @@ class FiniteHorizonMDP:
                 f"rewards must have shape (S, A) = {(S, A)} or (H, S, A) = {(H, S, A)}; "
                 f"got {r.shape}"
             )
-        _check_finite("rewards", r)
+        _check_finite("rewards", np.where(np.isneginf(r), 0.0, r), _INFEASIBLE_HINT)
+        mask = self.action_mask
+        if mask is not None and np.ndim(mask) == 3 and r.ndim == 2:
+            r = np.broadcast_to(r, (H, S, A))  # per-step availability: per-step rewards
+        feasible = _feasible_actions(mask, r, empty[0], rows_shape)
+        if not feasible.all():
+            r = np.where(feasible, r, -np.inf)
         object.__setattr__(self, "rewards", _freeze(r))
+        object.__setattr__(self, "action_mask", _freeze(feasible))
         object.__setattr__(
             self, "initial_distribution", _validated_rho(self.initial_distribution, S)
         )

@@ -56,7 +56,12 @@ grid step: ``params["interpolation_error_bound"]``), and outside the grid the cl
 exact (there :math:`c + G` has one sign, :math:`f(x) = f(\pm 1)|x|^k`, so
 :math:`U = f(-1)(-c - V)` below, with the best :math:`V` for the sign, and :math:`U = f(1)(c + V)`
 above).  On a :class:`FiniteHorizonMDP` DVI runs ``H`` backward steps on exact laws over the
-reachable stocks (any ``f``); with integer rewards and :math:`\gamma = 1` the exact mode of
+reachable stocks (any ``f``).  Representations of the return-to-go law per ``(s, c)``
+(``representation=``): ``"categorical"`` (grid) and ``"quantile"`` (grid, and on the exact
+reachable stocks of a :class:`FiniteHorizonMDP`, with the error bound
+:math:`L(\frac1{2M}+\epsilon)\Delta R\sum_{t<H}\gamma^t\sum_{u<H-t}\gamma^u` [D] of
+:func:`theory_rl.bounds.pires2025.quantile_stock_error_bound`).  With integer rewards and
+:math:`\gamma = 1` the exact mode of
 :func:`cvar_optimal_policy` runs backward induction on all integer stocks at once.
 Bound [D] (from the notes, not the paper's constants): for ``f`` ``L``-Lipschitz of degree 1,
 :math:`\sup|U_n - U^*| \le \gamma^n \sup|U_0 - U^*|` and the greedy :math:`\pi_n` loses at most
@@ -1053,6 +1058,8 @@ class _StockGrid:
 
 
 DVI_METRICS = ("change", "error", "objective")
+#: Return-law representations of stock-augmented DVI.
+REPRESENTATIONS = ("value", "categorical", "quantile")
 
 
 def _one_hot(actions: np.ndarray, n_actions: int) -> np.ndarray:
@@ -1109,7 +1116,19 @@ def distributional_value_iteration(
             :math:`\Pi_C`, and keeps the action with the largest :math:`K` (numba kernel).
             :math:`\eta_0(s, c) = \Pi_C\delta_0`.  Values then carry the representation
             error; ``params["stock_laws"]`` ``(S, C, M)`` and ``params["support"]``.
-        n_atoms: ``M >= 2`` of the categorical representation.
+            ``"quantile"``: the same sweep on ``n_atoms``-quantile laws of :math:`G` (atoms
+            ``(S, C, M)`` in ``params["stock_laws"]``, weights ``1/M``): the mixture's atoms are
+            sorted and read at :math:`\tau_i = (2i-1)/(2M)` with the tie convention of
+            :data:`TIE_TOL`, :math:`K = \frac1M\sum_i f(c + z_i)`, off the grid the quantile law
+            of the closed form's policy, :math:`\eta_0(s, c) = \Pi_Q\delta_0`.  No bound is
+            claimed on the grid (measured against the exact grid values).  On a
+            :class:`FiniteHorizonMDP`, ``"quantile"`` projects every law of :math:`c + G_t`
+            with :math:`\Pi_Q` on the exact reachable stocks; for ``f`` ``L``-Lipschitz and
+            homogeneous of degree 1 (or any ``L``-Lipschitz ``f`` at :math:`\gamma = 1`),
+            :math:`|K(\hat\eta_0(s, c_0)) - U^*_0(s, c_0)| \le L(\frac1{2M} + \epsilon)
+            \Delta R\sum_{t<H}\gamma^t\sum_{u<H-t}\gamma^u` ([D],
+            :func:`theory_rl.bounds.pires2025.quantile_stock_error_bound`).
+        n_atoms: ``M >= 2`` of the categorical or quantile representation.
 
     Returns:
         :class:`SolveResult`: ``values`` :math:`K(\eta_n(s, c_0))` ``(S,)``, ``policy`` the
@@ -1126,10 +1145,16 @@ def distributional_value_iteration(
             f'device: stock-augmented DVI runs on the CPU ("cpu" or None), got {device!r}'
         )
     if isinstance(mdp, FiniteHorizonMDP):
-        return _finite_horizon_dvi(mdp, obj, c0, () if record is None else record, callback)
+        if representation not in ("value", "quantile"):
+            raise ValueError(
+                'representation: a FiniteHorizonMDP takes "value" (exact laws) or "quantile", '
+                f"got {representation!r}"
+            )
+        m = as_int("n_atoms", n_atoms, minimum=2) if representation == "quantile" else None
+        return _finite_horizon_dvi(mdp, obj, c0, () if record is None else record, callback, m)
     mdp = _check_tabular(mdp)
-    if representation not in ("value", "categorical"):
-        raise ValueError(f'representation must be "value" or "categorical", got {representation!r}')
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
     record = ("change",) if record is None else record
     grid = _StockGrid(mdp, obj, stock_grid, n_stocks)
     record = check_record(record, DVI_METRICS)
@@ -1143,11 +1168,10 @@ def distributional_value_iteration(
         raise ValueError("record: 'error' needs reference (the grid values U*)")
     rho = np.asarray(mdp.initial_distribution)
 
-    cat = (
-        _CategoricalStock(grid, as_int("n_atoms", n_atoms, minimum=2))
-        if (representation == "categorical")
-        else None
-    )
+    cat: _CategoricalStock | _QuantileStock | None = None
+    if representation != "value":
+        kind = _CategoricalStock if representation == "categorical" else _QuantileStock
+        cat = kind(grid, as_int("n_atoms", n_atoms, minimum=2))
 
     def init(rng: np.random.Generator) -> dict[str, Any]:
         if cat is not None:
@@ -1202,7 +1226,9 @@ def distributional_value_iteration(
     extra: dict[str, Any] = {"representation": representation}
     if cat is not None:
         laws, _, act = cat.sweep(final["laws"])
-        extra.update(stock_laws=final["laws"], support=cat.theta, stock_policy=act)
+        extra.update(stock_laws=final["laws"], stock_policy=act)
+        if isinstance(cat, _CategoricalStock):
+            extra["support"] = cat.theta
     else:
         extra["stock_policy"] = grid.q(U).argmax(axis=1)
     return _with_params(
@@ -1278,6 +1304,66 @@ class _CategoricalStock:
         return out_laws, out_k, out_act
 
 
+class _QuantileStock:
+    """``M``-quantile laws of the return-to-go on the stock grid (``representation="quantile"``)."""
+
+    def __init__(self, grid: _StockGrid, m: int):
+        mdp, obj = grid.mdp, grid.obj
+        self.grid, self.obj, self.m = grid, obj, m
+        S, C = mdp.n_states, grid.grid.size
+        self.taus = _taus(m)
+        self.laws0 = np.zeros((S, C, m))  # Pi_Q delta_0
+        # off the grid: the quantile law of the policy whose value the closed form uses
+        v_max, v_min = _optimal_values(mdp)
+        f_neg, f_pos = float(obj.f(np.array(-1.0))), float(obj.f(np.array(1.0)))
+        lo_max = obj.degree == 0 or -f_neg >= 0
+        hi_max = obj.degree == 0 or f_pos >= 0
+        laws = {}
+        for name, v in (("max", v_max), ("min", v_min)):
+            q = mdp.rewards + mdp.gamma * np.asarray(mdp.transition_matrix @ v).reshape(
+                S, mdp.n_actions
+            )
+            pol = (q.argmax(axis=1) if name == "max" else q.argmin(axis=1)).astype(np.int64)
+            res = quantile_evaluation(mdp, pol, n_quantiles=m, n_iterations=100_000, tol=1e-13)
+            laws[name] = np.ascontiguousarray(res.params["atoms"])
+        self.tail_lo = laws["max" if lo_max else "min"]
+        self.tail_hi = laws["max" if hi_max else "min"]
+        o = grid.out
+        self.width = 2 * int(np.diff(o.indptr).max()) * m
+
+    def values(self, laws: np.ndarray) -> np.ndarray:
+        r"""``(S, C)``: :math:`\frac1M\sum_k f(c + z_k)`."""
+        return self.obj.f(self.grid.grid[None, :, None] + laws).mean(axis=-1)
+
+    def sweep(self, laws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(laws, K values, greedy actions)`` after one sweep (first maximiser kept)."""
+        g, o = self.grid, self.grid.out
+        S, C, M = laws.shape
+        A = g.mdp.n_actions
+        out = np.empty((S * A, C, M))
+        _kd._stock_quantile_q(
+            o.indptr,
+            o.nxt,
+            o.rew,
+            o.prob,
+            g.grid,
+            np.ascontiguousarray(laws),
+            self.tail_lo,
+            self.tail_hi,
+            self.taus,
+            TIE_TOL,
+            float(g.mdp.gamma),
+            np.empty(self.width),
+            np.empty(self.width),
+            out,
+        )
+        q_laws = out.reshape(S, A, C, M)
+        k = self.obj.f(g.grid[None, None, :, None] + q_laws).mean(axis=-1)  # (S, A, C)
+        act = k.argmax(axis=1)
+        new = np.take_along_axis(q_laws, act[:, None, :, None], axis=1)[:, 0]
+        return np.ascontiguousarray(new), np.take_along_axis(k, act[:, None], 1)[:, 0], act
+
+
 def _q_at(grid: _StockGrid, U: np.ndarray, c: float) -> np.ndarray:
     """``(S, A)`` action values of the augmented state ``(s, c)`` for one stock ``c``."""
     o, g = grid.out, grid.mdp.gamma
@@ -1314,7 +1400,10 @@ def _finite_horizon_dvi(
     c0: float,
     record: Sequence[str],
     callback: Callback | None,
+    n_quantiles: int | None = None,
 ) -> SolveResult:
+    r"""``H`` backward steps on exact laws of ``c + G_t`` (``n_quantiles``: projected with
+    :math:`\Pi_Q` after every step, so each stored law has ``n_quantiles`` atoms)."""
     record = check_record(record, ("n_laws",))
     H, S, A, g = mdp.horizon, mdp.n_states, mdp.n_actions, mdp.gamma
     if g == 0:
@@ -1347,6 +1436,11 @@ def _finite_horizon_dvi(
                 law = _merge(
                     np.concatenate([x for x, _ in parts]), np.concatenate([w for _, w in parts])
                 )
+                if n_quantiles is not None:
+                    law = (
+                        quantile_projection(law[0], law[1], n_quantiles=n_quantiles),
+                        np.full(n_quantiles, 1.0 / n_quantiles),
+                    )
                 k_val = float(law[1] @ obj.f(law[0]))
                 if k_val > best + 1e-12:
                     best, best_law, table[(t, s, c)] = k_val, law, a
@@ -1380,7 +1474,12 @@ def _finite_horizon_dvi(
         n_iterations=H,
         record=record,
         callback=callback,
-        params={"objective": obj.name, "initial_stock": c0, "exact": True},
+        params={
+            "objective": obj.name,
+            "initial_stock": c0,
+            "exact": n_quantiles is None,
+            "representation": "value" if n_quantiles is None else "quantile",
+        },
     )
     laws = tuple(final["laws"][(s, c0)] for s in range(S))
     return _with_params(res, laws=laws, policy_table=dict(table))

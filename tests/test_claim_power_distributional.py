@@ -125,8 +125,8 @@ def test_outer_search_without_one_over_alpha_is_caught(monkeypatch):
 def test_dropped_discount_in_the_stock_update_is_caught(monkeypatch):
     real_init = D._StockGrid.__init__
 
-    def no_discount(self, mdp, obj, stock_grid, n_stocks):
-        real_init(self, mdp, obj, stock_grid, n_stocks)
+    def no_discount(self, mdp, obj, stock_grid, n_stocks, **kw):
+        real_init(self, mdp, obj, stock_grid, n_stocks, **kw)
         self.gk = 1.0  # gamma^k dropped: U_{n+1} = max_a E U_n(S', (c + R)/gamma)
 
     monkeypatch.setattr(D._StockGrid, "__init__", no_discount)

@@ -630,3 +630,55 @@ def test_quantile_stock_bad_input():
         pires2025.quantile_stock_error_bound(1.0, 0.5, 2, 1)
     with pytest.raises(ValueError, match="gamma"):
         pires2025.quantile_stock_error_bound(1.0, 0.0, 2, 2)
+
+
+def _exponential_law_dvi(mdp, beta, n):
+    """Stock-free backward greedy on exact laws: ``eta_{k+1}(s) = T^a eta_k(s)``, ``a`` maximising
+    ``E[-exp(-beta G)]`` (exponential utility is invariant to the stock: K_c = e^{-beta c} K_0)."""
+    S, A, g = mdp.n_states, mdp.n_actions, mdp.gamma
+    P = mdp.transition_matrix
+    P = (P.toarray() if sp.issparse(P) else np.asarray(P)).reshape(S, A, S)
+    laws = [(np.zeros(1), np.ones(1))] * S
+    for _ in range(n):
+        new = []
+        for s in range(S):
+            best = None
+            for a in range(A):
+                x = np.concatenate([mdp.rewards[s, a] + g * laws[t][0] for t in range(S)])
+                p = np.concatenate([P[s, a, t] * laws[t][1] for t in range(S)])
+                k = float(p @ -np.exp(-beta * x))
+                if best is None or k > best[0]:
+                    best = (k, x, p)
+            new.append(D._merge(best[1], best[2]))
+        laws = new
+    return np.array([float(p @ -np.exp(-beta * x)) for x, p in laws])
+
+
+@pytest.mark.parametrize("representation", ["categorical", "quantile"])
+def test_exponential_utility_on_the_stock_grid(representation):
+    mdp = garnet(5, 2, 2, gamma=0.7, seed=3)
+    want = _exponential_law_dvi(mdp, 1.5, 6)
+    errors = []
+    for m in (25, 100, 400):
+        res = D.distributional_value_iteration(
+            mdp,
+            "exponential",
+            risk_aversion=1.5,
+            n_stocks=7,
+            n_iterations=6,
+            representation=representation,
+            n_atoms=m,
+        )
+        laws, pol = res.params["stock_laws"], res.params["stock_policy"]
+        # the laws and the greedy actions do not depend on the stock
+        assert np.abs(laws - laws[:, :1]).max() < 1e-12 and (pol == pol[:, :1]).all()
+        # values off the grid: the exact rescaling e^{-beta c}
+        grid = res.params["stock_grid"]
+        U = res.params["stock_values"]
+        np.testing.assert_allclose(U, U[:, :1] * np.exp(-1.5 * (grid - grid[0])), rtol=1e-9)
+        errors.append(float(np.abs(res.values - want).max()))
+    assert errors[-1] < errors[0] / 4, errors  # about 1/m
+    with pytest.raises(ValueError, match="homogeneous"):
+        D.distributional_value_iteration(mdp, "exponential")
+    with pytest.raises(ValueError, match="homogeneous"):
+        D.distributional_policy_iteration(mdp, "exponential")

@@ -74,7 +74,22 @@ Bound [D] (from the notes, not the paper's constants): for ``f`` ``L``-Lipschitz
 
 **Exponential utility** (``"exponential"``, :math:`f(x) = -e^{-\beta x}`) is not homogeneous:
 DVI with :math:`\gamma < 1` can be suboptimal (a negative control); at :math:`\gamma = 1` it is
-exact.
+exact.  On the stock grid of a discounted MDP it runs with the law representations only
+(``"categorical"``, ``"quantile"``).  Why not ``"value"``: with :math:`c + R = \gamma C'`,
+:math:`K((T^a\eta)(s, c)) = \mathbb E[-e^{-\beta\gamma(C' + G')}]`, an exponential utility
+with risk aversion :math:`\beta\gamma`, which is not a function of :math:`U(S', C') =
+\mathbb E[-e^{-\beta(C' + G')}]` (Jensen: :math:`\mathbb E[Y^\gamma] \ne (\mathbb E
+Y)^\gamma` for :math:`Y = e^{-\beta(C' + G')}` unless ``Y`` is a.s. constant), so ``U`` has no
+closed recursion and no closed form outside the grid; the same holds for policy iteration.
+Why the law representations work, with an exact off-grid rule: :math:`K_c(\nu) = \mathbb
+E[-e^{-\beta(c + G)}] = e^{-\beta c}K_0(\nu)` with :math:`e^{-\beta c} > 0`, so the greedy
+action at ``(s, c)`` does not depend on ``c``; from :math:`\eta_0(s, c) = \delta_0` every
+iterate's laws are then the same at every stock, and the law of an off-grid stock is that of
+the nearest grid stock (exact, not an approximation); values off the grid are
+:math:`U(s, c) = e^{-\beta(c - c_1)}U(s, c_1)` (exact).  The stock is therefore irrelevant for
+this objective: DVI is a stationary greedy recursion on laws per state, which is what makes it
+suboptimal when :math:`\gamma < 1` (the optimal policy is time-dependent, with risk aversion
+:math:`\beta\gamma^t` at step ``t``).
 
 References:
     Bellemare, M. G., Dabney, W. & Munos, R. (2017). A distributional perspective on RL. ICML.
@@ -887,6 +902,7 @@ class _Objective:
     f: Callable[[np.ndarray], np.ndarray]
     degree: float | None
     lipschitz: float | None
+    beta: float = 1.0
 
 
 def _objective(objective: Any, risk_aversion: float = 1.0) -> _Objective:
@@ -901,7 +917,7 @@ def _objective(objective: Any, risk_aversion: float = 1.0) -> _Objective:
         "exponential": (lambda x: -np.exp(-beta * np.asarray(x, dtype=float)), None),
     }
     f, lip = fs[objective]
-    return _Objective(objective, f, OBJECTIVES[objective][1], lip)
+    return _Objective(objective, f, OBJECTIVES[objective][1], lip, beta)
 
 
 def _optimal_values(mdp: TabularMDP) -> tuple[np.ndarray, np.ndarray]:
@@ -918,11 +934,23 @@ def _optimal_values(mdp: TabularMDP) -> tuple[np.ndarray, np.ndarray]:
 class _StockGrid:
     """The stock-augmented Bellman operator of a homogeneous objective on a stock grid."""
 
-    def __init__(self, mdp: TabularMDP, obj: _Objective, stock_grid: Any, n_stocks: int):
-        if obj.degree is None:
+    def __init__(
+        self,
+        mdp: TabularMDP,
+        obj: _Objective,
+        stock_grid: Any,
+        n_stocks: int,
+        laws_only: bool = False,
+    ):
+        #: exponential utility: laws do not depend on the stock (module docstring); off the
+        #: grid a law is that of the nearest grid stock and U(s, c) = e^{-beta c} U(s, 0)
+        self.scale_invariant = obj.name == "exponential"
+        if obj.degree is None and not (laws_only and self.scale_invariant):
             raise ValueError(
-                f"objective {obj.name!r}: f is not positively homogeneous, so DVI on a stock "
-                "grid of a discounted MDP does not apply; use a FiniteHorizonMDP (exact laws)"
+                f"objective {obj.name!r}: f is not positively homogeneous, so K(eta) has no "
+                "closed recursion on a stock grid (representation='value') and no policy "
+                "iteration there; use representation='categorical' or 'quantile' (laws per "
+                "stock) or a FiniteHorizonMDP (exact laws)"
             )
         self.mdp, self.obj = mdp, obj
         o = self.out = _outcomes(mdp)
@@ -951,11 +979,14 @@ class _StockGrid:
                 )
         self.grid = grid
         self.h = float(np.max(np.diff(grid)))
-        self.gk = g**obj.degree
+        self.gk = math.nan if obj.degree is None else g**obj.degree
         S, C = mdp.n_states, grid.size
         # closed forms outside the grid: U = slope * c + intercept[s]
         f_neg, f_pos = float(obj.f(np.array(-1.0))), float(obj.f(np.array(1.0)))
-        if obj.degree == 0:
+        if self.scale_invariant:  # unused: the law sweeps take the nearest grid stock's law
+            self.lo_slope, self.hi_slope = 0.0, 0.0
+            self.lo_icpt, self.hi_icpt = np.zeros(S), np.zeros(S)
+        elif obj.degree == 0:
             self.lo_slope, self.hi_slope = 0.0, 0.0
             self.lo_icpt, self.hi_icpt = np.full(S, f_neg), np.full(S, f_pos)
         else:
@@ -1018,8 +1049,12 @@ class _StockGrid:
         return self.gk * Q.reshape(self.mdp.n_states, self.mdp.n_actions, self.grid.size)
 
     def interpolate(self, U: np.ndarray, c: Any) -> np.ndarray:
-        """``U(s, c)`` ``(S, ...)`` at stocks ``c`` (closed forms outside the grid)."""
+        """``U(s, c)`` ``(S, ...)`` at stocks ``c`` (closed forms outside the grid; exponential
+        utility: the exact rescaling ``U(s, c) = e^{-beta (c - c_1)} U(s, c_1)``)."""
         c = np.asarray(c, dtype=float)
+        if self.scale_invariant:
+            scale = np.exp(-self.obj.beta * (c - self.grid[0]))
+            return U[:, 0].reshape((-1,) + (1,) * c.ndim) * scale
         inside = np.stack([np.interp(c, self.grid, U[s]) for s in range(U.shape[0])])
         lo = self.lo_slope * c + self.lo_icpt.reshape((-1,) + (1,) * c.ndim)
         hi = self.hi_slope * c + self.hi_icpt.reshape((-1,) + (1,) * c.ndim)
@@ -1109,7 +1144,8 @@ def distributional_value_iteration(
         device: ``"cpu"`` or None (the stock grid runs on the CPU).
         representation: ``"value"`` (the exact reduction to :math:`U = K(\eta)`) or
             ``"categorical"``: the law of the return-to-go :math:`G` at every ``(s, c)`` kept on
-            ``n_atoms`` atoms over :math:`[R_{\min}, R_{\max}]/(1-\gamma)`; a sweep forms
+            ``n_atoms`` atoms over the hull of 0 and :math:`[R_{\min}, R_{\max}]/(1-\gamma)`
+            (where every iterate lies); a sweep forms
             :math:`(T^a\eta)(s, c) = \mathbb E[(R + \gamma\,\cdot)_\#\eta(S', (c+R)/\gamma)]`
             (the next stock's law mixed from its two grid neighbours; off the grid, the
             categorical law of the policy the closed form uses), projects it with
@@ -1156,7 +1192,7 @@ def distributional_value_iteration(
     if representation not in REPRESENTATIONS:
         raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
     record = ("change",) if record is None else record
-    grid = _StockGrid(mdp, obj, stock_grid, n_stocks)
+    grid = _StockGrid(mdp, obj, stock_grid, n_stocks, laws_only=representation != "value")
     record = check_record(record, DVI_METRICS)
     S, C = mdp.n_states, grid.grid.size
     ref = None
@@ -1201,6 +1237,9 @@ def distributional_value_iteration(
     def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
         U = state["U"]
         final.update(state)
+        if grid.scale_invariant:  # greedy actions do not depend on the stock
+            _, _, act = cat.sweep(state["laws"])
+            return _one_hot(act[:, 0], mdp.n_actions), grid.interpolate(U, c0), None
         q0 = _q_at(grid, U, c0)
         return _one_hot(q0.argmax(axis=1), mdp.n_actions), grid.interpolate(U, c0), None
 
@@ -1247,6 +1286,8 @@ class _CategoricalStock:
         mdp, obj = grid.mdp, grid.obj
         self.grid = grid
         lo, hi = _value_range(mdp)
+        # the hull of 0 too: the n-step laws from eta_0 = delta_0 lie in [min(lo, 0), max(hi, 0)]
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
         if hi - lo <= 0:
             lo, hi = lo - 1.0, hi + 1.0
         self.theta = np.linspace(lo, hi, m)
@@ -1254,6 +1295,8 @@ class _CategoricalStock:
         self.fvals = np.ascontiguousarray(obj.f(grid.grid[:, None] + self.theta[None, :]))
         delta = categorical_projection([0.0], support=self.theta)
         self.laws0 = np.ascontiguousarray(np.broadcast_to(delta, (S, C, m)))
+        if grid.scale_invariant:  # off the grid: the nearest grid stock's law (per sweep)
+            return
         # off the grid: the law of the policy whose value the closed form uses
         v_max, v_min = _optimal_values(mdp)
         f_neg, f_pos = float(obj.f(np.array(-1.0))), float(obj.f(np.array(1.0)))
@@ -1290,8 +1333,7 @@ class _CategoricalStock:
             o.prob,
             g.grid,
             np.ascontiguousarray(laws),
-            self.tail_lo,
-            self.tail_hi,
+            *_tails(g, laws, self),
             float(self.theta[0]),
             spacing,
             float(g.mdp.gamma),
@@ -1313,6 +1355,10 @@ class _QuantileStock:
         S, C = mdp.n_states, grid.grid.size
         self.taus = _taus(m)
         self.laws0 = np.zeros((S, C, m))  # Pi_Q delta_0
+        o = grid.out
+        self.width = 2 * int(np.diff(o.indptr).max()) * m
+        if grid.scale_invariant:  # off the grid: the nearest grid stock's law (per sweep)
+            return
         # off the grid: the quantile law of the policy whose value the closed form uses
         v_max, v_min = _optimal_values(mdp)
         f_neg, f_pos = float(obj.f(np.array(-1.0))), float(obj.f(np.array(1.0)))
@@ -1328,8 +1374,6 @@ class _QuantileStock:
             laws[name] = np.ascontiguousarray(res.params["atoms"])
         self.tail_lo = laws["max" if lo_max else "min"]
         self.tail_hi = laws["max" if hi_max else "min"]
-        o = grid.out
-        self.width = 2 * int(np.diff(o.indptr).max()) * m
 
     def values(self, laws: np.ndarray) -> np.ndarray:
         r"""``(S, C)``: :math:`\frac1M\sum_k f(c + z_k)`."""
@@ -1348,8 +1392,7 @@ class _QuantileStock:
             o.prob,
             g.grid,
             np.ascontiguousarray(laws),
-            self.tail_lo,
-            self.tail_hi,
+            *_tails(g, laws, self),
             self.taus,
             TIE_TOL,
             float(g.mdp.gamma),
@@ -1362,6 +1405,13 @@ class _QuantileStock:
         act = k.argmax(axis=1)
         new = np.take_along_axis(q_laws, act[:, None, :, None], axis=1)[:, 0]
         return np.ascontiguousarray(new), np.take_along_axis(k, act[:, None], 1)[:, 0], act
+
+
+def _tails(grid: _StockGrid, laws: np.ndarray, rep: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Laws used below / above the grid: fixed ones, or the edge stocks' (exponential)."""
+    if grid.scale_invariant:
+        return np.ascontiguousarray(laws[:, 0]), np.ascontiguousarray(laws[:, -1])
+    return rep.tail_lo, rep.tail_hi
 
 
 def _q_at(grid: _StockGrid, U: np.ndarray, c: float) -> np.ndarray:

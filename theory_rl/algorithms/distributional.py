@@ -174,7 +174,7 @@ def _law(atoms: Any, probs: Any, name: str, xp: Any = np) -> tuple[Any, Any]:
         )
     if not bool(xp.all(xp.isfinite(probs))) or bool(xp.any(probs < 0)):
         raise ValueError(f"{name}_probs must be finite and >= 0")
-    err = float(xp.max(xp.abs(probs.sum(axis=-1) - 1.0)))
+    err = float(xp.max(xp.abs(xp.sum(probs, axis=-1) - 1.0)))
     if err > PROB_TOL:
         raise ValueError(f"{name}_probs must sum to 1 along the last axis (off by {err:.3g})")
     return atoms, probs
@@ -197,12 +197,12 @@ def _pair(u_atoms: Any, v_atoms: Any, u_probs: Any, v_probs: Any) -> tuple[Any, 
 
 def _cdf_gaps(xp: Any, ua: Any, up: Any, va: Any, vp: Any) -> tuple[Any, Any]:
     """``(D, dz)``: ``F_u - F_v`` on each interval between merged sorted atoms, and its width."""
-    z = xp.concatenate([ua, va], axis=-1)
-    d = xp.concatenate([up, -vp], axis=-1)
+    z = _concat(xp, [ua, va], axis=-1)
+    d = _concat(xp, [up, -vp], axis=-1)
     order = xp.argsort(z, axis=-1)
     z = xp.take_along_axis(z, order, axis=-1)
     d = xp.take_along_axis(d, order, axis=-1)
-    return xp.cumsum(d, axis=-1)[..., :-1], xp.diff(z, axis=-1)
+    return _cumsum(xp, d)[..., :-1], xp.diff(z, axis=-1)
 
 
 def cramer_distance(u_atoms: Any, v_atoms: Any, u_probs: Any = None, v_probs: Any = None) -> Any:
@@ -252,7 +252,7 @@ def wasserstein_distance(
     qu = _sorted_law(xp, ua, up)
     qv = _sorted_law(xp, va, vp)
     zero = xp.zeros((*ua.shape[:-1], 1))
-    taus = xp.sort(xp.concatenate([zero, qu[1], qv[1]], axis=-1), axis=-1)
+    taus = xp.sort(_concat(xp, [zero, qu[1], qv[1]], axis=-1), axis=-1)
     lo, hi = taus[..., :-1], taus[..., 1:]
     keep = (hi - lo) > TIE_TOL
     mid = 0.5 * (lo + hi)
@@ -260,19 +260,32 @@ def wasserstein_distance(
     return xp.max(xp.where(keep, gap, 0.0), axis=-1)
 
 
+def _concat(xp: Any, arrays: Sequence[Any], axis: int = 0) -> Any:
+    """``concat`` of the array API standard (``concatenate`` where a namespace predates it)."""
+    f = getattr(xp, "concat", None)
+    return f(list(arrays), axis=axis) if f is not None else xp.concatenate(arrays, axis=axis)
+
+
+def _cumsum(xp: Any, x: Any) -> Any:
+    """Cumulative sum along the last axis (``cumulative_sum`` of the array API standard, or
+    ``cumsum`` where a namespace predates it)."""
+    f = getattr(xp, "cumulative_sum", None)
+    return f(x, axis=-1) if f is not None else xp.cumsum(x, axis=-1)
+
+
 def _sorted_law(xp: Any, atoms: Any, probs: Any) -> tuple[Any, Any]:
     """``(sorted atoms, cumulative weights)``."""
     order = xp.argsort(atoms, axis=-1)
     return (
         xp.take_along_axis(atoms, order, axis=-1),
-        xp.cumsum(xp.take_along_axis(probs, order, axis=-1), axis=-1),
+        _cumsum(xp, xp.take_along_axis(probs, order, axis=-1)),
     )
 
 
 def _quantile_at(xp: Any, law: tuple[Any, Any], taus: Any, tol: float = 0.0) -> Any:
     """``F^{-1}(tau) = inf{x : F(x) >= tau - tol}`` for sorted ``law``; ``taus`` ``(..., T)``."""
     atoms, cum = law
-    idx = xp.sum(cum[..., None, :] < taus[..., :, None] - tol, axis=-1)
+    idx = xp.sum(xp.astype(cum[..., None, :] < taus[..., :, None] - tol, xp.int64), axis=-1)
     idx = xp.minimum(idx, atoms.shape[-1] - 1)
     return xp.take_along_axis(atoms, idx, axis=-1)
 
@@ -289,7 +302,7 @@ def cvar(atoms: Any, probs: Any = None, *, alpha: Any) -> Any:
     a, p = _law(atoms, probs, "atoms", xp)
     al = _check_alpha(alpha)
     x, cum = _sorted_law(xp, a, p)
-    prev = xp.concatenate([xp.zeros((*cum.shape[:-1], 1)), cum[..., :-1]], axis=-1)
+    prev = _concat(xp, [xp.zeros((*cum.shape[:-1], 1)), cum[..., :-1]], axis=-1)
     al_x = xp.asarray(al)[..., None]
     w = xp.clip(xp.minimum(cum, al_x) - prev, 0.0, None)
     return xp.sum(w * x, axis=-1) / xp.asarray(al)
@@ -344,10 +357,10 @@ def categorical_projection(atoms: Any, probs: Any = None, *, support: Any) -> An
     xp = namespace_of(atoms)
     a, p = _law(atoms, probs, "atoms", xp)
     M = theta.size
-    spacing = (theta[-1] - theta[0]) / (M - 1)
+    spacing = float((theta[-1] - theta[0]) / (M - 1))
     u = xp.clip((a - float(theta[0])) / spacing, 0.0, M - 1.0)
     h = xp.maximum(0.0, 1.0 - xp.abs(u[..., :, None] - xp.arange(M, dtype=xp.float64)))
-    return xp.einsum("...k,...km->...m", p, h)
+    return xp.matmul(p[..., None, :], h)[..., 0, :]  # standard (no einsum), as fast
 
 
 def quantile_projection(atoms: Any, probs: Any = None, *, n_quantiles: int) -> Any:
@@ -449,7 +462,20 @@ def _check_tabular(mdp: Any) -> TabularMDP:
 
 
 class _Operator:
-    """``Pi T^pi`` of one MDP and policy, bound once: numba (dense or CSR) or generic path."""
+    """``Pi T^pi`` of one MDP and policy, bound once: numba (dense or CSR) or generic path.
+
+    The generic path (``kernel="generic"``, used on GPU) is array-API code except one call: the
+    categorical sweep scatters its ``2 E M`` kernel-form masses into ``S M`` bins with
+    ``bincount`` (NumPy and CuPy have it, the standard has no scatter-add).  The standard
+    replacements cost more than that on NumPy: a one-hot contraction is ``O(E M^2)`` work
+    (about ``M/2`` times the scatter's work, 25 at ``M = 51``), a sort-based segment sum
+    ``O(E M log(E M))``, and per-state sums through the padded entry table need a
+    consistent bin count per atom that only a histogram gives (bins recomputed from the
+    arithmetic positions disagree with the scattered ones at atoms on support points, where the
+    kernel form puts all mass on one atom).  So it stays, and only the quantile sweep (gathers
+    with ``take``, ``sort``, cumulative sums) runs under ``array_api_strict``
+    (``tests/test_array_api.py``).
+    """
 
     def __init__(self, mdp: TabularMDP, policy: Any, kernel: str, device: str | None):
         self.mdp = _check_tabular(mdp)
@@ -490,6 +516,10 @@ class _Operator:
             tab[self.state, slot] = np.arange(o.nxt.size)
             valid[self.state, slot] = True
             self.g_tab, self.g_valid = xp.asarray(tab), xp.asarray(valid)
+            # the table's next states (flat), rewards and weights (padding: weight 0)
+            self.g_tab_nxt = xp.asarray(o.nxt[tab].reshape(-1))
+            self.g_tab_rew = xp.asarray(o.rew[tab])
+            self.g_tab_w = xp.asarray(np.where(valid, w[tab], 0.0))
         counts = np.bincount(self.state, weights=None, minlength=S)
         self.max_state_entries = int(counts.max())
 
@@ -561,13 +591,12 @@ class _Operator:
             )
             return out
         xp = self.xp
-        S = self.mdp.n_states
-        a = xp.asarray(atoms)
-        y = self.g_rew[self.g_tab][..., None] + self.gamma * a[self.g_nxt[self.g_tab]]
-        w = xp.where(self.g_valid, self.g_w[self.g_tab], 0.0)[..., None] / M
-        y = xp.where(self.g_valid[..., None], y, xp.inf).reshape(S, -1)
-        w = xp.broadcast_to(w, (*w.shape[:2], M)).reshape(S, -1)
-        law = _sorted_law(xp, y, w)
+        S, width = self.g_tab.shape
+        a = xp.take(xp.asarray(atoms), self.g_tab_nxt, axis=0)  # (S * width, M)
+        y = self.g_tab_rew[..., None] + self.gamma * xp.reshape(a, (S, width, M))
+        y = xp.reshape(xp.where(self.g_valid[..., None], y, xp.inf), (S, width * M))
+        w = xp.broadcast_to(self.g_tab_w[..., None] / M, (S, width, M))
+        law = _sorted_law(xp, y, xp.reshape(w, (S, width * M)))
         return _quantile_at(xp, law, xp.broadcast_to(xp.asarray(taus), (S, M)), TIE_TOL)
 
 

@@ -1340,7 +1340,7 @@ class _CategoricalStock:
             res = categorical_evaluation(
                 mdp, pol, support=self.theta, n_iterations=100_000, tol=1e-13
             )
-            laws[name] = np.ascontiguousarray(res.params["probs"])
+            laws[name] = np.require(res.params["probs"], np.float64, ["C", "W"])
         self.tail_lo = laws["max" if lo_max else "min"]
         self.tail_hi = laws["max" if hi_max else "min"]
 
@@ -1400,7 +1400,7 @@ class _QuantileStock:
             )
             pol = (q.argmax(axis=1) if name == "max" else q.argmin(axis=1)).astype(np.int64)
             res = quantile_evaluation(mdp, pol, n_quantiles=m, n_iterations=100_000, tol=1e-13)
-            laws[name] = np.ascontiguousarray(res.params["atoms"])
+            laws[name] = np.require(res.params["atoms"], np.float64, ["C", "W"])
         self.tail_lo = laws["max" if lo_max else "min"]
         self.tail_hi = laws["max" if hi_max else "min"]
 
@@ -1439,7 +1439,10 @@ class _QuantileStock:
 def _tails(grid: _StockGrid, laws: np.ndarray, rep: Any) -> tuple[np.ndarray, np.ndarray]:
     """Laws used below / above the grid: fixed ones, or the edge stocks' (exponential)."""
     if grid.scale_invariant:
-        return np.ascontiguousarray(laws[:, 0]), np.ascontiguousarray(laws[:, -1])
+        # writable C-contiguous copies: one numba signature with the fixed tails
+        return np.require(laws[:, 0], np.float64, ["C", "W"]), np.require(
+            laws[:, -1], np.float64, ["C", "W"]
+        )
     return rep.tail_lo, rep.tail_hi
 
 

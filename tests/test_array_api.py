@@ -180,22 +180,3 @@ def test_exact_evaluator_runs_on_strict_namespace():
     )
     assert set(out) == set(metrics.POLICY_METRICS)
     assert all(namespace_of(x) is xps and x.shape == (B,) for x in out.values())
-
-
-def test_quantile_operator_runs_on_strict_namespace():
-    """The generic quantile sweep (``kernel="generic"``, the CuPy path) on strict arrays.
-
-    The generic categorical sweep is not here: it scatters with ``bincount``, which the standard
-    lacks (see :class:`theory_rl.algorithms.distributional._Operator`)."""
-    mdp = garnet(6, 3, 2, gamma=0.8, seed=0)
-    pi = _policy((6, 3))
-    op = distributional._Operator(mdp, pi, "generic", None)
-    atoms = np.sort(RNG.normal(size=(6, 5)), axis=1)
-    want = distributional.quantile_step(mdp, pi, atoms)  # numba kernel
-    np.testing.assert_allclose(op.quantile(atoms), want, rtol=0, atol=1e-14)
-    for name in ("g_tab", "g_valid", "g_tab_nxt", "g_tab_rew", "g_tab_w"):
-        setattr(op, name, xps.asarray(getattr(op, name)))
-    op.xp = xps
-    got = op.quantile(xps.asarray(atoms))
-    assert namespace_of(got) is xps
-    np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-14)

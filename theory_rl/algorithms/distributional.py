@@ -266,11 +266,20 @@ def _concat(xp: Any, arrays: Sequence[Any], axis: int = 0) -> Any:
     return f(list(arrays), axis=axis) if f is not None else xp.concatenate(arrays, axis=axis)
 
 
+def _sums_booleans(xp: Any) -> bool:
+    """Whether ``xp.sum`` accepts booleans (NumPy, CuPy: yes; ``array_api_strict``: no)."""
+    try:
+        xp.sum(xp.asarray([True]))
+    except TypeError:
+        return False
+    return True
+
+
 def _cumsum(xp: Any, x: Any) -> Any:
-    """Cumulative sum along the last axis (``cumulative_sum`` of the array API standard, or
-    ``cumsum`` where a namespace predates it)."""
-    f = getattr(xp, "cumulative_sum", None)
-    return f(x, axis=-1) if f is not None else xp.cumsum(x, axis=-1)
+    """Cumulative sum along the last axis (``cumsum`` of NumPy/CuPy, else ``cumulative_sum`` of
+    the array API standard)."""
+    f = getattr(xp, "cumsum", None)  # NumPy's is faster on fresh arrays
+    return f(x, axis=-1) if f is not None else xp.cumulative_sum(x, axis=-1)
 
 
 def _sorted_law(xp: Any, atoms: Any, probs: Any) -> tuple[Any, Any]:
@@ -285,7 +294,10 @@ def _sorted_law(xp: Any, atoms: Any, probs: Any) -> tuple[Any, Any]:
 def _quantile_at(xp: Any, law: tuple[Any, Any], taus: Any, tol: float = 0.0) -> Any:
     """``F^{-1}(tau) = inf{x : F(x) >= tau - tol}`` for sorted ``law``; ``taus`` ``(..., T)``."""
     atoms, cum = law
-    idx = xp.sum(xp.astype(cum[..., None, :] < taus[..., :, None] - tol, xp.int64), axis=-1)
+    below = cum[..., None, :] < taus[..., :, None] - tol
+    # NumPy/CuPy sum booleans in place; the standard's count_nonzero copies them first (in
+    # NumPy), which costs ~20% of a generic quantile sweep in page faults
+    idx = xp.sum(below, axis=-1) if _sums_booleans(xp) else xp.count_nonzero(below, axis=-1)
     idx = xp.minimum(idx, atoms.shape[-1] - 1)
     return xp.take_along_axis(atoms, idx, axis=-1)
 
@@ -464,17 +476,22 @@ def _check_tabular(mdp: Any) -> TabularMDP:
 class _Operator:
     """``Pi T^pi`` of one MDP and policy, bound once: numba (dense or CSR) or generic path.
 
-    The generic path (``kernel="generic"``, used on GPU) is array-API code except one call: the
-    categorical sweep scatters its ``2 E M`` kernel-form masses into ``S M`` bins with
-    ``bincount`` (NumPy and CuPy have it, the standard has no scatter-add).  The standard
+    The generic path (``kernel="generic"``, used on GPU) uses two operations NumPy and CuPy
+    have but the array API standard does not.  (1) The quantile sweep gathers with a 2-D
+    integer index table (``a[nxt[tab]]``, ``(S, width, M)``); the standard offers only
+    ``take`` with 1-D indices, and ``take`` + ``reshape`` made the NumPy sweep slower (S = 500,
+    A = 5, b = 5, M = 51: 54 ms against 44 ms, equal when glibc's mmap threshold is raised:
+    an allocation artefact, but measurable), so the gathers stay.  (2) The categorical sweep
+    scatters its ``2 E M`` kernel-form masses into ``S M`` bins with ``bincount`` (the
+    standard has no scatter-add).  The standard
     replacements cost more than that on NumPy: a one-hot contraction is ``O(E M^2)`` work
     (about ``M/2`` times the scatter's work, 25 at ``M = 51``), a sort-based segment sum
     ``O(E M log(E M))``, and per-state sums through the padded entry table need a
     consistent bin count per atom that only a histogram gives (bins recomputed from the
     arithmetic positions disagree with the scattered ones at atoms on support points, where the
-    kernel form puts all mass on one atom).  So it stays, and only the quantile sweep (gathers
-    with ``take``, ``sort``, cumulative sums) runs under ``array_api_strict``
-    (``tests/test_array_api.py``).
+    kernel form puts all mass on one atom).  So it stays.  The metrics, CVaR, the projections
+    and the helpers the quantile sweep shares with them (``_sorted_law``, ``_quantile_at``) are
+    standard and run under ``array_api_strict`` (``tests/test_array_api.py``).
     """
 
     def __init__(self, mdp: TabularMDP, policy: Any, kernel: str, device: str | None):
@@ -516,10 +533,6 @@ class _Operator:
             tab[self.state, slot] = np.arange(o.nxt.size)
             valid[self.state, slot] = True
             self.g_tab, self.g_valid = xp.asarray(tab), xp.asarray(valid)
-            # the table's next states (flat), rewards and weights (padding: weight 0)
-            self.g_tab_nxt = xp.asarray(o.nxt[tab].reshape(-1))
-            self.g_tab_rew = xp.asarray(o.rew[tab])
-            self.g_tab_w = xp.asarray(np.where(valid, w[tab], 0.0))
         counts = np.bincount(self.state, weights=None, minlength=S)
         self.max_state_entries = int(counts.max())
 
@@ -591,12 +604,13 @@ class _Operator:
             )
             return out
         xp = self.xp
-        S, width = self.g_tab.shape
-        a = xp.take(xp.asarray(atoms), self.g_tab_nxt, axis=0)  # (S * width, M)
-        y = self.g_tab_rew[..., None] + self.gamma * xp.reshape(a, (S, width, M))
-        y = xp.reshape(xp.where(self.g_valid[..., None], y, xp.inf), (S, width * M))
-        w = xp.broadcast_to(self.g_tab_w[..., None] / M, (S, width, M))
-        law = _sorted_law(xp, y, xp.reshape(w, (S, width * M)))
+        S = self.mdp.n_states
+        a = xp.asarray(atoms)
+        y = self.g_rew[self.g_tab][..., None] + self.gamma * a[self.g_nxt[self.g_tab]]
+        w = xp.where(self.g_valid, self.g_w[self.g_tab], 0.0)[..., None] / M
+        y = xp.where(self.g_valid[..., None], y, xp.inf).reshape(S, -1)
+        w = xp.broadcast_to(w, (*w.shape[:2], M)).reshape(S, -1)
+        law = _sorted_law(xp, y, w)
         return _quantile_at(xp, law, xp.broadcast_to(xp.asarray(taus), (S, M)), TIE_TOL)
 
 

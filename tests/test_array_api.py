@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import theory_rl as trl
-from theory_rl.algorithms import metrics, mirror
+from theory_rl.algorithms import distributional, metrics, mirror
 from theory_rl.algorithms.exact import ExactEvaluator, reference
 from theory_rl.backend import namespace_of
 from theory_rl.mdps import garnet
@@ -33,6 +33,8 @@ SCORES = RNG.normal(size=(B, S, A))
 ETA = np.full((B, 1, 1), 0.7)
 PREF = RNG.uniform(size=(B, S, A, A))
 PREF = PREF / (PREF + np.swapaxes(PREF, -1, -2))  # P(y > y') + P(y' > y) = 1
+LAW_U, LAW_V = RNG.normal(size=(B, S, 5)), RNG.normal(size=(B, S, 4))
+LAW_P = _policy((B, S, 5))
 
 CASES = {
     "logsumexp": (mirror.logsumexp, (SCORES,), {}),
@@ -108,6 +110,25 @@ CASES = {
     "omd_step": (trl.omd_step, (LOG_P, PREF, LOG_Q), {"beta": 0.1, "eta": 1.0}),
     "nash_md_step": (trl.nash_md_step, (LOG_P, PREF, LOG_Q), {"beta": 0.1, "eta": 0.5}),
     "log_policy_error": (metrics.log_policy_error, (LOG_P, LOG_Q), {}),
+    # distributional: exact metrics between finite laws, CVaR, projections
+    "cramer_distance": (distributional.cramer_distance, (LAW_U, LAW_V, LAW_P), {}),
+    "wasserstein_w1": (distributional.wasserstein_distance, (LAW_U, LAW_V, LAW_P), {}),
+    "wasserstein_winf": (
+        distributional.wasserstein_distance,
+        (LAW_U, LAW_V, LAW_P),
+        {"order": "inf"},
+    ),
+    "cvar": (distributional.cvar, (LAW_U, LAW_P), {"alpha": 0.3}),
+    "quantile_projection": (
+        distributional.quantile_projection,
+        (LAW_U, LAW_P),
+        {"n_quantiles": 7},
+    ),
+    "categorical_projection": (
+        distributional.categorical_projection,
+        (LAW_U, LAW_P),
+        {"support": [-2.0, -1.0, 0.0, 1.0, 2.0]},
+    ),
 }
 
 

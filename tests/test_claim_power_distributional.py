@@ -5,8 +5,10 @@ the quantile tie convention flipped (round up); a contraction bound made tighter
 the categorical sqrt(gamma)^k); a CVaR solver restricted to Markov (t, s) policies; the
 Rockafellar-Uryasev outer search with the 1/alpha dropped; a stock-augmented DVI with the discount
 dropped from the stock recursion; a gamma^n bound made tighter (gamma^(n+1)); a squared discount
-in the categorical stock sweep; and a "fixed" exponential-utility DVI that is always optimal (so
-the negative control no longer separates).
+in the categorical stock sweep; a "fixed" exponential-utility DVI that is always optimal (so
+the negative control no longer separates); quantile levels at the cell ends i/m instead of the
+midpoints; a quantile stock bound claiming the rate M^-2; and a squared discount in the quantile
+stock sweep.
 """
 
 from __future__ import annotations
@@ -123,8 +125,8 @@ def test_outer_search_without_one_over_alpha_is_caught(monkeypatch):
 def test_dropped_discount_in_the_stock_update_is_caught(monkeypatch):
     real_init = D._StockGrid.__init__
 
-    def no_discount(self, mdp, obj, stock_grid, n_stocks):
-        real_init(self, mdp, obj, stock_grid, n_stocks)
+    def no_discount(self, mdp, obj, stock_grid, n_stocks, **kw):
+        real_init(self, mdp, obj, stock_grid, n_stocks, **kw)
         self.gk = 1.0  # gamma^k dropped: U_{n+1} = max_a E U_n(S', (c + R)/gamma)
 
     monkeypatch.setattr(D._StockGrid, "__init__", no_discount)
@@ -177,3 +179,40 @@ def test_squared_discount_in_the_categorical_stock_sweep_is_caught(monkeypatch):
     monkeypatch.setattr(kd, "_stock_categorical_sweep", squared)
     vs = verdicts(stock_dvi, pick(stock_dvi.QUICK_GRID, part="representation"))
     assert not vs[-1].holds, vs[-1].measured
+
+
+QUANTILE_GRID = pick(stock_dvi.QUICK_GRID, part="quantile", objective="cvar")
+
+
+def test_quantile_stock_passes():
+    assert_holds(stock_dvi, QUANTILE_GRID)
+
+
+def test_quantile_levels_at_cell_ends_are_caught(monkeypatch):
+    # tau_i = i/m (the upper end of each cell) for the midpoints (2i - 1)/(2m)
+    monkeypatch.setattr(D, "_taus", lambda m: np.arange(1, m + 1) / m)
+    assert_caught(stock_dvi, QUANTILE_GRID)
+
+
+def test_quantile_stock_bound_with_a_faster_rate_is_caught(monkeypatch):
+    real = pires2025.quantile_stock_error_bound
+
+    def faster(span, gamma, horizon, m, **kw):  # claims M^-2 for the derived M^-1
+        return real(span, gamma, horizon, m, **kw) / np.asarray(m, dtype=float)
+
+    monkeypatch.setattr(pires2025, "quantile_stock_error_bound", faster)
+    assert_caught(stock_dvi, QUANTILE_GRID)
+
+
+def test_squared_discount_in_the_quantile_stock_sweep_is_caught(monkeypatch):
+    from theory_rl.kernels import distributional as kd
+
+    real = kd._stock_quantile_q
+
+    def squared(indptr, nxt, rew, prob, grid, atoms, lo, hi, taus, tie, gamma, *rest):
+        return real(indptr, nxt, rew, prob, grid, atoms, lo, hi, taus, tie, gamma**2, *rest)
+
+    monkeypatch.setattr(kd, "_stock_quantile_q", squared)
+    vs = verdicts(stock_dvi, pick(stock_dvi.QUICK_GRID, part="representation", objective="mean"))
+    bad = [v for v in vs if "quantile" in v.theorem]
+    assert bad and not bad[0].holds, bad[0].measured if bad else vs

@@ -542,4 +542,143 @@ def test_categorical_stock_representation():
     # CVaR carries a representation error that shrinks with m
     assert errors["cvar", 51] < errors["cvar", 11]
     with pytest.raises(ValueError, match="representation"):
-        D.distributional_value_iteration(mdp, "cvar", representation="quantile")
+        D.distributional_value_iteration(mdp, "cvar", representation="moments")
+
+
+def test_quantile_stock_representation_on_the_grid():
+    mdp = garnet(10, 3, 3, gamma=0.8, seed=1)
+    star = D.distributional_value_iteration(mdp, "mean", n_stocks=21, n_iterations=2000, tol=1e-13)
+    errors = {}
+    for m in (11, 51):
+        res = D.distributional_value_iteration(
+            mdp, "mean", n_stocks=21, n_iterations=80, representation="quantile", n_atoms=m
+        )
+        atoms = res.params["stock_laws"]
+        assert atoms.shape == (10, 21, m) and np.all(np.diff(atoms, axis=-1) >= 0)
+        assert "support" not in res.params and res.params["representation"] == "quantile"
+        # K = mean of f(c + atoms) at every (s, c)
+        grid = res.params["stock_grid"]
+        np.testing.assert_allclose(
+            res.params["stock_values"], (grid[None, :, None] + atoms).mean(-1), atol=1e-12
+        )
+        errors[m] = float(np.abs(res.params["stock_values"] - star.params["stock_values"]).max())
+    # the quantile projection does not keep the mean: an error that shrinks with m
+    assert 0 < errors[51] < errors[11]
+
+
+def _fh_instance(seed, gamma, horizon=4):
+    rng = np.random.default_rng(seed)
+    P = rng.dirichlet(np.ones(2), size=(2, 2))
+    return FiniteHorizonMDP(P, rng.normal(size=(2, 2)), horizon, gamma=gamma)
+
+
+@pytest.mark.parametrize("gamma", [0.9, 1.0])
+def test_quantile_stock_finite_horizon_against_brute_force(gamma):
+    f = {"cvar": lambda x: np.minimum(x, 0.0), "homeostasis": lambda x: -np.abs(x)}
+    ms = (2, 8, 32, 128)
+    worst = dict.fromkeys(ms, 0.0)
+    for seed in range(3):
+        mdp = _fh_instance(seed, gamma)
+        c0 = -float(D.distributional_value_iteration(mdp, "mean").values[0])
+        span = float(np.ptp(mdp.rewards_at(0)))
+        for obj in ("cvar", "homeostasis"):
+            exact = D.distributional_value_iteration(mdp, obj, initial_stock=c0)
+            bf = [brute_force(mdp, s, f=f[obj], initial_stock=c0)[0] for s in range(2)]
+            np.testing.assert_allclose(exact.values, bf, atol=1e-12)
+            for m in ms:
+                res = D.distributional_value_iteration(
+                    mdp, obj, initial_stock=c0, representation="quantile", n_atoms=m
+                )
+                assert res.params["representation"] == "quantile" and not res.params["exact"]
+                assert all(law[0].size == m for law in res.params["laws"])
+                err = float(np.abs(res.values - np.asarray(bf)).max())
+                bound = pires2025.quantile_stock_error_bound(span, gamma, 4, m)
+                assert err <= bound
+                worst[m] = max(worst[m], err)
+    # the error shrinks with m, at least like m^(-1/2) (measured exponent about -1)
+    slope = np.polyfit(np.log(ms), np.log([worst[m] for m in ms]), 1)[0]
+    assert slope <= -0.5, (worst, slope)
+
+
+def test_quantile_stock_one_step_matches_numpy_quantiles():
+    from theory_rl.experiments.claims.distributional.stock_dvi import _two_step_numpy
+
+    mdp = _fh_instance(5, 0.8, horizon=2)
+    for m in (2, 3, 7, 64):
+        for obj in ("cvar", "homeostasis"):
+            res = D.distributional_value_iteration(
+                mdp, obj, initial_stock=-0.3, representation="quantile", n_atoms=m
+            )
+            want = _two_step_numpy(mdp, obj, -0.3, m)
+            np.testing.assert_allclose(res.values, want, atol=1e-13)
+
+
+def test_quantile_stock_bad_input():
+    mdp = _fh_instance(0, 1.0)
+    with pytest.raises(ValueError, match="representation"):
+        D.distributional_value_iteration(mdp, "cvar", representation="categorical")
+    with pytest.raises(ValueError, match="n_atoms"):
+        D.distributional_value_iteration(mdp, "cvar", representation="quantile", n_atoms=1)
+    assert pires2025.quantile_stock_error_bound(2.0, 1.0, 3, 4, tie_tol=0.0) == pytest.approx(
+        2.0 * 6 / 8
+    )  # dR H (H + 1) / (4 M)
+    g = 0.5  # sum_t g^t sum_{u<H-t} g^u at H = 2: (1 + g) + g
+    assert pires2025.quantile_stock_error_bound(1.0, g, 2, 2, tie_tol=0.0) == pytest.approx(
+        0.25 * (1 + 2 * g)
+    )
+    with pytest.raises(ValueError, match="n_quantiles"):
+        pires2025.quantile_stock_error_bound(1.0, 0.5, 2, 1)
+    with pytest.raises(ValueError, match="gamma"):
+        pires2025.quantile_stock_error_bound(1.0, 0.0, 2, 2)
+
+
+def _exponential_law_dvi(mdp, beta, n):
+    """Stock-free backward greedy on exact laws: ``eta_{k+1}(s) = T^a eta_k(s)``, ``a`` maximising
+    ``E[-exp(-beta G)]`` (exponential utility is invariant to the stock: K_c = e^{-beta c} K_0)."""
+    S, A, g = mdp.n_states, mdp.n_actions, mdp.gamma
+    P = mdp.transition_matrix
+    P = (P.toarray() if sp.issparse(P) else np.asarray(P)).reshape(S, A, S)
+    laws = [(np.zeros(1), np.ones(1))] * S
+    for _ in range(n):
+        new = []
+        for s in range(S):
+            best = None
+            for a in range(A):
+                x = np.concatenate([mdp.rewards[s, a] + g * laws[t][0] for t in range(S)])
+                p = np.concatenate([P[s, a, t] * laws[t][1] for t in range(S)])
+                k = float(p @ -np.exp(-beta * x))
+                if best is None or k > best[0]:
+                    best = (k, x, p)
+            new.append(D._merge(best[1], best[2]))
+        laws = new
+    return np.array([float(p @ -np.exp(-beta * x)) for x, p in laws])
+
+
+@pytest.mark.parametrize("representation", ["categorical", "quantile"])
+def test_exponential_utility_on_the_stock_grid(representation):
+    mdp = garnet(5, 2, 2, gamma=0.7, seed=3)
+    want = _exponential_law_dvi(mdp, 1.5, 6)
+    errors = []
+    for m in (25, 100, 400):
+        res = D.distributional_value_iteration(
+            mdp,
+            "exponential",
+            risk_aversion=1.5,
+            n_stocks=7,
+            n_iterations=6,
+            representation=representation,
+            n_atoms=m,
+        )
+        laws, pol = res.params["stock_laws"], res.params["stock_policy"]
+        # the laws and the greedy actions do not depend on the stock
+        assert np.abs(laws - laws[:, :1]).max() < 1e-12 and (pol == pol[:, :1]).all()
+        # values off the grid: the exact rescaling e^{-beta c}
+        grid = res.params["stock_grid"]
+        U = res.params["stock_values"]
+        np.testing.assert_allclose(U, U[:, :1] * np.exp(-1.5 * (grid - grid[0])), rtol=1e-9)
+        errors.append(float(np.abs(res.values - want).max()))
+    assert errors[-1] < errors[0] / 4, errors  # about 1/m
+    with pytest.raises(ValueError, match="homogeneous"):
+        D.distributional_value_iteration(mdp, "exponential")
+    with pytest.raises(ValueError, match="homogeneous"):
+        D.distributional_policy_iteration(mdp, "exponential")

@@ -56,7 +56,12 @@ grid step: ``params["interpolation_error_bound"]``), and outside the grid the cl
 exact (there :math:`c + G` has one sign, :math:`f(x) = f(\pm 1)|x|^k`, so
 :math:`U = f(-1)(-c - V)` below, with the best :math:`V` for the sign, and :math:`U = f(1)(c + V)`
 above).  On a :class:`FiniteHorizonMDP` DVI runs ``H`` backward steps on exact laws over the
-reachable stocks (any ``f``); with integer rewards and :math:`\gamma = 1` the exact mode of
+reachable stocks (any ``f``).  Representations of the return-to-go law per ``(s, c)``
+(``representation=``): ``"categorical"`` (grid) and ``"quantile"`` (grid, and on the exact
+reachable stocks of a :class:`FiniteHorizonMDP`, with the error bound
+:math:`L(\frac1{2M}+\epsilon)\Delta R\sum_{t<H}\gamma^t\sum_{u<H-t}\gamma^u` [D] of
+:func:`theory_rl.bounds.pires2025.quantile_stock_error_bound`).  With integer rewards and
+:math:`\gamma = 1` the exact mode of
 :func:`cvar_optimal_policy` runs backward induction on all integer stocks at once.
 Bound [D] (from the notes, not the paper's constants): for ``f`` ``L``-Lipschitz of degree 1,
 :math:`\sup|U_n - U^*| \le \gamma^n \sup|U_0 - U^*|` and the greedy :math:`\pi_n` loses at most
@@ -69,7 +74,22 @@ Bound [D] (from the notes, not the paper's constants): for ``f`` ``L``-Lipschitz
 
 **Exponential utility** (``"exponential"``, :math:`f(x) = -e^{-\beta x}`) is not homogeneous:
 DVI with :math:`\gamma < 1` can be suboptimal (a negative control); at :math:`\gamma = 1` it is
-exact.
+exact.  On the stock grid of a discounted MDP it runs with the law representations only
+(``"categorical"``, ``"quantile"``).  Why not ``"value"``: with :math:`c + R = \gamma C'`,
+:math:`K((T^a\eta)(s, c)) = \mathbb E[-e^{-\beta\gamma(C' + G')}]`, an exponential utility
+with risk aversion :math:`\beta\gamma`, which is not a function of :math:`U(S', C') =
+\mathbb E[-e^{-\beta(C' + G')}]` (Jensen: :math:`\mathbb E[Y^\gamma] \ne (\mathbb E
+Y)^\gamma` for :math:`Y = e^{-\beta(C' + G')}` unless ``Y`` is a.s. constant), so ``U`` has no
+closed recursion and no closed form outside the grid; the same holds for policy iteration.
+Why the law representations work, with an exact off-grid rule: :math:`K_c(\nu) = \mathbb
+E[-e^{-\beta(c + G)}] = e^{-\beta c}K_0(\nu)` with :math:`e^{-\beta c} > 0`, so the greedy
+action at ``(s, c)`` does not depend on ``c``; from :math:`\eta_0(s, c) = \delta_0` every
+iterate's laws are then the same at every stock, and the law of an off-grid stock is that of
+the nearest grid stock (exact, not an approximation); values off the grid are
+:math:`U(s, c) = e^{-\beta(c - c_1)}U(s, c_1)` (exact).  The stock is therefore irrelevant for
+this objective: DVI is a stationary greedy recursion on laws per state, which is what makes it
+suboptimal when :math:`\gamma < 1` (the optimal policy is time-dependent, with risk aversion
+:math:`\beta\gamma^t` at step ``t``).
 
 References:
     Bellemare, M. G., Dabney, W. & Munos, R. (2017). A distributional perspective on RL. ICML.
@@ -154,7 +174,7 @@ def _law(atoms: Any, probs: Any, name: str, xp: Any = np) -> tuple[Any, Any]:
         )
     if not bool(xp.all(xp.isfinite(probs))) or bool(xp.any(probs < 0)):
         raise ValueError(f"{name}_probs must be finite and >= 0")
-    err = float(xp.max(xp.abs(probs.sum(axis=-1) - 1.0)))
+    err = float(xp.max(xp.abs(xp.sum(probs, axis=-1) - 1.0)))
     if err > PROB_TOL:
         raise ValueError(f"{name}_probs must sum to 1 along the last axis (off by {err:.3g})")
     return atoms, probs
@@ -177,12 +197,12 @@ def _pair(u_atoms: Any, v_atoms: Any, u_probs: Any, v_probs: Any) -> tuple[Any, 
 
 def _cdf_gaps(xp: Any, ua: Any, up: Any, va: Any, vp: Any) -> tuple[Any, Any]:
     """``(D, dz)``: ``F_u - F_v`` on each interval between merged sorted atoms, and its width."""
-    z = xp.concatenate([ua, va], axis=-1)
-    d = xp.concatenate([up, -vp], axis=-1)
+    z = _concat(xp, [ua, va], axis=-1)
+    d = _concat(xp, [up, -vp], axis=-1)
     order = xp.argsort(z, axis=-1)
     z = xp.take_along_axis(z, order, axis=-1)
     d = xp.take_along_axis(d, order, axis=-1)
-    return xp.cumsum(d, axis=-1)[..., :-1], xp.diff(z, axis=-1)
+    return _cumsum(xp, d)[..., :-1], xp.diff(z, axis=-1)
 
 
 def cramer_distance(u_atoms: Any, v_atoms: Any, u_probs: Any = None, v_probs: Any = None) -> Any:
@@ -232,7 +252,7 @@ def wasserstein_distance(
     qu = _sorted_law(xp, ua, up)
     qv = _sorted_law(xp, va, vp)
     zero = xp.zeros((*ua.shape[:-1], 1))
-    taus = xp.sort(xp.concatenate([zero, qu[1], qv[1]], axis=-1), axis=-1)
+    taus = xp.sort(_concat(xp, [zero, qu[1], qv[1]], axis=-1), axis=-1)
     lo, hi = taus[..., :-1], taus[..., 1:]
     keep = (hi - lo) > TIE_TOL
     mid = 0.5 * (lo + hi)
@@ -240,19 +260,44 @@ def wasserstein_distance(
     return xp.max(xp.where(keep, gap, 0.0), axis=-1)
 
 
+def _concat(xp: Any, arrays: Sequence[Any], axis: int = 0) -> Any:
+    """``concat`` of the array API standard (``concatenate`` where a namespace predates it)."""
+    f = getattr(xp, "concat", None)
+    return f(list(arrays), axis=axis) if f is not None else xp.concatenate(arrays, axis=axis)
+
+
+def _sums_booleans(xp: Any) -> bool:
+    """Whether ``xp.sum`` accepts booleans (NumPy, CuPy: yes; ``array_api_strict``: no)."""
+    try:
+        xp.sum(xp.asarray([True]))
+    except TypeError:
+        return False
+    return True
+
+
+def _cumsum(xp: Any, x: Any) -> Any:
+    """Cumulative sum along the last axis (``cumsum`` of NumPy/CuPy, else ``cumulative_sum`` of
+    the array API standard)."""
+    f = getattr(xp, "cumsum", None)  # NumPy's is faster on fresh arrays
+    return f(x, axis=-1) if f is not None else xp.cumulative_sum(x, axis=-1)
+
+
 def _sorted_law(xp: Any, atoms: Any, probs: Any) -> tuple[Any, Any]:
     """``(sorted atoms, cumulative weights)``."""
     order = xp.argsort(atoms, axis=-1)
     return (
         xp.take_along_axis(atoms, order, axis=-1),
-        xp.cumsum(xp.take_along_axis(probs, order, axis=-1), axis=-1),
+        _cumsum(xp, xp.take_along_axis(probs, order, axis=-1)),
     )
 
 
 def _quantile_at(xp: Any, law: tuple[Any, Any], taus: Any, tol: float = 0.0) -> Any:
     """``F^{-1}(tau) = inf{x : F(x) >= tau - tol}`` for sorted ``law``; ``taus`` ``(..., T)``."""
     atoms, cum = law
-    idx = xp.sum(cum[..., None, :] < taus[..., :, None] - tol, axis=-1)
+    below = cum[..., None, :] < taus[..., :, None] - tol
+    # NumPy/CuPy sum booleans in place; the standard's count_nonzero copies them first (in
+    # NumPy), which costs ~20% of a generic quantile sweep in page faults
+    idx = xp.sum(below, axis=-1) if _sums_booleans(xp) else xp.count_nonzero(below, axis=-1)
     idx = xp.minimum(idx, atoms.shape[-1] - 1)
     return xp.take_along_axis(atoms, idx, axis=-1)
 
@@ -269,7 +314,7 @@ def cvar(atoms: Any, probs: Any = None, *, alpha: Any) -> Any:
     a, p = _law(atoms, probs, "atoms", xp)
     al = _check_alpha(alpha)
     x, cum = _sorted_law(xp, a, p)
-    prev = xp.concatenate([xp.zeros((*cum.shape[:-1], 1)), cum[..., :-1]], axis=-1)
+    prev = _concat(xp, [xp.zeros((*cum.shape[:-1], 1)), cum[..., :-1]], axis=-1)
     al_x = xp.asarray(al)[..., None]
     w = xp.clip(xp.minimum(cum, al_x) - prev, 0.0, None)
     return xp.sum(w * x, axis=-1) / xp.asarray(al)
@@ -324,10 +369,10 @@ def categorical_projection(atoms: Any, probs: Any = None, *, support: Any) -> An
     xp = namespace_of(atoms)
     a, p = _law(atoms, probs, "atoms", xp)
     M = theta.size
-    spacing = (theta[-1] - theta[0]) / (M - 1)
+    spacing = float((theta[-1] - theta[0]) / (M - 1))
     u = xp.clip((a - float(theta[0])) / spacing, 0.0, M - 1.0)
     h = xp.maximum(0.0, 1.0 - xp.abs(u[..., :, None] - xp.arange(M, dtype=xp.float64)))
-    return xp.einsum("...k,...km->...m", p, h)
+    return xp.matmul(p[..., None, :], h)[..., 0, :]  # standard (no einsum), as fast
 
 
 def quantile_projection(atoms: Any, probs: Any = None, *, n_quantiles: int) -> Any:
@@ -429,7 +474,25 @@ def _check_tabular(mdp: Any) -> TabularMDP:
 
 
 class _Operator:
-    """``Pi T^pi`` of one MDP and policy, bound once: numba (dense or CSR) or generic path."""
+    """``Pi T^pi`` of one MDP and policy, bound once: numba (dense or CSR) or generic path.
+
+    The generic path (``kernel="generic"``, used on GPU) uses two operations NumPy and CuPy
+    have but the array API standard does not.  (1) The quantile sweep gathers with a 2-D
+    integer index table (``a[nxt[tab]]``, ``(S, width, M)``); the standard offers only
+    ``take`` with 1-D indices, and ``take`` + ``reshape`` made the NumPy sweep slower (S = 500,
+    A = 5, b = 5, M = 51: 54 ms against 44 ms, equal when glibc's mmap threshold is raised:
+    an allocation artefact, but measurable), so the gathers stay.  (2) The categorical sweep
+    scatters its ``2 E M`` kernel-form masses into ``S M`` bins with ``bincount`` (the
+    standard has no scatter-add).  The standard
+    replacements cost more than that on NumPy: a one-hot contraction is ``O(E M^2)`` work
+    (about ``M/2`` times the scatter's work, 25 at ``M = 51``), a sort-based segment sum
+    ``O(E M log(E M))``, and per-state sums through the padded entry table need a
+    consistent bin count per atom that only a histogram gives (bins recomputed from the
+    arithmetic positions disagree with the scattered ones at atoms on support points, where the
+    kernel form puts all mass on one atom).  So it stays.  The metrics, CVaR, the projections
+    and the helpers the quantile sweep shares with them (``_sorted_law``, ``_quantile_at``) are
+    standard and run under ``array_api_strict`` (``tests/test_array_api.py``).
+    """
 
     def __init__(self, mdp: TabularMDP, policy: Any, kernel: str, device: str | None):
         self.mdp = _check_tabular(mdp)
@@ -882,6 +945,7 @@ class _Objective:
     f: Callable[[np.ndarray], np.ndarray]
     degree: float | None
     lipschitz: float | None
+    beta: float = 1.0
 
 
 def _objective(objective: Any, risk_aversion: float = 1.0) -> _Objective:
@@ -896,7 +960,7 @@ def _objective(objective: Any, risk_aversion: float = 1.0) -> _Objective:
         "exponential": (lambda x: -np.exp(-beta * np.asarray(x, dtype=float)), None),
     }
     f, lip = fs[objective]
-    return _Objective(objective, f, OBJECTIVES[objective][1], lip)
+    return _Objective(objective, f, OBJECTIVES[objective][1], lip, beta)
 
 
 def _optimal_values(mdp: TabularMDP) -> tuple[np.ndarray, np.ndarray]:
@@ -913,11 +977,23 @@ def _optimal_values(mdp: TabularMDP) -> tuple[np.ndarray, np.ndarray]:
 class _StockGrid:
     """The stock-augmented Bellman operator of a homogeneous objective on a stock grid."""
 
-    def __init__(self, mdp: TabularMDP, obj: _Objective, stock_grid: Any, n_stocks: int):
-        if obj.degree is None:
+    def __init__(
+        self,
+        mdp: TabularMDP,
+        obj: _Objective,
+        stock_grid: Any,
+        n_stocks: int,
+        laws_only: bool = False,
+    ):
+        #: exponential utility: laws do not depend on the stock (module docstring); off the
+        #: grid a law is that of the nearest grid stock and U(s, c) = e^{-beta c} U(s, 0)
+        self.scale_invariant = obj.name == "exponential"
+        if obj.degree is None and not (laws_only and self.scale_invariant):
             raise ValueError(
-                f"objective {obj.name!r}: f is not positively homogeneous, so DVI on a stock "
-                "grid of a discounted MDP does not apply; use a FiniteHorizonMDP (exact laws)"
+                f"objective {obj.name!r}: f is not positively homogeneous, so K(eta) has no "
+                "closed recursion on a stock grid (representation='value') and no policy "
+                "iteration there; use representation='categorical' or 'quantile' (laws per "
+                "stock) or a FiniteHorizonMDP (exact laws)"
             )
         self.mdp, self.obj = mdp, obj
         o = self.out = _outcomes(mdp)
@@ -946,11 +1022,14 @@ class _StockGrid:
                 )
         self.grid = grid
         self.h = float(np.max(np.diff(grid)))
-        self.gk = g**obj.degree
+        self.gk = math.nan if obj.degree is None else g**obj.degree
         S, C = mdp.n_states, grid.size
         # closed forms outside the grid: U = slope * c + intercept[s]
         f_neg, f_pos = float(obj.f(np.array(-1.0))), float(obj.f(np.array(1.0)))
-        if obj.degree == 0:
+        if self.scale_invariant:  # unused: the law sweeps take the nearest grid stock's law
+            self.lo_slope, self.hi_slope = 0.0, 0.0
+            self.lo_icpt, self.hi_icpt = np.zeros(S), np.zeros(S)
+        elif obj.degree == 0:
             self.lo_slope, self.hi_slope = 0.0, 0.0
             self.lo_icpt, self.hi_icpt = np.full(S, f_neg), np.full(S, f_pos)
         else:
@@ -1013,8 +1092,12 @@ class _StockGrid:
         return self.gk * Q.reshape(self.mdp.n_states, self.mdp.n_actions, self.grid.size)
 
     def interpolate(self, U: np.ndarray, c: Any) -> np.ndarray:
-        """``U(s, c)`` ``(S, ...)`` at stocks ``c`` (closed forms outside the grid)."""
+        """``U(s, c)`` ``(S, ...)`` at stocks ``c`` (closed forms outside the grid; exponential
+        utility: the exact rescaling ``U(s, c) = e^{-beta (c - c_1)} U(s, c_1)``)."""
         c = np.asarray(c, dtype=float)
+        if self.scale_invariant:
+            scale = np.exp(-self.obj.beta * (c - self.grid[0]))
+            return U[:, 0].reshape((-1,) + (1,) * c.ndim) * scale
         inside = np.stack([np.interp(c, self.grid, U[s]) for s in range(U.shape[0])])
         lo = self.lo_slope * c + self.lo_icpt.reshape((-1,) + (1,) * c.ndim)
         hi = self.hi_slope * c + self.hi_icpt.reshape((-1,) + (1,) * c.ndim)
@@ -1053,6 +1136,8 @@ class _StockGrid:
 
 
 DVI_METRICS = ("change", "error", "objective")
+#: Return-law representations of stock-augmented DVI.
+REPRESENTATIONS = ("value", "categorical", "quantile")
 
 
 def _one_hot(actions: np.ndarray, n_actions: int) -> np.ndarray:
@@ -1102,14 +1187,27 @@ def distributional_value_iteration(
         device: ``"cpu"`` or None (the stock grid runs on the CPU).
         representation: ``"value"`` (the exact reduction to :math:`U = K(\eta)`) or
             ``"categorical"``: the law of the return-to-go :math:`G` at every ``(s, c)`` kept on
-            ``n_atoms`` atoms over :math:`[R_{\min}, R_{\max}]/(1-\gamma)`; a sweep forms
+            ``n_atoms`` atoms over the hull of 0 and :math:`[R_{\min}, R_{\max}]/(1-\gamma)`
+            (where every iterate lies); a sweep forms
             :math:`(T^a\eta)(s, c) = \mathbb E[(R + \gamma\,\cdot)_\#\eta(S', (c+R)/\gamma)]`
             (the next stock's law mixed from its two grid neighbours; off the grid, the
             categorical law of the policy the closed form uses), projects it with
             :math:`\Pi_C`, and keeps the action with the largest :math:`K` (numba kernel).
             :math:`\eta_0(s, c) = \Pi_C\delta_0`.  Values then carry the representation
             error; ``params["stock_laws"]`` ``(S, C, M)`` and ``params["support"]``.
-        n_atoms: ``M >= 2`` of the categorical representation.
+            ``"quantile"``: the same sweep on ``n_atoms``-quantile laws of :math:`G` (atoms
+            ``(S, C, M)`` in ``params["stock_laws"]``, weights ``1/M``): the mixture's atoms are
+            sorted and read at :math:`\tau_i = (2i-1)/(2M)` with the tie convention of
+            :data:`TIE_TOL`, :math:`K = \frac1M\sum_i f(c + z_i)`, off the grid the quantile law
+            of the closed form's policy, :math:`\eta_0(s, c) = \Pi_Q\delta_0`.  No bound is
+            claimed on the grid (measured against the exact grid values).  On a
+            :class:`FiniteHorizonMDP`, ``"quantile"`` projects every law of :math:`c + G_t`
+            with :math:`\Pi_Q` on the exact reachable stocks; for ``f`` ``L``-Lipschitz and
+            homogeneous of degree 1 (or any ``L``-Lipschitz ``f`` at :math:`\gamma = 1`),
+            :math:`|K(\hat\eta_0(s, c_0)) - U^*_0(s, c_0)| \le L(\frac1{2M} + \epsilon)
+            \Delta R\sum_{t<H}\gamma^t\sum_{u<H-t}\gamma^u` ([D],
+            :func:`theory_rl.bounds.pires2025.quantile_stock_error_bound`).
+        n_atoms: ``M >= 2`` of the categorical or quantile representation.
 
     Returns:
         :class:`SolveResult`: ``values`` :math:`K(\eta_n(s, c_0))` ``(S,)``, ``policy`` the
@@ -1126,12 +1224,18 @@ def distributional_value_iteration(
             f'device: stock-augmented DVI runs on the CPU ("cpu" or None), got {device!r}'
         )
     if isinstance(mdp, FiniteHorizonMDP):
-        return _finite_horizon_dvi(mdp, obj, c0, () if record is None else record, callback)
+        if representation not in ("value", "quantile"):
+            raise ValueError(
+                'representation: a FiniteHorizonMDP takes "value" (exact laws) or "quantile", '
+                f"got {representation!r}"
+            )
+        m = as_int("n_atoms", n_atoms, minimum=2) if representation == "quantile" else None
+        return _finite_horizon_dvi(mdp, obj, c0, () if record is None else record, callback, m)
     mdp = _check_tabular(mdp)
-    if representation not in ("value", "categorical"):
-        raise ValueError(f'representation must be "value" or "categorical", got {representation!r}')
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
     record = ("change",) if record is None else record
-    grid = _StockGrid(mdp, obj, stock_grid, n_stocks)
+    grid = _StockGrid(mdp, obj, stock_grid, n_stocks, laws_only=representation != "value")
     record = check_record(record, DVI_METRICS)
     S, C = mdp.n_states, grid.grid.size
     ref = None
@@ -1143,11 +1247,10 @@ def distributional_value_iteration(
         raise ValueError("record: 'error' needs reference (the grid values U*)")
     rho = np.asarray(mdp.initial_distribution)
 
-    cat = (
-        _CategoricalStock(grid, as_int("n_atoms", n_atoms, minimum=2))
-        if (representation == "categorical")
-        else None
-    )
+    cat: _CategoricalStock | _QuantileStock | None = None
+    if representation != "value":
+        kind = _CategoricalStock if representation == "categorical" else _QuantileStock
+        cat = kind(grid, as_int("n_atoms", n_atoms, minimum=2))
 
     def init(rng: np.random.Generator) -> dict[str, Any]:
         if cat is not None:
@@ -1177,6 +1280,9 @@ def distributional_value_iteration(
     def output(state: dict[str, Any]) -> tuple[Any, Any, Any]:
         U = state["U"]
         final.update(state)
+        if grid.scale_invariant:  # greedy actions do not depend on the stock
+            _, _, act = cat.sweep(state["laws"])
+            return _one_hot(act[:, 0], mdp.n_actions), grid.interpolate(U, c0), None
         q0 = _q_at(grid, U, c0)
         return _one_hot(q0.argmax(axis=1), mdp.n_actions), grid.interpolate(U, c0), None
 
@@ -1202,7 +1308,9 @@ def distributional_value_iteration(
     extra: dict[str, Any] = {"representation": representation}
     if cat is not None:
         laws, _, act = cat.sweep(final["laws"])
-        extra.update(stock_laws=final["laws"], support=cat.theta, stock_policy=act)
+        extra.update(stock_laws=final["laws"], stock_policy=act)
+        if isinstance(cat, _CategoricalStock):
+            extra["support"] = cat.theta
     else:
         extra["stock_policy"] = grid.q(U).argmax(axis=1)
     return _with_params(
@@ -1221,6 +1329,8 @@ class _CategoricalStock:
         mdp, obj = grid.mdp, grid.obj
         self.grid = grid
         lo, hi = _value_range(mdp)
+        # the hull of 0 too: the n-step laws from eta_0 = delta_0 lie in [min(lo, 0), max(hi, 0)]
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
         if hi - lo <= 0:
             lo, hi = lo - 1.0, hi + 1.0
         self.theta = np.linspace(lo, hi, m)
@@ -1228,6 +1338,8 @@ class _CategoricalStock:
         self.fvals = np.ascontiguousarray(obj.f(grid.grid[:, None] + self.theta[None, :]))
         delta = categorical_projection([0.0], support=self.theta)
         self.laws0 = np.ascontiguousarray(np.broadcast_to(delta, (S, C, m)))
+        if grid.scale_invariant:  # off the grid: the nearest grid stock's law (per sweep)
+            return
         # off the grid: the law of the policy whose value the closed form uses
         v_max, v_min = _optimal_values(mdp)
         f_neg, f_pos = float(obj.f(np.array(-1.0))), float(obj.f(np.array(1.0)))
@@ -1242,7 +1354,7 @@ class _CategoricalStock:
             res = categorical_evaluation(
                 mdp, pol, support=self.theta, n_iterations=100_000, tol=1e-13
             )
-            laws[name] = np.ascontiguousarray(res.params["probs"])
+            laws[name] = np.require(res.params["probs"], np.float64, ["C", "W"])
         self.tail_lo = laws["max" if lo_max else "min"]
         self.tail_hi = laws["max" if hi_max else "min"]
 
@@ -1264,8 +1376,7 @@ class _CategoricalStock:
             o.prob,
             g.grid,
             np.ascontiguousarray(laws),
-            self.tail_lo,
-            self.tail_hi,
+            *_tails(g, laws, self),
             float(self.theta[0]),
             spacing,
             float(g.mdp.gamma),
@@ -1276,6 +1387,77 @@ class _CategoricalStock:
             out_act,
         )
         return out_laws, out_k, out_act
+
+
+class _QuantileStock:
+    """``M``-quantile laws of the return-to-go on the stock grid (``representation="quantile"``)."""
+
+    def __init__(self, grid: _StockGrid, m: int):
+        mdp, obj = grid.mdp, grid.obj
+        self.grid, self.obj, self.m = grid, obj, m
+        S, C = mdp.n_states, grid.grid.size
+        self.taus = _taus(m)
+        self.laws0 = np.zeros((S, C, m))  # Pi_Q delta_0
+        o = grid.out
+        self.width = 2 * int(np.diff(o.indptr).max()) * m
+        if grid.scale_invariant:  # off the grid: the nearest grid stock's law (per sweep)
+            return
+        # off the grid: the quantile law of the policy whose value the closed form uses
+        v_max, v_min = _optimal_values(mdp)
+        f_neg, f_pos = float(obj.f(np.array(-1.0))), float(obj.f(np.array(1.0)))
+        lo_max = obj.degree == 0 or -f_neg >= 0
+        hi_max = obj.degree == 0 or f_pos >= 0
+        laws = {}
+        for name, v in (("max", v_max), ("min", v_min)):
+            q = mdp.rewards + mdp.gamma * np.asarray(mdp.transition_matrix @ v).reshape(
+                S, mdp.n_actions
+            )
+            pol = (q.argmax(axis=1) if name == "max" else q.argmin(axis=1)).astype(np.int64)
+            res = quantile_evaluation(mdp, pol, n_quantiles=m, n_iterations=100_000, tol=1e-13)
+            laws[name] = np.require(res.params["atoms"], np.float64, ["C", "W"])
+        self.tail_lo = laws["max" if lo_max else "min"]
+        self.tail_hi = laws["max" if hi_max else "min"]
+
+    def values(self, laws: np.ndarray) -> np.ndarray:
+        r"""``(S, C)``: :math:`\frac1M\sum_k f(c + z_k)`."""
+        return self.obj.f(self.grid.grid[None, :, None] + laws).mean(axis=-1)
+
+    def sweep(self, laws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(laws, K values, greedy actions)`` after one sweep (first maximiser kept)."""
+        g, o = self.grid, self.grid.out
+        S, C, M = laws.shape
+        A = g.mdp.n_actions
+        out = np.empty((S * A, C, M))
+        _kd._stock_quantile_q(
+            o.indptr,
+            o.nxt,
+            o.rew,
+            o.prob,
+            g.grid,
+            np.ascontiguousarray(laws),
+            *_tails(g, laws, self),
+            self.taus,
+            TIE_TOL,
+            float(g.mdp.gamma),
+            np.empty(self.width),
+            np.empty(self.width),
+            out,
+        )
+        q_laws = out.reshape(S, A, C, M)
+        k = self.obj.f(g.grid[None, None, :, None] + q_laws).mean(axis=-1)  # (S, A, C)
+        act = k.argmax(axis=1)
+        new = np.take_along_axis(q_laws, act[:, None, :, None], axis=1)[:, 0]
+        return np.ascontiguousarray(new), np.take_along_axis(k, act[:, None], 1)[:, 0], act
+
+
+def _tails(grid: _StockGrid, laws: np.ndarray, rep: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Laws used below / above the grid: fixed ones, or the edge stocks' (exponential)."""
+    if grid.scale_invariant:
+        # writable C-contiguous copies: one numba signature with the fixed tails
+        return np.require(laws[:, 0], np.float64, ["C", "W"]), np.require(
+            laws[:, -1], np.float64, ["C", "W"]
+        )
+    return rep.tail_lo, rep.tail_hi
 
 
 def _q_at(grid: _StockGrid, U: np.ndarray, c: float) -> np.ndarray:
@@ -1314,7 +1496,10 @@ def _finite_horizon_dvi(
     c0: float,
     record: Sequence[str],
     callback: Callback | None,
+    n_quantiles: int | None = None,
 ) -> SolveResult:
+    r"""``H`` backward steps on exact laws of ``c + G_t`` (``n_quantiles``: projected with
+    :math:`\Pi_Q` after every step, so each stored law has ``n_quantiles`` atoms)."""
     record = check_record(record, ("n_laws",))
     H, S, A, g = mdp.horizon, mdp.n_states, mdp.n_actions, mdp.gamma
     if g == 0:
@@ -1347,6 +1532,11 @@ def _finite_horizon_dvi(
                 law = _merge(
                     np.concatenate([x for x, _ in parts]), np.concatenate([w for _, w in parts])
                 )
+                if n_quantiles is not None:
+                    law = (
+                        quantile_projection(law[0], law[1], n_quantiles=n_quantiles),
+                        np.full(n_quantiles, 1.0 / n_quantiles),
+                    )
                 k_val = float(law[1] @ obj.f(law[0]))
                 if k_val > best + 1e-12:
                     best, best_law, table[(t, s, c)] = k_val, law, a
@@ -1380,7 +1570,12 @@ def _finite_horizon_dvi(
         n_iterations=H,
         record=record,
         callback=callback,
-        params={"objective": obj.name, "initial_stock": c0, "exact": True},
+        params={
+            "objective": obj.name,
+            "initial_stock": c0,
+            "exact": n_quantiles is None,
+            "representation": "value" if n_quantiles is None else "quantile",
+        },
     )
     laws = tuple(final["laws"][(s, c0)] for s in range(S))
     return _with_params(res, laws=laws, policy_table=dict(table))

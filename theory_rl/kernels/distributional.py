@@ -278,3 +278,61 @@ def _stock_categorical_sweep(
                     for k in range(n_atoms):
                         out_laws[s, i, k] = tmp[0, k]
             out_k[s, i] = best
+
+
+@njit(cache=True)
+def _stock_quantile_q(
+    indptr, nxt, rew, prob, grid, atoms, tail_lo, tail_hi, taus, tie_tol, gamma, ys, ws, out
+):  # pragma: no cover
+    """Projected action laws of a stock-augmented DVI sweep on ``M``-quantile laws of ``G``.
+
+    ``atoms[s, i]`` ``(M,)`` are the quantile atoms (weights ``1/M``) of the return-to-go at
+    ``(s, grid[i])``.  For every row ``s*A + a`` and stock ``i``: the target law
+    ``sum_e prob[e] (rew[e] + gamma .)_# law(nxt[e], (grid[i] + rew[e]) / gamma)``, the next
+    stock's law the mixture ``(1 - x) law(j) + x law(j + 1)`` of its grid neighbours (``tail_lo``
+    / ``tail_hi`` of the next state off the grid), is collected in the scratch arrays ``ys`` /
+    ``ws`` (length at least twice the largest row length times ``M``), sorted, and read at each
+    ``taus[k]`` with the tie convention of :func:`_quantile_sweep_csr`:
+    ``out[row, i, k] = F^{-1}(taus[k])``.
+    """
+    n_rows = indptr.shape[0] - 1
+    n_c = grid.shape[0]
+    n_atoms = atoms.shape[2]
+    n_out = taus.shape[0]
+    inv = 1.0 / n_atoms
+    g0, g1 = grid[0], grid[n_c - 1]
+    for row in range(n_rows):
+        for i in range(n_c):
+            n = 0
+            for e in range(indptr[row], indptr[row + 1]):
+                t = nxt[e]
+                r = rew[e]
+                w = prob[e] * inv
+                cn = (grid[i] + r) / gamma
+                if cn < g0 or cn > g1:
+                    for k in range(n_atoms):
+                        ys[n] = r + gamma * (tail_lo[t, k] if cn < g0 else tail_hi[t, k])
+                        ws[n] = w
+                        n += 1
+                else:
+                    j = 0
+                    while j < n_c - 2 and grid[j + 1] <= cn:
+                        j += 1
+                    x = (cn - grid[j]) / (grid[j + 1] - grid[j])
+                    x = min(max(x, 0.0), 1.0)
+                    for k in range(n_atoms):
+                        ys[n] = r + gamma * atoms[t, j, k]
+                        ws[n] = w * (1.0 - x)
+                        n += 1
+                        ys[n] = r + gamma * atoms[t, j + 1, k]
+                        ws[n] = w * x
+                        n += 1
+            order = np.argsort(ys[:n], kind="mergesort")
+            cum = 0.0
+            m = 0
+            for k in range(n_out):
+                target = taus[k] - tie_tol
+                while m < n - 1 and cum + ws[order[m]] < target:
+                    cum += ws[order[m]]
+                    m += 1
+                out[row, i, k] = ys[order[m]]

@@ -123,6 +123,15 @@ _KIND = {
     "tv_penalty": _kr.KIND_TV_PENALTY,
     "chi2_penalty": _kr.KIND_CHI2_PENALTY,
 }
+#: Fused CSR sweeps (robust q-values and the max over actions in one pass, values only) of the
+#: sets whose kernel takes no state; the KL ball's (``_csr_kl_sweep``) also takes its multipliers.
+_FUSED_SWEEP = {
+    "l1": _kr._csr_l1_sweep,
+    "chi2": _kr._csr_chi2_sweep,
+    "kl_penalty": _kr._csr_kl_penalty_sweep,
+    "tv_penalty": _kr._csr_tv_penalty_sweep,
+    "chi2_penalty": _kr._csr_chi2_penalty_sweep,
+}
 #: Kinds with a generic (NumPy/CuPy) path on dense transitions.
 GENERIC_KINDS = ("l1", "kl_penalty", "tv_penalty", "finite")
 #: Bisection steps of the s-rectangular oracle after its exact end points.
@@ -280,6 +289,9 @@ class _RobustOperator:
             self.P2 = _w(mdp.transition_matrix)
         self._all = np.full(self.S, -1, dtype=np.int64)
         self._no_data = np.empty(0)  # ``out_data`` when the worst rows are not written
+        # the KL ball's dual multiplier of every row, carried from one sweep to the next as the
+        # start of its Newton solve (NaN: cold start)
+        self.kl_beta = np.full(self.S * self.A, np.nan) if self.kind == "kl" else self._no_data
 
     # -- inner values and worst rows ---------------------------------------------------------
     def sigma(self, v: Any) -> Any:
@@ -404,8 +416,22 @@ class _RobustOperator:
                     out_v,
                     out_a,
                 )
-            elif self.kind == "l1" and self.width <= _kr.L1_SELECT_MAX:
-                _kr._csr_l1_sweep(
+            elif self.kind == "kl":
+                _kr._csr_kl_sweep(
+                    self.indptr,
+                    self.indices,
+                    self.data,
+                    self.r,
+                    self.gamma,
+                    self.radius,
+                    _w(v),
+                    acts,
+                    self.kl_beta,
+                    out_v,
+                    out_a,
+                )
+            elif self.kind != "l1" or self.width <= _kr.L1_SELECT_MAX:
+                _FUSED_SWEEP[self.kind](
                     self.indptr,
                     self.indices,
                     self.data,

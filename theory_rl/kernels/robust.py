@@ -661,15 +661,35 @@ def _kl_row_solve(data, k0, n, y, delta, betas, row, e):
     return ymin + mean
 
 
+#: Newton steps that :func:`_kl_row_value` takes inline before handing a row to the safeguarded
+#: solver :func:`_kl_row_solve`.
+KL_INLINE_STEPS = 8
+
+
 @njit(cache=True, inline="always")
 def _kl_row_value(data, k0, n, y, delta, betas, row, e):
-    """:func:`_kl_row_solve`'s value, with its warm path (one evaluation at ``betas[row]`` that
-    meets the stopping rule) written inline and straight: the sweep's common case."""
+    """:func:`_kl_row_solve`'s value, its common case written inline and straight: plain Newton
+    steps from ``betas[row]`` (or the second-order root), each one pass and a logarithm, until
+    the stopping rule holds (at most :data:`KL_INLINE_STEPS`); a row whose evaluation leaves
+    that case (a limit, a non-positive step size, cancellation in the variance, no
+    convergence) goes to the safeguarded solver, which starts over."""
+    if delta <= 0.0:
+        return _kl_row_solve(data, k0, n, y, delta, betas, row, e)
+    ymin = np.inf
+    for i in range(n):
+        ymin = min(ymin, y[i])
     beta = betas[row]
-    if delta > 0.0 and 0.0 < beta < np.inf:
-        ymin = np.inf
+    if not (0.0 < beta < np.inf):
+        mean0 = 0.0
         for i in range(n):
-            ymin = min(ymin, y[i])
+            mean0 += data[k0 + i] * (y[i] - ymin)
+        var0 = 0.0
+        for i in range(n):
+            var0 += data[k0 + i] * (y[i] - ymin - mean0) ** 2
+        beta = np.sqrt(2.0 * delta / var0) if var0 > 0.0 else -1.0
+    for _ in range(KL_INLINE_STEPS):
+        if not (0.0 < beta < np.inf):
+            break
         m = 0.0
         s1 = 0.0
         s2 = 0.0
@@ -686,12 +706,15 @@ def _kl_row_value(data, k0, n, y, delta, betas, row, e):
         mean = s1 * inv_m
         second = s2 * inv_m
         var = second - mean * mean
+        if not (delta < 1.0 - m0 and var > 1e-6 * second):
+            break
         log_m = np.log(m)
         f = -beta * mean - log_m - delta
         slope = beta * var
-        if delta < 1.0 - m0 and var > 1e-6 * second and abs(f) <= KL_STEP_RTOL * beta * slope:
+        if abs(f) <= KL_STEP_RTOL * beta * slope:
             betas[row] = beta - f / slope
             return ymin - (log_m + delta) / beta + f * f / (2.0 * beta * beta * slope)
+        beta -= f / slope
     return _kl_row_solve(data, k0, n, y, delta, betas, row, e)
 
 

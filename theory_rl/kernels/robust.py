@@ -562,15 +562,22 @@ def _gather(indices, v, k0, n, y):
 
 
 @njit(cache=True)
-def _sorted_row_value(kind, data, k0, n, y, radius, pb, order, p):
-    """The sorting rules of the chi-square ball and penalty (not inlined: the fused sweeps call
-    it only for the rows that their closed forms do not cover); ``pb``, ``order``, ``p``:
-    scratch of at least ``n`` entries."""
+def _chi2_sorted_value(data, k0, n, y, rho, pb, order, p):
+    """The chi-square ball's sorted rule (:func:`_chi2_row`) for the rows that the closed form
+    of :func:`_csr_chi2_sweep` does not cover; not inlined (called for those rows only).
+    ``pb``, ``order``, ``p``: scratch of at least ``n`` entries."""
     for i in range(n):
         pb[i] = data[k0 + i]
-    if kind == KIND_CHI2:
-        return _chi2_row(pb, y, n, radius, order, p)
-    return _chi2_penalty_row(pb, y, n, radius, order, p)
+    return _chi2_row(pb, y, n, rho, order, p)
+
+
+@njit(cache=True)
+def _chi2_penalty_sorted_value(data, k0, n, y, lam, pb, order, p):
+    """The chi-square penalty's sorted rule (:func:`_chi2_penalty_row`), as
+    :func:`_chi2_sorted_value`."""
+    for i in range(n):
+        pb[i] = data[k0 + i]
+    return _chi2_penalty_row(pb, y, n, lam, order, p)
 
 
 @njit(cache=True)
@@ -784,7 +791,7 @@ def _csr_chi2_sweep(indptr, indices, data, r, gamma, rho, v, actions, out_v, out
                     if mu + sd / np.sqrt(rad) >= ymax:
                         sigma = mu - np.sqrt(rad) * sd
                     else:
-                        sigma = _sorted_row_value(KIND_CHI2, data, k0, n, y, rad, pb, order, p)
+                        sigma = _chi2_sorted_value(data, k0, n, y, rad, pb, order, p)
             q = r[row] + gamma * sigma
             if q > best:
                 best = q
@@ -883,7 +890,7 @@ def _csr_chi2_penalty_sweep(indptr, indices, data, r, gamma, lam, v, actions, ou
                     var += data[k0 + i] * (y[i] - mu) ** 2
                 sigma = mu - var / (4.0 * lam_row)
             else:
-                sigma = _sorted_row_value(KIND_CHI2_PENALTY, data, k0, n, y, lam_row, pb, order, p)
+                sigma = _chi2_penalty_sorted_value(data, k0, n, y, lam_row, pb, order, p)
             q = r[row] + gamma * sigma
             if q > best:
                 best = q

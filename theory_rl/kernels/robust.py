@@ -24,7 +24,15 @@ support) and next-state values ``y = v[indices]`` (module docstring of
   :math:`\sum\bar p(\alpha - y)_+ = 2\lambda` (exact, per segment).
 
 Each row routine writes the worst distribution into ``p`` and returns
-:math:`\sigma = \min_p p\cdot y\,[+\,\lambda D(p, \bar p)]`.
+:math:`\sigma = \min_p p\cdot y\,[+\,\lambda D(p, \bar p)]`; ``_csr_sigma`` runs them over
+CSR rows (the reference oracle, and the worst distributions on request).
+
+The fused sweeps ``_csr_<set>_sweep`` compute the robust q-values and the maximum over actions
+in one pass over the CSR rows, values only, with the same rules in value form: the L1 value
+through the CVaR formula (:func:`_l1_row_value`), the chi-square ball and penalty through their
+closed forms when every entry stays active, the KL ball by Newton warm-started from each row's
+multiplier of the previous sweep (:func:`_kl_row_value`).  ``tests/test_robust_sweeps.py``
+checks them against ``_csr_sigma``.
 """
 
 from __future__ import annotations

@@ -150,32 +150,47 @@ def _lock():
     return episodic_combination_lock(3, 2, seed=1)
 
 
+def _kernel_and_python(driver, mdp, *, seed, n_iterations, E, record, python, **settings):
+    """``driver`` on ``mdp`` and :func:`reference_run` on the same seed, sizes and bonus scale
+    (``python``: its other arguments; it gets the driver's log term); asserts that the episode
+    regrets and the final ``Q`` agree and returns ``(result, regrets, switches)``."""
+    res = driver(
+        mdp,
+        episodes_per_iteration=E,
+        n_iterations=n_iterations,
+        seed=seed,
+        record=record,
+        **settings,
+    )
+    regret, sw, q, _ = reference_run(
+        mdp,
+        seed=seed,
+        n_iterations=n_iterations,
+        E=E,
+        bonus_scale=settings["bonus_scale"],
+        log_term=res.params["log_term"],
+        **python,
+    )
+    np.testing.assert_allclose(res.history["episode_regret"][1:].ravel(), regret, atol=1e-12)
+    np.testing.assert_allclose(res.q_values, q, atol=1e-12)
+    return res, regret, sw
+
+
 @pytest.mark.parametrize("problem", ["lock", "random"])
 def test_actor_critic_kernel_equals_python(problem):
     mdp = _lock() if problem == "lock" else random_episodic_mdp(3, 2, 3, seed=4)
-    res = ac.optimistic_actor_critic(
+    res, regret, sw = _kernel_and_python(
+        ac.optimistic_actor_critic,
         mdp,
-        bonus_scale=0.3,
-        eta=0.7,
-        episodes_per_iteration=5,
-        n_iterations=6,
-        seed=11,
-        record=("episode_regret", "switches", "regret"),
-    )
-    L = res.params["log_term"]
-    regret, sw, q, _ = reference_run(
-        mdp,
-        actor_critic=True,
         seed=11,
         n_iterations=6,
         E=5,
+        record=("episode_regret", "switches", "regret"),
+        python=dict(actor_critic=True, eta=0.7),
         bonus_scale=0.3,
-        log_term=L,
         eta=0.7,
     )
-    np.testing.assert_allclose(res.history["episode_regret"][1:].ravel(), regret, atol=1e-12)
     np.testing.assert_array_equal(res.history["switches"][1:], sw.reshape(6, 5)[:, -1])
-    np.testing.assert_allclose(res.q_values, q, atol=1e-12)
     np.testing.assert_allclose(res.history["regret"][-1], regret.sum(), atol=1e-10)
     assert sw[-1] >= 1  # the trigger fired: resets are exercised
 
@@ -184,56 +199,34 @@ def test_non_optimistic_and_hybrid_equal_python():
     mdp = _lock()
     off = ex.sample_episodes(mdp, np.full((mdp.n_states, 2), 0.5), n_episodes=7, seed=3)
     for c, offline in ((0.0, None), (0.2, off)):
-        res = ac.optimistic_actor_critic(
+        res, _, sw = _kernel_and_python(
+            ac.optimistic_actor_critic,
             mdp,
-            bonus_scale=c,
-            eta=0.5,
-            offline=offline,
-            episodes_per_iteration=4,
-            n_iterations=5,
-            seed=2,
-            record=("episode_regret", "switches"),
-        )
-        regret, sw, q, _ = reference_run(
-            mdp,
-            actor_critic=True,
             seed=2,
             n_iterations=5,
             E=4,
+            record=("episode_regret", "switches"),
+            python=dict(actor_critic=True, eta=0.5, offline=offline),
             bonus_scale=c,
-            log_term=res.params["log_term"],
             eta=0.5,
             offline=offline,
         )
-        np.testing.assert_allclose(res.history["episode_regret"][1:].ravel(), regret, atol=1e-12)
         np.testing.assert_array_equal(res.history["switches"][1:], sw.reshape(5, 4)[:, -1])
-        np.testing.assert_allclose(res.q_values, q, atol=1e-12)
 
 
 @pytest.mark.parametrize("bonus", ["hoeffding", "bernstein", "count"])
 def test_ucbvi_kernel_equals_python(bonus):
-    mdp = random_episodic_mdp(3, 2, 3, seed=5)
-    res = ex.ucbvi(
-        mdp,
-        bonus=bonus,
-        bonus_scale=0.02,
-        episodes_per_iteration=4,
-        n_iterations=5,
-        seed=7,
-        record=("episode_regret", "switches"),
-    )
-    regret, sw, q, _ = reference_run(
-        mdp,
-        actor_critic=False,
+    res, _, _ = _kernel_and_python(
+        ex.ucbvi,
+        random_episodic_mdp(3, 2, 3, seed=5),
         seed=7,
         n_iterations=5,
         E=4,
+        record=("episode_regret", "switches"),
+        python=dict(actor_critic=False, bonus=bonus),
         bonus=bonus,
         bonus_scale=0.02,
-        log_term=res.params["log_term"],
     )
-    np.testing.assert_allclose(res.history["episode_regret"][1:].ravel(), regret, atol=1e-12)
-    np.testing.assert_allclose(res.q_values, q, atol=1e-12)
     assert res.history["switches"][-1] == 19  # UCBVI replans before every episode
 
 

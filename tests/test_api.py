@@ -31,6 +31,7 @@ FAMILIES = (
     "robust",
     "iwocs",
     "drpg",
+    "rrmdp",
 )
 
 

@@ -25,7 +25,8 @@ from theory_rl.algorithms.robust import robust_value_iteration
 from theory_rl.mdps import garnet, random_linear_mdp
 from theory_rl.mdps.combination_lock import combination_lock, episodic_combination_lock
 from theory_rl.mdps.games import random_preference_game
-from theory_rl.mdps.robust import L1Ball
+from theory_rl.mdps.robust import KLPenalty, L1Ball
+from theory_rl.mdps.soft_robust import sample_dataset
 
 K = 6
 
@@ -126,6 +127,20 @@ DRIVERS: dict[str, Case] = {
         None,
         1e-2,
         lambda m: robust_value_iteration(m, L1Ball(0.2), rtol=1e-12),
+    ),
+    "soft_robust_policy_gradient": Case(
+        _mdp,
+        {"penalty": KLPenalty(1.0), "eta": 0.1},
+        {"penalty": KLPenalty(1.0), "eta": np.array([0.05, 0.1, 0.2])},
+        1.0,
+        lambda m: theory_rl.soft_robust_optimum(m, KLPenalty(1.0)),
+    ),
+    "rfzi": Case(
+        lambda: sample_dataset(_mdp(), 20, seed=0),
+        {"beta": 1.0},
+        None,
+        1e-3,
+        lambda d: theory_rl.rfzi(d.source, beta=1.0, n_iterations=300).q_values,
     ),
 }
 

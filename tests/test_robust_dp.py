@@ -2,7 +2,8 @@
 
 Ground truth from outside the family: brute force over the static kernels of a finite
 sa-rectangular set (saddle point), nominal value iteration (radius 0), and robust VI whose inner
-problems are solved by scipy ``linprog`` row by row.
+problems are solved by scipy ``linprog`` row by row (the references of the robust claims,
+:mod:`theory_rl.experiments.claims.robust._common`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ import itertools
 
 import numpy as np
 import pytest
-from scipy.optimize import linprog
 
 from theory_rl.algorithms import dp
 from theory_rl.algorithms import robust as R
+from theory_rl.experiments.claims.robust._common import (
+    brute_force_finite,
+    lp_robust_vi,
+    optimal_values,
+)
 from theory_rl.mdps import TabularMDP, garnet
 from theory_rl.mdps.robust import (
     Chi2Ball,
@@ -94,10 +99,6 @@ def test_radius_zero_equals_value_iteration_and_values_monotone_in_radius():
             prev = v
 
 
-def _static_optimal_values(mdp, P):
-    return dp.policy_iteration(TabularMDP(P, mdp.rewards, mdp.gamma)).values
-
-
 @pytest.mark.parametrize("seed", range(3))
 def test_saddle_point_robust_value_is_min_over_static_kernels(seed):
     """sa-rectangular finite set: V*_robust = min over the m^(SA) static kernels of V*_P
@@ -109,54 +110,14 @@ def test_saddle_point_robust_value_is_min_over_static_kernels(seed):
     mdp = TabularMDP(kernels[0], r, 0.8)
     ks = KernelSet(list(kernels))
     rvi = R.robust_value_iteration(mdp, ks, tol=1e-12)
-    best = np.full(S, np.inf)
-    for choice in itertools.product(range(m), repeat=S * A):
-        P = kernels[np.array(choice), np.repeat(np.arange(S), A), np.tile(np.arange(A), S)]
-        best = np.minimum(best, _static_optimal_values(mdp, P.reshape(S, A, S)))
-    np.testing.assert_allclose(rvi.values, best, atol=1e-10)
+    np.testing.assert_allclose(rvi.values, brute_force_finite(mdp, ks), atol=1e-10)
     P_worst = rvi.params["worst_kernel"]
-    np.testing.assert_allclose(_static_optimal_values(mdp, P_worst), rvi.values, atol=1e-10)
-
-
-def _lp_rvi(mdp, kappa, tol=1e-10):
-    """Robust VI whose inner L1 problems are scipy linprog calls, one per (s, a)."""
-    S, A = mdp.n_states, mdp.n_actions
-    P = mdp.transitions
-    v = np.zeros(S)
-    while True:
-        q = np.empty((S, A))
-        for s in range(S):
-            for a in range(A):
-                pb = P[s, a]
-                supp = pb > 0
-                n = S
-                c = np.concatenate([v, np.zeros(n)])
-                eye = np.eye(n)
-                res = linprog(
-                    c,
-                    A_ub=np.vstack(
-                        [
-                            np.hstack([eye, -eye]),
-                            np.hstack([-eye, -eye]),
-                            np.r_[np.zeros(n), np.ones(n)],
-                        ]
-                    ),
-                    b_ub=np.concatenate([pb, -pb, [kappa]]),
-                    A_eq=np.r_[np.ones(n), np.zeros(n)][None],
-                    b_eq=[1.0],
-                    bounds=[(0, None if x else 0) for x in supp] + [(0, None)] * n,
-                    method="highs",
-                )
-                q[s, a] = mdp.rewards[s, a] + mdp.gamma * res.fun
-        nv = q.max(axis=1)
-        if np.abs(nv - v).max() <= tol * (1 - mdp.gamma):
-            return nv
-        v = nv
+    np.testing.assert_allclose(optimal_values(mdp, P_worst), rvi.values, atol=1e-10)
 
 
 def test_robust_vi_equals_lp_per_row():
     mdp = garnet(6, 2, 3, gamma=0.7, seed=4, sparse=False)
-    ref = _lp_rvi(mdp, 0.4)
+    ref = lp_robust_vi(mdp, 0.4, 1e-10)
     res = R.robust_value_iteration(mdp, L1Ball(0.4), tol=1e-11)
     np.testing.assert_allclose(res.values, ref, atol=1e-9)
 

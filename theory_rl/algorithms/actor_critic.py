@@ -64,15 +64,17 @@ from typing import Any
 
 import numpy as np
 
-from theory_rl._checks import as_positive, as_real
+from theory_rl._checks import as_positive
 from theory_rl.algorithms.exploration import (
     EPISODIC_RECORD_KEYS,
     Callback,
     _check_episodic,
+    _confidence,
     _Episodic,
     _linear_problem,
-    _n_episodes,
+    _lsvi_beta,
     _run_episodic,
+    _run_settings,
 )
 from theory_rl.algorithms.mirror import kl_prox_log
 from theory_rl.bounds.tan2025 import hedge_step_size, linear_switch_bound, tabular_switch_bound
@@ -182,10 +184,8 @@ def optimistic_actor_critic(
         if horizon is not None and horizon != ep.horizon:
             raise ValueError(f"horizon = {horizon!r} differs from mdp.horizon = {ep.horizon}")
         phi = None
-    c = as_positive("bonus_scale", bonus_scale, allow_zero=True)
-    delta = as_real("delta", delta, minimum=0.0, maximum=1.0, open_minimum=True, open_maximum=True)
+    c, delta, T = _confidence(bonus_scale, delta, n_iterations, episodes_per_iteration)
     lam = as_positive("lam", lam)
-    T = _n_episodes(n_iterations, episodes_per_iteration)
     H, S, A = ep.horizon, ep.n_states, ep.n_actions
     n_off = 0 if offline is None else int(np.shape(np.asarray(offline[1]))[0])
     if linear:
@@ -198,7 +198,7 @@ def optimistic_actor_critic(
         bound = tabular_switch_bound(S, A, H, T, n_off)
     eta = hedge_step_size(A, H, T, bound + 1) if eta is None else as_positive("eta", eta)
     if linear:
-        beta = c * d * H * math.sqrt(math.log(2.0 * d * H * T / delta))
+        beta = _lsvi_beta(c, d, H, T, delta)
         spec = _Episodic(
             "optimistic_actor_critic",
             ep,
@@ -227,15 +227,7 @@ def optimistic_actor_critic(
         extra = dict(critic="tabular", log_term=L)
     return _run_episodic(
         spec,
-        episodes_per_iteration=episodes_per_iteration,
-        n_iterations=n_iterations,
-        n_seeds=n_seeds,
-        tol=tol,
-        record=record,
-        callback=callback,
-        seed=seed,
-        device=device,
-        reference=reference,
+        **_run_settings(locals()),
         params=dict(
             bonus_scale=c, eta=eta, delta=delta, switch_bound=bound, optimistic=c > 0, **extra
         ),

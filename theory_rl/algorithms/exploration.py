@@ -688,10 +688,45 @@ def _run_episodic(
     )
 
 
+#: The run settings every episodic driver hands :func:`_run_episodic` unchanged.
+_RUN_SETTINGS = (
+    "episodes_per_iteration",
+    "n_iterations",
+    "n_seeds",
+    "tol",
+    "record",
+    "callback",
+    "seed",
+    "device",
+    "reference",
+)
+
+
+def _run_settings(local: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`_RUN_SETTINGS` among a driver's ``locals()``."""
+    return {key: local[key] for key in _RUN_SETTINGS}
+
+
 def _n_episodes(n_iterations: Any, episodes_per_iteration: Any) -> int:
     K = as_int("n_iterations", n_iterations, minimum=0)
     E = as_int("episodes_per_iteration", episodes_per_iteration)
     return max(1, K * E)
+
+
+def _confidence(
+    bonus_scale: Any, delta: Any, n_iterations: Any, episodes_per_iteration: Any
+) -> tuple[float, float, int]:
+    """``(c, delta, T)`` validated: bonus scale ``c >= 0``, confidence ``delta`` in ``(0, 1)``
+    and the run's episode count ``T >= 1`` (:func:`_n_episodes`)."""
+    c = as_positive("bonus_scale", bonus_scale, allow_zero=True)
+    delta = as_real("delta", delta, minimum=0.0, maximum=1.0, open_minimum=True, open_maximum=True)
+    return c, delta, _n_episodes(n_iterations, episodes_per_iteration)
+
+
+def _lsvi_beta(c: float, d: int, H: int, T: int, delta: float) -> float:
+    r"""LSVI-UCB's bonus width :math:`\beta = c\,dH\sqrt{\log(2dHT/\delta)}` (module
+    docstring)."""
+    return c * d * H * math.sqrt(math.log(2.0 * d * H * T / delta))
 
 
 def _linear_problem(mdp: Any, features: Any, horizon: Any) -> tuple[FiniteHorizonMDP, np.ndarray]:
@@ -773,23 +808,13 @@ def ucbvi(
     mdp = _check_episodic(mdp)
     if bonus not in BONUSES or bonus == "none":
         raise ValueError(f"bonus must be 'hoeffding', 'bernstein' or 'count', got {bonus!r}")
-    c = as_positive("bonus_scale", bonus_scale, allow_zero=True)
-    delta = as_real("delta", delta, minimum=0.0, maximum=1.0, open_minimum=True, open_maximum=True)
-    T = _n_episodes(n_iterations, episodes_per_iteration)
+    c, delta, T = _confidence(bonus_scale, delta, n_iterations, episodes_per_iteration)
     H, S, A = mdp.horizon, mdp.n_states, mdp.n_actions
     L = math.log(5.0 * S * A * H * T / delta)
     spec = _Episodic("ucbvi", mdp, _ke.MODE_GREEDY, "tabular", BONUSES[bonus], c, L)
     return _run_episodic(
         spec,
-        episodes_per_iteration=episodes_per_iteration,
-        n_iterations=n_iterations,
-        n_seeds=n_seeds,
-        tol=tol,
-        record=record,
-        callback=callback,
-        seed=seed,
-        device=device,
-        reference=reference,
+        **_run_settings(locals()),
         params=dict(bonus=bonus, bonus_scale=c, delta=delta, log_term=L),
     )
 
@@ -831,24 +856,14 @@ def lsvi_ucb(
         (3, 4, 2)
     """
     ep, phi = _linear_problem(mdp, features, horizon)
-    c = as_positive("bonus_scale", bonus_scale, allow_zero=True)
+    c, delta, T = _confidence(bonus_scale, delta, n_iterations, episodes_per_iteration)
     lam = as_positive("lam", lam)
-    delta = as_real("delta", delta, minimum=0.0, maximum=1.0, open_minimum=True, open_maximum=True)
-    T = _n_episodes(n_iterations, episodes_per_iteration)
     d = phi.shape[2]
-    beta = c * d * ep.horizon * math.sqrt(math.log(2.0 * d * ep.horizon * T / delta))
+    beta = _lsvi_beta(c, d, ep.horizon, T, delta)
     spec = _Episodic("lsvi_ucb", ep, _ke.MODE_GREEDY, "linear", beta=beta, features=phi, lam=lam)
     return _run_episodic(
         spec,
-        episodes_per_iteration=episodes_per_iteration,
-        n_iterations=n_iterations,
-        n_seeds=n_seeds,
-        tol=tol,
-        record=record,
-        callback=callback,
-        seed=seed,
-        device=device,
-        reference=reference,
+        **_run_settings(locals()),
         params=dict(bonus_scale=c, lam=lam, delta=delta, beta=beta, dim=d),
     )
 

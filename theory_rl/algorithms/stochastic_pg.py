@@ -1159,33 +1159,7 @@ def n_harpg(
 ) -> SolveResult:
     r"""N-HARPG (Algorithm 2, normalised step); two trajectories per iteration.
 
-    Args:
-        problem: :class:`~theory_rl.mdps.tabular.TabularMDP` (tabular softmax),
-            :class:`~theory_rl.mdps.linear.LinearMDP` (log-linear over its features),
-            :class:`GaussianBandit` or :class:`QuadraticObjective` (``oracle="exact"`` only).
-        step_size: :math:`\gamma_0 > 0` of :func:`step_schedule`.
-        momentum: :math:`\eta_0 \in (0, 1]` scaling the momentum weights (``k >= 1``).
-        n_iterations: updates ``T`` (the history has ``T + 1`` entries).
-        horizon: truncation ``H >= 1`` (default :func:`default_horizon` ``(gamma, T)``; the
-            bandit has ``H = 1``).
-        n_runs: ``B`` independent runs in one call (history ``(B, T+1)``; one run ``(T+1,)``).
-        initial_theta: ``(d,)`` or ``(B, d)`` (default 0).
-        oracle: ``"sampled"`` (one-trajectory estimators) or ``"exact"`` (:math:`\nabla J_H`
-            and :math:`\nabla^2 J_H v`).
-        rho: ``(S,)`` start distribution (MDPs; default the MDP's).
-        record: keys of :data:`SPG_METRICS` (``samples``: trajectories drawn so far).
-        tol: stop once every run has ``gap <= tol`` (``0``: never).
-        callback: ``callback(intermediate)`` after each iterate; ``StopIteration`` stops.
-        seed: int, SeedSequence, Generator or None (one stream for all runs).
-        device: ``"cpu"`` (sampling runs in numba on the CPU).
-        reference: :func:`~theory_rl.algorithms.exact.reference` of the MDP and ``rho``
-            (:math:`J^* = \rho^\top V^*`); the bandit and the quadratic know :math:`J^*`.
-
-    Returns:
-        :class:`~theory_rl.result.SolveResult`: for MDPs ``policy`` ``([B,] S, A)``, ``values``
-        ``([B,] S)`` and ``q_values``; for the bandit and the quadratic ``policy`` is the final
-        ``theta`` ``([B,] d)`` and ``values`` :math:`J(\theta)`.  ``params`` echo the settings
-        with ``horizon``, ``trajectories_per_iteration`` and ``optimum`` (:math:`J^*`).
+    Arguments and result as in :func:`n_pg_igt`.
 
     Example:
         >>> import numpy as np

@@ -132,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 def _table(rows: list[tuple[str, ...]]) -> str:
     """A plain-text table whose cells wrap within fixed column widths."""
     widths = [w for _, w in COLUMNS]
+    widths[0] = max(widths[0], *(len(row[0]) for row in rows))  # claim ids are never wrapped
     lines = []
 
     def emit(cells: tuple[str, ...]) -> None:

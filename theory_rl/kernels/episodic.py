@@ -22,8 +22,9 @@ Representation (all C-contiguous ``int64`` / ``float64``):
 * ``status[b] = (switches, pending)``: critic recomputations after the first, and whether one
   is due before the next episode.
 
-A categorical draw is the first ``j`` with ``cum[j] > u * cum[hi - 1]`` (inverse CDF; the row
-total replaces 1 so rounding cannot select past the row).
+A categorical draw is :func:`theory_rl.kernels.rollouts._draw`: the first ``j`` with
+``cum[j] > u * cum[hi - 1]`` (inverse CDF; the row total replaces 1 so rounding cannot select
+past the row).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import math
 
 import numpy as np
 from numba import njit
+
+from theory_rl.kernels.rollouts import _draw
 
 __all__: list[str] = []
 
@@ -46,21 +49,6 @@ BONUS_NONE = 0
 BONUS_COUNT = 1
 BONUS_HOEFFDING = 2
 BONUS_BERNSTEIN = 3
-
-
-@njit(cache=True)
-def _draw_row(cum, lo, hi, u):  # pragma: no cover
-    """First ``j`` in ``[lo, hi)`` with ``cum[j] > u * cum[hi - 1]``."""
-    target = u * cum[hi - 1]
-    left = lo
-    right = hi - 1
-    while left < right:
-        mid = (left + right) // 2
-        if cum[mid] > target:
-            right = mid
-        else:
-            left = mid + 1
-    return left
 
 
 @njit(cache=True)
@@ -184,7 +172,7 @@ def _play(
     a power of two (the tabular switch trigger), else 0."""
     H, S, A = pi.shape
     first = S - S
-    s = _draw_row(rho_cum, first, S, u[0])
+    s = _draw(rho_cum, first, S, u[0])
     doubled = 0
     for h in range(H):
         target = u[1 + 2 * h]
@@ -196,7 +184,7 @@ def _play(
                 a = j
                 break
         row = (h * S + s) * A + a
-        s2 = indices[_draw_row(cum, indptr[row], indptr[row + 1], u[2 + 2 * h])]
+        s2 = indices[_draw(cum, indptr[row], indptr[row + 1], u[2 + 2 * h])]
         counts[h, s, a] += 1
         n = counts[h, s, a]
         if n & (n - 1) == 0:
@@ -207,6 +195,41 @@ def _play(
         visits[h, 1] = a
         s = s2
     return doubled
+
+
+@njit(cache=True)
+def _episode(
+    model, data, mode, eta, v_star_rho, q, logits, uniforms, b, e, pi, v, visits
+):  # pragma: no cover
+    """Episode ``e`` of seed ``b`` once its critic ``q[b]`` ``(H, S, A)`` is current: in
+    actor-critic mode add ``eta * q[b]`` to ``logits[b]`` (Hedge); write the acting policy into
+    ``pi``; play it with ``uniforms[b, e]`` (:func:`_play`).  ``model`` is ``(indptr, indices,
+    cum, prob, rewards, rho, rho_cum)`` and ``data`` ``(counts, next_counts, reward_sums)``.
+    Returns ``(v_star_rho - rho @ V^pi`` (exact), :func:`_play`'s power-of-two flag)``."""
+    indptr, indices, cum, prob, rewards, rho, rho_cum = model
+    counts, next_counts, reward_sums = data
+    H, S, A = pi.shape
+    if mode == MODE_ACTOR_CRITIC:
+        for h in range(H):
+            for s in range(S):
+                for a in range(A):
+                    logits[b, h, s, a] += eta * q[b, h, s, a]
+    _act_policy(mode, q[b], logits[b], pi)
+    regret = v_star_rho - _policy_value(indptr, indices, prob, rewards, rho, pi, v)
+    doubled = _play(
+        indptr,
+        indices,
+        cum,
+        rewards,
+        rho_cum,
+        pi,
+        uniforms[b, e],
+        counts[b],
+        next_counts[b],
+        reward_sums[b],
+        visits,
+    )
+    return regret, doubled
 
 
 @njit(cache=True)
@@ -246,6 +269,8 @@ def _tabular_episodes(
     pi = np.empty((H, S, A))
     v = np.empty((H + 1, S))
     visits = np.empty((H, 2), np.int64)
+    model = (indptr, indices, cum, prob, rewards, rho, rho_cum)
+    data = (counts, next_counts, reward_sums)
     for b in range(B):
         for e in range(E):
             if mode == MODE_GREEDY or status[b, 1] == 1:
@@ -263,28 +288,10 @@ def _tabular_episodes(
                 status[b, 1] = 0
                 if mode == MODE_ACTOR_CRITIC:
                     logits[b] = 0.0
-            if mode == MODE_ACTOR_CRITIC:
-                for h in range(H):
-                    for s in range(S):
-                        for a in range(A):
-                            logits[b, h, s, a] += eta * q[b, h, s, a]
-            _act_policy(mode, q[b], logits[b], pi)
-            regret_out[b, e] = v_star_rho - _policy_value(
-                indptr, indices, prob, rewards, rho, pi, v
+            regret, doubled = _episode(
+                model, data, mode, eta, v_star_rho, q, logits, uniforms, b, e, pi, v, visits
             )
-            doubled = _play(
-                indptr,
-                indices,
-                cum,
-                rewards,
-                rho_cum,
-                pi,
-                uniforms[b, e],
-                counts[b],
-                next_counts[b],
-                reward_sums[b],
-                visits,
-            )
+            regret_out[b, e] = regret
             if mode == MODE_ACTOR_CRITIC and doubled == 1:
                 status[b, 1] = 1
             switches_out[b, e] = status[b, 0]
@@ -406,6 +413,8 @@ def _linear_episodes(
     pi = np.empty((H, S, A))
     v = np.empty((H + 1, S))
     visits = np.empty((H, 2), np.int64)
+    model = (indptr, indices, cum, prob, rewards, rho, rho_cum)
+    data = (counts, next_counts, reward_sums)
     log2 = math.log(2.0)
     for b in range(B):
         for e in range(E):
@@ -419,28 +428,10 @@ def _linear_episodes(
                     logits[b] = 0.0
                     for h in range(H):
                         logdet_ref[b, h] = logdet[b, h]
-            if mode == MODE_ACTOR_CRITIC:
-                for h in range(H):
-                    for s in range(S):
-                        for a in range(A):
-                            logits[b, h, s, a] += eta * q[b, h, s, a]
-            _act_policy(mode, q[b], logits[b], pi)
-            regret_out[b, e] = v_star_rho - _policy_value(
-                indptr, indices, prob, rewards, rho, pi, v
+            regret, _ = _episode(
+                model, data, mode, eta, v_star_rho, q, logits, uniforms, b, e, pi, v, visits
             )
-            _play(
-                indptr,
-                indices,
-                cum,
-                rewards,
-                rho_cum,
-                pi,
-                uniforms[b, e],
-                counts[b],
-                next_counts[b],
-                reward_sums[b],
-                visits,
-            )
+            regret_out[b, e] = regret
             _gram_update(features, visits, lam_inv[b], logdet[b])
             if mode == MODE_ACTOR_CRITIC:
                 for h in range(H):
@@ -475,7 +466,7 @@ def _q_learning_sync(
             for s in range(S):
                 for a in range(A):
                     row = s * A + a
-                    s2 = indices[_draw_row(cum, indptr[row], indptr[row + 1], uniforms[b, k, row])]
+                    s2 = indices[_draw(cum, indptr[row], indptr[row + 1], uniforms[b, k, row])]
                     x = (1.0 - alpha) * q[b, s, a] + alpha * (rewards[s, a] + gamma * v[s2])
                     q[b, s, a] = x
                     err = max(err, abs(x - q_star[s, a]))

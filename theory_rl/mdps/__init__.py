@@ -36,6 +36,17 @@ from theory_rl.mdps.robust import (
     drpg_garnet,
     windy_walk,
 )
+from theory_rl.mdps.soft_robust import (
+    Chi2Risk,
+    EntropicRisk,
+    R2Ball,
+    RiskMeasure,
+    TransitionDataset,
+    TVRisk,
+    risk_of,
+    sample_dataset,
+    zhang_ring,
+)
 from theory_rl.mdps.structure import (
     communicating_classes,
     is_unichain,
@@ -47,6 +58,15 @@ from theory_rl.mdps.structure import (
 from theory_rl.mdps.tabular import FiniteHorizonMDP, InvalidMDPError, TabularMDP, validate_policy
 
 __all__ = [
+    "Chi2Risk",
+    "EntropicRisk",
+    "R2Ball",
+    "RiskMeasure",
+    "TVRisk",
+    "TransitionDataset",
+    "risk_of",
+    "sample_dataset",
+    "zhang_ring",
     "InvalidGameError",
     "PreferenceGame",
     "bradley_terry_fit",

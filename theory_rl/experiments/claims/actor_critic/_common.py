@@ -1,11 +1,15 @@
-"""What the actor-critic claims share: the statistical gate on a fitted regret exponent."""
+"""What the actor-critic claims share: per-seed fitted exponents and the statistical gate on
+their mean."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pandas as pd
 from scipy import stats
+
+from theory_rl.bounds.rates import fit_rate
 
 #: One-sided level of the exponent gates.
 ALPHA = 0.05
@@ -39,3 +43,19 @@ def exponent_test(slopes: np.ndarray, stated: float) -> dict[str, float]:
         "n": n,
         "holds": bool(mean <= stated + tol),
     }
+
+
+def seed_exponents(wide: pd.DataFrame, x: np.ndarray) -> np.ndarray:
+    """Fitted power-law exponent of each seed over ``x``: ``wide`` has one row per seed and the
+    columns ``x`` (as ``pivot_table(index="seed_index", columns=...)`` gives)."""
+    return np.array(
+        [fit_rate(x, wide.loc[i, x].to_numpy(), kind="power").slope for i in wide.index]
+    )
+
+
+def exponent_measured(test: dict[str, float]) -> str:
+    """The measured part of an :func:`exponent_test` verdict."""
+    return (
+        f"{test['mean']:.3f} (se {test['se']:.3f}, n = {test['n']}; one-sided p = "
+        f"{test['p_value']:.2g}; holds when <= stated + {test['tolerance']:.3f})"
+    )

@@ -47,10 +47,10 @@ import pandas as pd
 from scipy import stats
 
 from theory_rl.algorithms import actor_critic, dp, exploration
-from theory_rl.bounds.rates import Verdict, fit_rate
+from theory_rl.bounds.rates import Verdict
 from theory_rl.experiments import plotting
 from theory_rl.experiments.base import Claim, sub_seed
-from theory_rl.experiments.claims.actor_critic._common import ALPHA, exponent_test
+from theory_rl.experiments.claims.actor_critic._common import ALPHA, exponent_test, seed_exponents
 from theory_rl.mdps.combination_lock import episodic_combination_lock
 
 CLAIM = Claim(
@@ -134,9 +134,7 @@ def compute(config: dict[str, Any]) -> list[dict[str, Any]]:
 def _slopes(sub: pd.DataFrame) -> np.ndarray:
     wide = sub.pivot_table(index="seed_index", columns="T", values="regret")
     Ts = np.sort(wide.columns.to_numpy())[-5:]
-    return np.array(
-        [fit_rate(Ts, wide.loc[i, Ts].to_numpy(), kind="power").slope for i in wide.index]
-    )
+    return seed_exponents(wide, Ts)
 
 
 def check(frame: pd.DataFrame) -> list[Verdict]:

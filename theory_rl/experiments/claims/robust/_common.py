@@ -19,23 +19,23 @@ from theory_rl.mdps import robust as sets
 SET_NAMES = ("l1", "kl", "chi2", "kl_penalty", "tv_penalty", "chi2_penalty", "srect_l1", "finite")
 
 
+#: The parametric sets by name: class and default radius.
+_SETS = {
+    "l1": (sets.L1Ball, 0.3),
+    "kl": (sets.KLBall, 0.1),
+    "chi2": (sets.Chi2Ball, 0.2),
+    "kl_penalty": (sets.KLPenalty, 1.0),
+    "tv_penalty": (sets.TVPenalty, 0.5),
+    "chi2_penalty": (sets.Chi2Penalty, 1.0),
+    "srect_l1": (sets.SRectL1Ball, 0.6),
+}
+
+
 def make_set(name: str, mdp: TabularMDP, seed: Any, radius: float | None = None) -> Any:
     """The set ``name`` around ``mdp`` (``finite``: the nominal kernel and a second garnet)."""
-    r = radius
-    if name == "l1":
-        return sets.L1Ball(0.3 if r is None else r)
-    if name == "kl":
-        return sets.KLBall(0.1 if r is None else r)
-    if name == "chi2":
-        return sets.Chi2Ball(0.2 if r is None else r)
-    if name == "kl_penalty":
-        return sets.KLPenalty(1.0 if r is None else r)
-    if name == "tv_penalty":
-        return sets.TVPenalty(0.5 if r is None else r)
-    if name == "chi2_penalty":
-        return sets.Chi2Penalty(1.0 if r is None else r)
-    if name == "srect_l1":
-        return sets.SRectL1Ball(0.6 if r is None else r)
+    if name in _SETS:
+        cls, default = _SETS[name]
+        return cls(default if radius is None else radius)
     other = garnet(mdp.n_states, mdp.n_actions, 3, gamma=mdp.gamma, seed=seed, sparse=False)
     return sets.KernelSet([mdp.to_dense().transitions, other.transitions])
 

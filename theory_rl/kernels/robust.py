@@ -553,7 +553,7 @@ def _csr_srect_sweep(indptr, indices, data, r, gamma, kappa, v, out_v, out_xi, n
 # --------------------------------------------------------------------------------------------
 #: Newton steps of the warm-started KL dual stop once ``|step| <= KL_STEP_RTOL * beta``; the
 #: returned dual value is then within :math:`O((\mathrm{step}/\beta)^3)` of the optimum.
-KL_STEP_RTOL = 1e-7
+KL_STEP_RTOL = 1e-5
 
 
 @njit(cache=True, inline="always")

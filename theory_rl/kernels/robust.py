@@ -122,7 +122,8 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y):
     and FMAs, no data-dependent branch: on the garnet ``b = 5`` this measured 1.5x faster than
     selecting the largest entries with conditional moves, and 2x faster than branching on how
     many entries the removal reaches); longer rows select the largest remaining entries one
-    at a time (O(b) per selection).  Same value as :func:`_l1_row`, which sorts, up to
+    at a time (O(b) per selection, :func:`_l1_select_value`, not inlined: its code inside the
+    loop slowed the pairwise form 1.5x).  Same value as :func:`_l1_row`, which sorts, up to
     round-off; callers use it for rows of at most :data:`L1_SELECT_MAX` entries (a call to the
     sorting routine inside this loop, even untaken, slowed it down 2-4x)."""
     k0 = indptr[row]
@@ -130,32 +131,37 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y):
     base = 0.0
     ymin = np.inf
     pmin = 0.0
-    i_min = 0
     for i in range(n):
         yi = v[indices[k0 + i]]
         pi = data[k0 + i]
         y[i] = yi
         base += pi * yi
-        lower = yi < ymin
-        ymin = yi if lower else ymin
-        pmin = pi if lower else pmin
-        i_min = i if lower else i_min
-    eps = min(0.5 * kappa, 1.0 - pmin)
-    if n == 1 or eps <= 0.0:
-        return base
-    if n <= L1_PAIRWISE_MAX:
-        top = np.inf
-        for j in range(n):
-            t = y[j]
-            acc = eps * t
-            for i in range(n):
-                acc += data[k0 + i] * max(y[i] - t, 0.0)
-            top = min(top, acc)
-        return base + eps * ymin - top
-    value = base + eps * ymin
+        pmin = pi if yi < ymin else pmin
+        ymin = min(yi, ymin)
+    # eps = 0 (radius 0, all mass at the argmin, one entry) gives top = 0: the nominal value
+    eps = max(min(0.5 * kappa, 1.0 - pmin), 0.0)
+    if n > L1_PAIRWISE_MAX:
+        return _l1_select_value(data, k0, n, y, eps, base + eps * ymin)
+    top = np.inf
+    for j in range(n):
+        t = y[j]
+        acc = eps * t
+        for i in range(n):
+            acc += data[k0 + i] * max(y[i] - t, 0.0)
+        top = min(top, acc)
+    return base + eps * ymin - top
+
+
+@njit(cache=True)
+def _l1_select_value(data, k0, n, y, eps, value):
+    """The removal of ``eps`` from the largest entries of a long row (``y[:n]`` its targets,
+    ``value`` = nominal value + ``eps`` min y): the largest remaining entry selected one at a
+    time, written with conditional moves; the argmin is never reached since ``eps <= 1 -
+    pb[argmin]``, and ties at the minimum carry the same value."""
     rem = eps
-    y[i_min] = -np.inf
     for _ in range(n - 1):
+        if rem <= 0.0:
+            break
         j = 0
         best = -np.inf
         for i in range(n):
@@ -163,14 +169,10 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y):
             higher = c > best
             best = c if higher else best
             j = i if higher else j
-        if best == -np.inf:
-            break
         take = min(rem, data[k0 + j])
         value -= take * best
         rem -= take
         y[j] = -np.inf
-        if rem <= 0.0:
-            break
     return value
 
 

@@ -131,17 +131,20 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y):
     base = 0.0
     ymin = np.inf
     pmin = 0.0
+    i_min = 0
     for i in range(n):
         yi = v[indices[k0 + i]]
         pi = data[k0 + i]
         y[i] = yi
         base += pi * yi
-        pmin = pi if yi < ymin else pmin
+        lower = yi < ymin
+        pmin = pi if lower else pmin
+        i_min = i if lower else i_min
         ymin = min(yi, ymin)
     # eps = 0 (radius 0, all mass at the argmin, one entry) gives top = 0: the nominal value
     eps = max(min(0.5 * kappa, 1.0 - pmin), 0.0)
     if n > L1_PAIRWISE_MAX:
-        return _l1_select_value(data, k0, n, y, eps, base + eps * ymin)
+        return _l1_select_value(data, k0, n, y, i_min, eps, base + eps * ymin)
     top = np.inf
     for j in range(n):
         t = y[j]
@@ -153,12 +156,12 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y):
 
 
 @njit(cache=True)
-def _l1_select_value(data, k0, n, y, eps, value):
-    """The removal of ``eps`` from the largest entries of a long row (``y[:n]`` its targets,
-    ``value`` = nominal value + ``eps`` min y): the largest remaining entry selected one at a
-    time, written with conditional moves; the argmin is never reached since ``eps <= 1 -
-    pb[argmin]``, and ties at the minimum carry the same value."""
+def _l1_select_value(data, k0, n, y, i_min, eps, value):
+    """The removal of ``eps`` from the largest entries of a long row other than its argmin
+    ``i_min`` (``y[:n]`` its targets, ``value`` = nominal value + ``eps`` min y): the largest
+    remaining entry selected one at a time, written with conditional moves."""
     rem = eps
+    y[i_min] = -np.inf
     for _ in range(n - 1):
         if rem <= 0.0:
             break
@@ -169,6 +172,8 @@ def _l1_select_value(data, k0, n, y, eps, value):
             higher = c > best
             best = c if higher else best
             j = i if higher else j
+        if best == -np.inf:
+            break
         take = min(rem, data[k0 + j])
         value -= take * best
         rem -= take

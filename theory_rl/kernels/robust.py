@@ -144,7 +144,7 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y):
     # eps = 0 (radius 0, all mass at the argmin, one entry) gives top = 0: the nominal value
     eps = max(min(0.5 * kappa, 1.0 - pmin), 0.0)
     if n > L1_PAIRWISE_MAX:
-        return _l1_select_value(data, k0, n, y, i_min, eps, base + eps * ymin)
+        return _l1_select_value(data, k0, n, y, np.int64(i_min), eps, base + eps * ymin)
     top = np.inf
     for j in range(n):
         t = y[j]

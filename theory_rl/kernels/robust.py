@@ -24,7 +24,15 @@ support) and next-state values ``y = v[indices]`` (module docstring of
   :math:`\sum\bar p(\alpha - y)_+ = 2\lambda` (exact, per segment).
 
 Each row routine writes the worst distribution into ``p`` and returns
-:math:`\sigma = \min_p p\cdot y\,[+\,\lambda D(p, \bar p)]`.
+:math:`\sigma = \min_p p\cdot y\,[+\,\lambda D(p, \bar p)]`; ``_csr_sigma`` runs them over
+CSR rows (the reference oracle, and the worst distributions on request).
+
+The fused sweeps ``_csr_<set>_sweep`` compute the robust q-values and the maximum over actions
+in one pass over the CSR rows, values only, with the same rules in value form: the L1 value
+through the CVaR formula (:func:`_l1_row_value`), the chi-square ball and penalty through their
+closed forms when every entry stays active, the KL ball by Newton warm-started from each row's
+multiplier of the previous sweep (:func:`_kl_row_value`).  ``tests/test_robust_sweeps.py``
+checks them against ``_csr_sigma``.
 """
 
 from __future__ import annotations
@@ -96,15 +104,28 @@ def _l1_row(pb, y, n, kappa, order, p):
 L1_SELECT_MAX = 62
 
 
+#: Rows up to this length take the pairwise (branch-free, O(b^2)) form of the L1 value in
+#: sweeps; longer ones (up to :data:`L1_SELECT_MAX`) select the largest entries one at a time.
+L1_PAIRWISE_MAX = 16
+
+
 @njit(cache=True, inline="always")
 def _l1_row_value(indptr, indices, data, v, row, kappa, y):
-    """L1 ball value of CSR row ``row`` without sorting: one pass for the nominal value and the
-    argmin, then the largest remaining entries selected one at a time until ``eps`` is removed
-    (1.6 selections per row on average on a garnet with ``b = 5``, ``kappa = 0.3``).  The
-    selections are written with conditional moves (``y`` holds ``-inf`` for removed entries):
-    data-dependent branches cost 3x more here.  Same value as :func:`_l1_row`, which sorts;
-    O(b) per selection, so callers use it for rows of at most :data:`L1_SELECT_MAX` entries
-    (a call to the sorting routine inside this loop, even untaken, slowed it down 2-4x)."""
+    r"""L1 ball value of CSR row ``row`` without sorting.
+
+    With ``eps = min(kappa/2, 1 - pb[argmin])`` the sort rule's value is
+    ``pb.y + eps min y - top(eps)``, ``top(eps)`` the largest ``p.y`` over ``0 <= p <= pb`` of
+    mass ``eps``; by LP duality (the CVaR formula)
+    :math:`\mathrm{top}(\epsilon) = \min_t \epsilon t + \sum_i \bar p_i (y_i - t)_+`, a convex
+    piecewise-linear function of ``t`` minimised at one of the ``y_j``.  Rows of at most
+    :data:`L1_PAIRWISE_MAX` entries evaluate it at every ``y_j`` (``b^2`` subtractions, maxima
+    and FMAs, no data-dependent branch: on the garnet ``b = 5`` this measured 1.5x faster than
+    selecting the largest entries with conditional moves, and 2x faster than branching on how
+    many entries the removal reaches); longer rows select the largest remaining entries one
+    at a time (O(b) per selection, :func:`_l1_select_value`, not inlined: its code inside the
+    loop slowed the pairwise form 1.5x).  Same value as :func:`_l1_row`, which sorts, up to
+    round-off; callers use it for rows of at most :data:`L1_SELECT_MAX` entries (a call to the
+    sorting routine inside this loop, even untaken, slowed it down 2-4x)."""
     k0 = indptr[row]
     n = np.int64(indptr[row + 1] - k0)
     base = 0.0
@@ -117,16 +138,33 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y):
         y[i] = yi
         base += pi * yi
         lower = yi < ymin
-        ymin = yi if lower else ymin
         pmin = pi if lower else pmin
         i_min = i if lower else i_min
-    eps = min(0.5 * kappa, 1.0 - pmin)
-    if n == 1 or eps <= 0.0:
-        return base
-    value = base + eps * ymin
+        ymin = min(yi, ymin)
+    # eps = 0 (radius 0, all mass at the argmin, one entry) gives top = 0: the nominal value
+    eps = max(min(0.5 * kappa, 1.0 - pmin), 0.0)
+    if n > L1_PAIRWISE_MAX:
+        return _l1_select_value(data, k0, n, y, np.int64(i_min), eps, base + eps * ymin)
+    top = np.inf
+    for j in range(n):
+        t = y[j]
+        acc = eps * t
+        for i in range(n):
+            acc += data[k0 + i] * max(y[i] - t, 0.0)
+        top = min(top, acc)
+    return base + eps * ymin - top
+
+
+@njit(cache=True)
+def _l1_select_value(data, k0, n, y, i_min, eps, value):
+    """The removal of ``eps`` from the largest entries of a long row other than its argmin
+    ``i_min`` (``y[:n]`` its targets, ``value`` = nominal value + ``eps`` min y): the largest
+    remaining entry selected one at a time, written with conditional moves."""
     rem = eps
     y[i_min] = -np.inf
     for _ in range(n - 1):
+        if rem <= 0.0:
+            break
         j = 0
         best = -np.inf
         for i in range(n):
@@ -140,8 +178,6 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y):
         value -= take * best
         rem -= take
         y[j] = -np.inf
-        if rem <= 0.0:
-            break
     return value
 
 
@@ -516,3 +552,363 @@ def _csr_srect_sweep(indptr, indices, data, r, gamma, kappa, v, out_v, out_xi, n
         out_v[s] = u
         for a in range(n_actions):
             out_xi[s * n_actions + a] = _srect_l1_xi(pb[a], z[a], ns[a], order[a], u)
+
+
+# --------------------------------------------------------------------------------------------
+# fused sweeps: robust q-values and the max over actions in one pass over the CSR rows, values
+# only (the worst distributions are written by ``_csr_sigma`` when asked for)
+# --------------------------------------------------------------------------------------------
+#: Newton steps of the warm-started KL dual stop once ``|step| <= KL_STEP_RTOL * beta``; the
+#: returned dual value is then within :math:`O((\mathrm{step}/\beta)^3)` of the optimum.
+KL_STEP_RTOL = 1e-5
+
+
+@njit(cache=True, inline="always")
+def _gather(indices, v, k0, n, y):
+    """``y[:n] = v[indices[k0:k0 + n]]``; returns ``(min y, max y)``."""
+    ymin = np.inf
+    ymax = -np.inf
+    for i in range(n):
+        yi = v[indices[k0 + i]]
+        y[i] = yi
+        ymin = min(ymin, yi)
+        ymax = max(ymax, yi)
+    return ymin, ymax
+
+
+@njit(cache=True)
+def _chi2_sorted_value(data, k0, n, y, rho, pb, order, p):
+    """The chi-square ball's sorted rule (:func:`_chi2_row`) for the rows that the closed form
+    of :func:`_csr_chi2_sweep` does not cover; not inlined (called for those rows only).
+    ``pb``, ``order``, ``p``: scratch of at least ``n`` entries."""
+    for i in range(n):
+        pb[i] = data[k0 + i]
+    return _chi2_row(pb, y, n, rho, order, p)
+
+
+@njit(cache=True)
+def _chi2_penalty_sorted_value(data, k0, n, y, lam, pb, order, p):
+    """The chi-square penalty's sorted rule (:func:`_chi2_penalty_row`), as
+    :func:`_chi2_sorted_value`."""
+    for i in range(n):
+        pb[i] = data[k0 + i]
+    return _chi2_penalty_row(pb, y, n, lam, order, p)
+
+
+@njit(cache=True)
+def _kl_row_solve(data, k0, n, y, delta, betas, row, e):
+    r"""KL ball value of a row whose targets are in ``y[:n]`` (``e``: scratch), through the dual
+    on ``beta`` warm-started at ``betas[row]`` (cold start, as :func:`_kl_row`, when it is not
+    positive and finite); the root is stored back into ``betas[row]``.
+
+    Returns :math:`\min y + h(\beta) + f^2/(2\beta^3\mathrm{Var}_{q_\beta} w)` with
+    :math:`h(\beta) = -(\log\mathbb E_{\bar p} e^{-\beta w} + \delta)/\beta` the dual
+    function (stationary at the root: :math:`h' = -f/\beta^2`, :math:`h'' = -\mathrm{Var}/\beta`)
+    and :math:`f = \mathrm{KL}(q_\beta\|\bar p) - \delta`: the second-order correction
+    makes the error third order in the last Newton step, which is at most
+    :data:`KL_STEP_RTOL` ``* beta``.  Each evaluation is one pass (``n`` exponentials, the
+    moments ``E w``, ``E w^2`` and the argmin mass) and a logarithm; once the multipliers
+    settle, one evaluation per row (:func:`_kl_row_value` tries that evaluation inline and
+    calls this function, not inlined, for the other rows: cold starts, limits, more steps)."""
+    ymin = np.inf
+    ymax = -np.inf
+    for i in range(n):
+        ymin = min(ymin, y[i])
+        ymax = max(ymax, y[i])
+    if delta <= 0.0 or ymax == ymin:
+        acc = 0.0
+        for i in range(n):
+            acc += data[k0 + i] * (y[i] - ymin)
+        return ymin + acc
+    beta = betas[row]
+    if not (0.0 < beta < np.inf):  # cold start at the second-order root sqrt(2 delta / Var w)
+        mean0 = 0.0
+        for i in range(n):
+            mean0 += data[k0 + i] * (y[i] - ymin)
+        var0 = 0.0
+        for i in range(n):
+            var0 += data[k0 + i] * (y[i] - ymin - mean0) ** 2
+        beta = np.sqrt(2.0 * delta / var0) if var0 > 0.0 else 1.0 / (ymax - ymin)
+    lo, hi = 0.0, np.inf
+    mean = 0.0
+    for it in range(KL_MAX_ITER):
+        m = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        m0 = 0.0
+        for i in range(n):
+            w = y[i] - ymin
+            pb = data[k0 + i]
+            ei = pb * np.exp(-beta * w)
+            e[i] = ei
+            m += ei
+            s1 += ei * w
+            s2 += ei * w * w
+            m0 += pb if w == 0.0 else 0.0
+        if it == 0 and delta >= 1.0 - m0 and delta >= -np.log(m0):
+            # large radius (-log m0 >= 1 - m0 spares the logarithm in most rows): all mass on
+            # the argmin set, value min y
+            betas[row] = np.inf
+            return ymin
+        mean = s1 / m
+        var = s2 / m - mean * mean
+        if var <= 1e-6 * (s2 / m):  # cancellation: the two-pass variance
+            var = 0.0
+            for i in range(n):
+                var += e[i] * (y[i] - ymin - mean) ** 2
+            var /= m
+        log_m = np.log(m)
+        f = -beta * mean - log_m - delta
+        if f > 0.0:
+            hi = beta
+        else:
+            lo = beta
+        slope = beta * var
+        if slope > 0.0:
+            step = f / slope
+            if abs(step) <= KL_STEP_RTOL * beta:
+                betas[row] = beta - step
+                return ymin - (log_m + delta) / beta + f * f / (2.0 * beta * beta * slope)
+        if hi < np.inf and hi - lo <= 1e-15 * hi:
+            betas[row] = beta
+            return ymin + mean
+        nxt = beta - f / slope if slope > 0.0 else -1.0
+        if lo < nxt < hi:
+            beta = nxt
+        elif hi == np.inf:
+            beta = 2.0 * max(beta, lo)
+        else:
+            beta = 0.5 * (lo + hi)
+    betas[row] = beta
+    return ymin + mean
+
+
+#: Newton steps that :func:`_kl_row_value` takes inline before handing a row to the safeguarded
+#: solver :func:`_kl_row_solve`.
+KL_INLINE_STEPS = 8
+
+
+@njit(cache=True, inline="always")
+def _kl_row_value(data, k0, n, y, delta, betas, row, e):
+    """:func:`_kl_row_solve`'s value, its common case written inline and straight: plain Newton
+    steps from ``betas[row]`` (or the second-order root), each one pass and a logarithm, until
+    the stopping rule holds (at most :data:`KL_INLINE_STEPS`); a row whose evaluation leaves
+    that case (a limit, a non-positive step size, cancellation in the variance, no
+    convergence) goes to the safeguarded solver, which starts over."""
+    if delta <= 0.0:
+        return _kl_row_solve(data, k0, n, y, delta, betas, row, e)
+    ymin = np.inf
+    for i in range(n):
+        ymin = min(ymin, y[i])
+    beta = betas[row]
+    if not (0.0 < beta < np.inf):
+        mean0 = 0.0
+        for i in range(n):
+            mean0 += data[k0 + i] * (y[i] - ymin)
+        var0 = 0.0
+        for i in range(n):
+            var0 += data[k0 + i] * (y[i] - ymin - mean0) ** 2
+        beta = np.sqrt(2.0 * delta / var0) if var0 > 0.0 else -1.0
+    for _ in range(KL_INLINE_STEPS):
+        if not (0.0 < beta < np.inf):
+            break
+        m = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        m0 = 0.0
+        for i in range(n):
+            w = y[i] - ymin
+            pb = data[k0 + i]
+            ei = pb * np.exp(-beta * w)
+            m += ei
+            s1 += ei * w
+            s2 += ei * w * w
+            m0 += pb if w == 0.0 else 0.0
+        inv_m = 1.0 / m
+        mean = s1 * inv_m
+        second = s2 * inv_m
+        var = second - mean * mean
+        if not (delta < 1.0 - m0 and var > 1e-6 * second):
+            break
+        log_m = np.log(m)
+        f = -beta * mean - log_m - delta
+        slope = beta * var
+        if abs(f) <= KL_STEP_RTOL * beta * slope:
+            betas[row] = beta - f / slope
+            return ymin - (log_m + delta) / beta + f * f / (2.0 * beta * beta * slope)
+        beta -= f / slope
+    return _kl_row_solve(data, k0, n, y, delta, betas, row, e)
+
+
+@njit(cache=True)
+def _csr_kl_sweep(indptr, indices, data, r, gamma, delta, v, actions, betas, out_v, out_a):
+    """Robust KL-ball sweep (values only): ``out_v[s] = max_a r + gamma sigma_sa(v)`` (or the
+    action ``actions[s] >= 0``), the maximiser in ``out_a``; ``betas`` (``(S*A,)``) carries
+    each row's dual multiplier from one sweep to the next (:func:`_kl_row_value`)."""
+    n_states = v.shape[0]
+    n_actions = r.shape[0] // n_states
+    width = max(_max_width(indptr), np.int64(1))
+    y = np.empty(width)
+    e = np.empty(width)
+    for s in range(n_states):
+        lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
+        best = -np.inf
+        best_a = lo
+        for a in range(lo, hi):
+            row = s * n_actions + a
+            k0 = indptr[row]
+            n = np.int64(indptr[row + 1] - k0)
+            for i in range(n):
+                y[i] = v[indices[k0 + i]]
+            q = r[row] + gamma * _kl_row_value(data, k0, n, y, delta[row], betas, row, e)
+            if q > best:
+                best = q
+                best_a = a
+        out_v[s] = best
+        out_a[s] = best_a
+
+
+@njit(cache=True)
+def _csr_chi2_sweep(indptr, indices, data, r, gamma, rho, v, actions, out_v, out_a):
+    """Robust chi-square-ball sweep (values only): the closed form
+    :math:`\\mu - \\sqrt{\\rho}\\,\\sigma` when every entry stays active (as :func:`_chi2_row`),
+    the sorted rule otherwise; arguments as :func:`_csr_kl_sweep`."""
+    n_states = v.shape[0]
+    n_actions = r.shape[0] // n_states
+    width = max(_max_width(indptr), np.int64(1))
+    y = np.empty(width)
+    pb = np.empty(width)
+    order = np.empty(width, np.int64)
+    p = np.empty(width)
+    for s in range(n_states):
+        lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
+        best = -np.inf
+        best_a = lo
+        for a in range(lo, hi):
+            row = s * n_actions + a
+            k0 = indptr[row]
+            n = np.int64(indptr[row + 1] - k0)
+            rad = rho[row]
+            mu = 0.0
+            ymax = -np.inf
+            for i in range(n):
+                yi = v[indices[k0 + i]]
+                y[i] = yi
+                mu += data[k0 + i] * yi
+                ymax = max(ymax, yi)
+            sigma = mu
+            if rad > 0.0 and n > 1:
+                var = 0.0
+                for i in range(n):
+                    var += data[k0 + i] * (y[i] - mu) ** 2
+                if var > 0.0:
+                    sd = np.sqrt(var)
+                    if mu + sd / np.sqrt(rad) >= ymax:
+                        sigma = mu - np.sqrt(rad) * sd
+                    else:
+                        sigma = _chi2_sorted_value(data, k0, n, y, rad, pb, order, p)
+            q = r[row] + gamma * sigma
+            if q > best:
+                best = q
+                best_a = a
+        out_v[s] = best
+        out_a[s] = best_a
+
+
+@njit(cache=True)
+def _csr_kl_penalty_sweep(indptr, indices, data, r, gamma, lam, v, actions, out_v, out_a):
+    """KL-penalty sweep (values only): :math:`\\sigma = \\min y - \\lambda\\log\\mathbb
+    E_{\\bar p} e^{-(y - \\min y)/\\lambda}`; arguments as :func:`_csr_kl_sweep`."""
+    n_states = v.shape[0]
+    n_actions = r.shape[0] // n_states
+    y = np.empty(max(_max_width(indptr), np.int64(1)))
+    for s in range(n_states):
+        lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
+        best = -np.inf
+        best_a = lo
+        for a in range(lo, hi):
+            row = s * n_actions + a
+            k0 = indptr[row]
+            n = np.int64(indptr[row + 1] - k0)
+            ymin, _ = _gather(indices, v, k0, n, y)
+            inv = 1.0 / lam[row]
+            m = 0.0
+            for i in range(n):
+                m += data[k0 + i] * np.exp(-(y[i] - ymin) * inv)
+            q = r[row] + gamma * (ymin - lam[row] * np.log(m))
+            if q > best:
+                best = q
+                best_a = a
+        out_v[s] = best
+        out_a[s] = best_a
+
+
+@njit(cache=True)
+def _csr_tv_penalty_sweep(indptr, indices, data, r, gamma, lam, v, actions, out_v, out_a):
+    """TV-penalty sweep (values only): :math:`\\sigma = \\mathbb E_{\\bar p}\\min(y, \\min y +
+    \\lambda)`; arguments as :func:`_csr_kl_sweep`."""
+    n_states = v.shape[0]
+    n_actions = r.shape[0] // n_states
+    y = np.empty(max(_max_width(indptr), np.int64(1)))
+    for s in range(n_states):
+        lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
+        best = -np.inf
+        best_a = lo
+        for a in range(lo, hi):
+            row = s * n_actions + a
+            k0 = indptr[row]
+            n = np.int64(indptr[row + 1] - k0)
+            ymin, _ = _gather(indices, v, k0, n, y)
+            cap = ymin + lam[row]
+            sigma = 0.0
+            for i in range(n):
+                sigma += data[k0 + i] * min(y[i], cap)
+            q = r[row] + gamma * sigma
+            if q > best:
+                best = q
+                best_a = a
+        out_v[s] = best
+        out_a[s] = best_a
+
+
+@njit(cache=True)
+def _csr_chi2_penalty_sweep(indptr, indices, data, r, gamma, lam, v, actions, out_v, out_a):
+    """Chi-square-penalty sweep (values only): :math:`\\mu - \\mathrm{Var}_{\\bar p}(y)/(4\\lambda)`
+    when every entry stays active (:math:`\\mu + 2\\lambda \\ge \\max y`), the sorted rule of
+    :func:`_chi2_penalty_row` otherwise; arguments as :func:`_csr_kl_sweep`."""
+    n_states = v.shape[0]
+    n_actions = r.shape[0] // n_states
+    width = max(_max_width(indptr), np.int64(1))
+    y = np.empty(width)
+    pb = np.empty(width)
+    order = np.empty(width, np.int64)
+    p = np.empty(width)
+    for s in range(n_states):
+        lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
+        best = -np.inf
+        best_a = lo
+        for a in range(lo, hi):
+            row = s * n_actions + a
+            k0 = indptr[row]
+            n = np.int64(indptr[row + 1] - k0)
+            lam_row = lam[row]
+            mu = 0.0
+            ymax = -np.inf
+            for i in range(n):
+                yi = v[indices[k0 + i]]
+                y[i] = yi
+                mu += data[k0 + i] * yi
+                ymax = max(ymax, yi)
+            if mu + 2.0 * lam_row >= ymax:
+                var = 0.0
+                for i in range(n):
+                    var += data[k0 + i] * (y[i] - mu) ** 2
+                sigma = mu - var / (4.0 * lam_row)
+            else:
+                sigma = _chi2_penalty_sorted_value(data, k0, n, y, lam_row, pb, order, p)
+            q = r[row] + gamma * sigma
+            if q > best:
+                best = q
+                best_a = a
+        out_v[s] = best
+        out_a[s] = best_a

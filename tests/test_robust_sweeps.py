@@ -1,0 +1,164 @@
+"""The fused robust sweeps (values only, one pass over the CSR rows) against the reference
+oracles.
+
+The reference is ``kernels.robust._csr_sigma`` (the row routines that
+``tests/test_robust_oracles.py`` checks against scipy ``linprog``/SLSQP) followed by the maximum
+over actions.  Random CSR MDPs mix rows of one entry, short rows (the L1 pairwise form), rows
+longer than ``L1_PAIRWISE_MAX`` (the selection form), ties in the targets, and per-row radii
+from 0 to far beyond the large-radius limits.  Tolerance ``1e-12 * scale``: both sides are
+exact rules that differ in round-off only (the KL sweep's warm-started dual is within
+``O(KL_STEP_RTOL^3)`` of the root).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from theory_rl.algorithms import robust as R
+from theory_rl.kernels import robust as K
+from theory_rl.mdps import TabularMDP
+from theory_rl.mdps.robust import Chi2Ball, Chi2Penalty, KLBall, KLPenalty, L1Ball, TVPenalty
+
+SETS = {
+    "l1": L1Ball,
+    "kl": KLBall,
+    "chi2": Chi2Ball,
+    "kl_penalty": KLPenalty,
+    "tv_penalty": TVPenalty,
+    "chi2_penalty": Chi2Penalty,
+}
+
+
+def _csr_mdp(seed, S=40, A=3):
+    """Rows of 1 to 24 entries (a quarter of length 1 or 2); rewards of O(1)."""
+    rng = np.random.default_rng(seed)
+    rows, cols, vals = [], [], []
+    for row in range(S * A):
+        n = int(
+            rng.choice([1, 2, rng.integers(3, 8), rng.integers(8, 25)], p=[0.1, 0.15, 0.5, 0.25])
+        )
+        support = rng.choice(S, size=n, replace=False)
+        p = rng.dirichlet(np.full(n, rng.choice([0.3, 1.0, 5.0])))
+        rows += [row] * n
+        cols += list(support)
+        vals += list(p / p.sum())
+    P = sp.csr_array((vals, (rows, cols)), shape=(S * A, S))
+    return TabularMDP(P, rng.normal(size=(S, A)), 0.9)
+
+
+def _radii(rng, kind, S, A):
+    """Per-(s, a) radii: 0 (balls), small, moderate and beyond the large-radius limit."""
+    if kind.endswith("penalty"):
+        choices = [1e-9, 0.05, 0.5, 3.0, 1e6]
+    else:
+        choices = [0.0, 0.01, 0.2, 1.0, 1e6]
+    return rng.choice(choices, size=(S, A))
+
+
+def _values(rng, S, ties):
+    v = rng.normal(size=S) * rng.choice([0.1, 1.0, 10.0])
+    if ties:  # many equal next-state values: ties at the minimum, the maximum and between
+        v = np.round(v * 2.0) / 2.0
+    return v
+
+
+def _reference(op, v, actions=None):
+    sigma = np.empty(op.S * op.A)
+    K._csr_sigma(
+        op.indptr, op.indices, op.data, op.radius, R._KIND[op.kind], R._w(v), sigma, op._no_data, 0
+    )
+    q = (op.r + op.gamma * sigma).reshape(op.S, op.A)
+    if actions is None:
+        return q.max(axis=1), q
+    return q[np.arange(op.S), actions], q
+
+
+@pytest.mark.parametrize("kind", list(SETS))
+@pytest.mark.parametrize("seed", range(3))
+def test_fused_sweep_equals_reference_oracle(kind, seed):
+    mdp = _csr_mdp(seed)
+    rng = np.random.default_rng(100 + seed)
+    S, A = mdp.n_states, mdp.n_actions
+    unc = SETS[kind](_radii(rng, kind, S, A))
+    op = R._operator(mdp, unc)
+    assert op.kernels and op.width > K.L1_PAIRWISE_MAX  # both L1 forms are exercised
+    for ties in (False, True, False, True):
+        v = _values(rng, S, ties)
+        scale = max(1.0, np.abs(v).max())
+        ref, q = _reference(op, v)
+        out_v, out_a = op.sweep(v)
+        np.testing.assert_allclose(out_v, ref, rtol=0, atol=1e-12 * scale)
+        # the greedy action attains the maximum (ties may pick either)
+        np.testing.assert_allclose(q[np.arange(S), out_a], ref, rtol=0, atol=1e-12 * scale)
+        actions = rng.integers(A, size=S)
+        got, _ = op.sweep(v, actions)
+        np.testing.assert_allclose(got, _reference(op, v, actions)[0], rtol=0, atol=1e-12 * scale)
+        # the public operator goes through the same sweep
+        np.testing.assert_allclose(
+            R.robust_bellman_operator(mdp, unc, v), ref, rtol=0, atol=1e-12 * scale
+        )
+
+
+@pytest.mark.parametrize("kind", list(SETS))
+def test_fused_sweep_scalar_radius_zero_and_large(kind):
+    """Radius 0: the nominal sweep (balls); a radius beyond every limit: min over the support
+    (balls); the penalties' two limits likewise."""
+    mdp = _csr_mdp(7, S=30, A=2)
+    P = mdp.transitions
+    v = _values(np.random.default_rng(3), mdp.n_states, ties=True)
+    scale = max(1.0, np.abs(v).max())
+    nominal = (mdp.rewards.ravel() + mdp.gamma * (P @ v)).reshape(30, 2).max(axis=1)
+    row_min = np.minimum.reduceat(v[P.indices], P.indptr[:-1].astype(np.int64))
+    floor = (mdp.rewards.ravel() + mdp.gamma * row_min).reshape(30, 2).max(axis=1)
+    small, big = (0.0, 1e6) if not kind.endswith("penalty") else (1e8, 1e-12)
+    tol_small = 1e-12 if not kind.endswith("penalty") else 1e-6
+    got_small = R._operator(mdp, SETS[kind](small)).sweep(v)[0]
+    got_big = R._operator(mdp, SETS[kind](big)).sweep(v)[0]
+    np.testing.assert_allclose(got_small, nominal, rtol=0, atol=tol_small * scale)
+    np.testing.assert_allclose(got_big, floor, rtol=0, atol=1e-6 * scale)
+
+
+def test_kl_sweep_warm_start_does_not_change_values():
+    """The KL multipliers carried between sweeps: cold, warm at the same values, warm after a
+    small and after a large change of the values, and after the large-radius regime all agree
+    with the reference oracle (and with each other) to round-off."""
+    mdp = _csr_mdp(11)
+    rng = np.random.default_rng(5)
+    S, A = mdp.n_states, mdp.n_actions
+    unc = KLBall(_radii(rng, "kl", S, A))
+    op = R._operator(mdp, unc)
+    v = _values(rng, S, ties=False)
+    scale = max(1.0, np.abs(v).max())
+    cold = op.sweep(v)[0]
+    assert np.isfinite(op.kl_beta).any()
+    warm = op.sweep(v)[0]
+    np.testing.assert_allclose(warm, cold, rtol=0, atol=1e-13 * scale)
+    for w in (v + 1e-6 * rng.normal(size=S), v + rng.normal(size=S), -3.0 * v, v):
+        ref, _ = _reference(op, w)
+        got = op.sweep(w)[0]
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * max(1.0, np.abs(w).max()))
+    op.kl_beta[:] = np.nan
+    np.testing.assert_allclose(op.sweep(v)[0], cold, rtol=0, atol=1e-13 * scale)
+    # a robust VI run (warm starts all along) ends where the reference operator's fixed point is
+    res = R.robust_value_iteration(mdp, unc, tol=1e-10)
+    fixed = _reference(op, np.asarray(res.values))[0]
+    assert np.abs(fixed - res.values).max() <= 1e-9
+
+
+def test_l1_pairwise_form_on_rows_with_ties_and_short_rows():
+    """Rows of 1 and 2 entries, all-equal rows, and ties at the minimum and maximum, radius up
+    to beyond 2 (eps = 1 - p(argmin)), through the L1 row value of the sweep."""
+    rng = np.random.default_rng(9)
+    for _ in range(300):
+        n = int(rng.integers(1, 20))
+        pb = rng.dirichlet(np.ones(n))
+        y = rng.integers(-2, 3, size=n).astype(float)
+        kappa = float(rng.choice([0.0, 0.05, 0.3, 1.0, 2.5]))
+        indptr = np.array([0, n], dtype=np.uint64)
+        indices = np.arange(n, dtype=np.uint32)
+        got = K._l1_row_value(indptr, indices, pb, y.copy(), 0, kappa, np.empty(n))
+        order = np.empty(n, np.int64)
+        ref = K._l1_row(pb, y, n, kappa, order, np.empty(n))
+        assert abs(got - ref) <= 1e-14 * max(1.0, np.abs(y).max())

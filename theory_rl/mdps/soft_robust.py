@@ -46,6 +46,7 @@ References:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 from typing import Any, ClassVar
@@ -113,7 +114,7 @@ def zhang_ring(p: float = 0.15, *, rewards: Any = None, gamma: float = 0.95) -> 
 # --------------------------------------------------------------------------------------------
 # convex risk measures (the risk-sensitive route)
 # --------------------------------------------------------------------------------------------
-class RiskMeasure:
+class RiskMeasure(abc.ABC):
     """Base class: a convex risk measure per row, evaluated by its OCE formula (module
     docstring).  ``weight_field`` names the parameter (scalar or ``(S, A)``)."""
 
@@ -146,8 +147,9 @@ class RiskMeasure:
         lam = self.weights_per_row(w.shape[0]) if param is None else np.asarray(param, float)
         return self._evaluate(w, y, np.broadcast_to(lam, (w.shape[0],)))
 
+    @abc.abstractmethod
     def _evaluate(self, w: np.ndarray, y: np.ndarray, lam: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The measure's own formula, row by row (``(R,)``)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -158,7 +158,35 @@ def test_l1_pairwise_form_on_rows_with_ties_and_short_rows():
         kappa = float(rng.choice([0.0, 0.05, 0.3, 1.0, 2.5]))
         indptr = np.array([0, n], dtype=np.uint64)
         indices = np.arange(n, dtype=np.uint32)
-        got = K._l1_row_value(indptr, indices, pb, y.copy(), 0, kappa, np.empty(n))
+        buf = np.empty(max(n, K.L1_NETWORK_MAX))
+        got = K._l1_row_value(indptr, indices, pb, y.copy(), 0, kappa, buf, buf.copy())
         order = np.empty(n, np.int64)
         ref = K._l1_row(pb, y, n, kappa, order, np.empty(n))
         assert abs(got - ref) <= 1e-14 * max(1.0, np.abs(y).max())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_short_row_l1_sweep_equals_reference_oracle(seed):
+    """CSR rows of at most ``L1_NETWORK_MAX`` entries take the dedicated short-row L1 sweep."""
+    rng = np.random.default_rng(200 + seed)
+    S, A = 40, 3
+    rows, cols, vals = [], [], []
+    for row in range(S * A):
+        n = int(rng.integers(1, K.L1_NETWORK_MAX + 1))
+        p = rng.dirichlet(np.full(n, rng.choice([0.3, 1.0, 5.0])))
+        rows += [row] * n
+        cols += list(rng.choice(S, size=n, replace=False))
+        vals += list(p / p.sum())
+    P = sp.csr_array((vals, (rows, cols)), shape=(S * A, S))
+    mdp = TabularMDP(P, rng.normal(size=(S, A)), 0.9)
+    unc = L1Ball(_radii(rng, "l1", S, A))
+    op = R._operator(mdp, unc)
+    assert op.kernels and op.width <= K.L1_NETWORK_MAX
+    for ties in (False, True):
+        v = _values(rng, S, ties)
+        scale = max(1.0, np.abs(v).max())
+        ref, _ = _reference(op, v)
+        np.testing.assert_allclose(op.sweep(v)[0], ref, rtol=0, atol=1e-12 * scale)
+        actions = rng.integers(A, size=S)
+        got, _ = op.sweep(v, actions)
+        np.testing.assert_allclose(got, _reference(op, v, actions)[0], rtol=0, atol=1e-12 * scale)

@@ -444,7 +444,8 @@ class _RobustOperator:
                     out_a,
                 )
             elif self.kind != "l1" or self.width <= _kr.L1_SELECT_MAX:
-                _FUSED_SWEEP[self.kind](
+                short = self.kind == "l1" and self.width <= _kr.L1_NETWORK_MAX
+                (_kr._csr_l1_short_sweep if short else _FUSED_SWEEP[self.kind])(
                     self.indptr,
                     self.indices,
                     self.data,

@@ -108,9 +108,146 @@ L1_SELECT_MAX = 62
 #: sweeps; longer ones (up to :data:`L1_SELECT_MAX`) select the largest entries one at a time.
 L1_PAIRWISE_MAX = 16
 
+#: Rows up to this length take the pairwise form written out on scalars (:func:`_l1_top8`);
+#: CSR sweeps whose rows are all this short run :func:`_csr_l1_short_sweep`.
+L1_NETWORK_MAX = 8
+
 
 @njit(cache=True, inline="always")
-def _l1_row_value(indptr, indices, data, v, row, kappa, y):
+def _l1_top8(y, pb, eps):
+    """``top(eps)`` of a row of at most 8 entries, ``y[:8]`` its targets and ``pb[:8]`` their
+    nominal probabilities (padded with ``(min y, 0)``): the CVaR minimum over ``t = y_j`` written
+    out on scalars (56 subtractions, maxima and FMAs held in registers, no data-dependent
+    branch).  An 8-input sorting network of the ``(y, pb)`` pairs followed by one removal pass
+    measured slower on the garnet ``b = 5``, and so did tracking the two or three largest
+    entries in the first pass."""
+    y0 = y[0]
+    p0 = pb[0]
+    y1 = y[1]
+    p1 = pb[1]
+    y2 = y[2]
+    p2 = pb[2]
+    y3 = y[3]
+    p3 = pb[3]
+    y4 = y[4]
+    p4 = pb[4]
+    y5 = y[5]
+    p5 = pb[5]
+    y6 = y[6]
+    p6 = pb[6]
+    y7 = y[7]
+    p7 = pb[7]
+    a0 = (
+        eps * y0
+        + p1 * max(y1 - y0, 0.0)
+        + p2 * max(y2 - y0, 0.0)
+        + p3 * max(y3 - y0, 0.0)
+        + p4 * max(y4 - y0, 0.0)
+        + p5 * max(y5 - y0, 0.0)
+        + p6 * max(y6 - y0, 0.0)
+        + p7 * max(y7 - y0, 0.0)
+    )
+    a1 = (
+        eps * y1
+        + p0 * max(y0 - y1, 0.0)
+        + p2 * max(y2 - y1, 0.0)
+        + p3 * max(y3 - y1, 0.0)
+        + p4 * max(y4 - y1, 0.0)
+        + p5 * max(y5 - y1, 0.0)
+        + p6 * max(y6 - y1, 0.0)
+        + p7 * max(y7 - y1, 0.0)
+    )
+    a2 = (
+        eps * y2
+        + p0 * max(y0 - y2, 0.0)
+        + p1 * max(y1 - y2, 0.0)
+        + p3 * max(y3 - y2, 0.0)
+        + p4 * max(y4 - y2, 0.0)
+        + p5 * max(y5 - y2, 0.0)
+        + p6 * max(y6 - y2, 0.0)
+        + p7 * max(y7 - y2, 0.0)
+    )
+    a3 = (
+        eps * y3
+        + p0 * max(y0 - y3, 0.0)
+        + p1 * max(y1 - y3, 0.0)
+        + p2 * max(y2 - y3, 0.0)
+        + p4 * max(y4 - y3, 0.0)
+        + p5 * max(y5 - y3, 0.0)
+        + p6 * max(y6 - y3, 0.0)
+        + p7 * max(y7 - y3, 0.0)
+    )
+    a4 = (
+        eps * y4
+        + p0 * max(y0 - y4, 0.0)
+        + p1 * max(y1 - y4, 0.0)
+        + p2 * max(y2 - y4, 0.0)
+        + p3 * max(y3 - y4, 0.0)
+        + p5 * max(y5 - y4, 0.0)
+        + p6 * max(y6 - y4, 0.0)
+        + p7 * max(y7 - y4, 0.0)
+    )
+    a5 = (
+        eps * y5
+        + p0 * max(y0 - y5, 0.0)
+        + p1 * max(y1 - y5, 0.0)
+        + p2 * max(y2 - y5, 0.0)
+        + p3 * max(y3 - y5, 0.0)
+        + p4 * max(y4 - y5, 0.0)
+        + p6 * max(y6 - y5, 0.0)
+        + p7 * max(y7 - y5, 0.0)
+    )
+    a6 = (
+        eps * y6
+        + p0 * max(y0 - y6, 0.0)
+        + p1 * max(y1 - y6, 0.0)
+        + p2 * max(y2 - y6, 0.0)
+        + p3 * max(y3 - y6, 0.0)
+        + p4 * max(y4 - y6, 0.0)
+        + p5 * max(y5 - y6, 0.0)
+        + p7 * max(y7 - y6, 0.0)
+    )
+    a7 = (
+        eps * y7
+        + p0 * max(y0 - y7, 0.0)
+        + p1 * max(y1 - y7, 0.0)
+        + p2 * max(y2 - y7, 0.0)
+        + p3 * max(y3 - y7, 0.0)
+        + p4 * max(y4 - y7, 0.0)
+        + p5 * max(y5 - y7, 0.0)
+        + p6 * max(y6 - y7, 0.0)
+    )
+    return min(min(min(a0, a1), min(a2, a3)), min(min(a4, a5), min(a6, a7)))
+
+
+@njit(cache=True, inline="always")
+def _l1_short_value(indices, data, v, k0, n, kappa, y, pb):
+    """The L1 value of a row of at most :data:`L1_NETWORK_MAX` entries (``k0`` its first
+    entry, ``y`` and ``pb`` buffers of at least that length): the first pass of
+    :func:`_l1_row_value`, the padding, then :func:`_l1_top8`.  Sweeps whose rows are all this
+    short call it from their own kernel (:func:`_csr_l1_short_sweep`): inside
+    :func:`_l1_row_value`, next to the longer forms, the same code ran 2x slower."""
+    base = 0.0
+    ymin = np.inf
+    pmin = 0.0
+    for i in range(n):
+        yi = v[indices[k0 + i]]
+        pi = data[k0 + i]
+        y[i] = yi
+        pb[i] = pi
+        base += pi * yi
+        lower = yi < ymin
+        pmin = pi if lower else pmin
+        ymin = min(yi, ymin)
+    for i in range(n, L1_NETWORK_MAX):
+        y[i] = ymin
+        pb[i] = 0.0
+    eps = max(min(0.5 * kappa, 1.0 - pmin), 0.0)
+    return base + eps * ymin - _l1_top8(y, pb, eps)
+
+
+@njit(cache=True, inline="always")
+def _l1_row_value(indptr, indices, data, v, row, kappa, y, pb):
     r"""L1 ball value of CSR row ``row`` without sorting.
 
     With ``eps = min(kappa/2, 1 - pb[argmin])`` the sort rule's value is
@@ -123,11 +260,15 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y):
     selecting the largest entries with conditional moves, and 2x faster than branching on how
     many entries the removal reaches); longer rows select the largest remaining entries one
     at a time (O(b) per selection, :func:`_l1_select_value`, not inlined: its code inside the
-    loop slowed the pairwise form 1.5x).  Same value as :func:`_l1_row`, which sorts, up to
+    loop slowed the pairwise form 1.5x); rows of at most :data:`L1_NETWORK_MAX` entries take
+    :func:`_l1_short_value`.  ``y`` and ``pb``: buffers of at least ``max(n, L1_NETWORK_MAX)``
+    entries.  Same value as :func:`_l1_row`, which sorts, up to
     round-off; callers use it for rows of at most :data:`L1_SELECT_MAX` entries (a call to the
     sorting routine inside this loop, even untaken, slowed it down 2-4x)."""
     k0 = indptr[row]
     n = np.int64(indptr[row + 1] - k0)
+    if n <= L1_NETWORK_MAX:
+        return _l1_short_value(indices, data, v, k0, n, kappa, y, pb)
     base = 0.0
     ymin = np.inf
     pmin = 0.0
@@ -136,6 +277,7 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y):
         yi = v[indices[k0 + i]]
         pi = data[k0 + i]
         y[i] = yi
+        pb[i] = pi
         base += pi * yi
         lower = yi < ymin
         pmin = pi if lower else pmin
@@ -150,7 +292,7 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y):
         t = y[j]
         acc = eps * t
         for i in range(n):
-            acc += data[k0 + i] * max(y[i] - t, 0.0)
+            acc += pb[i] * max(y[i] - t, 0.0)
         top = min(top, acc)
     return base + eps * ymin - top
 
@@ -434,14 +576,47 @@ def _csr_l1_sweep(indptr, indices, data, r, gamma, kappa, v, actions, out_v, out
     ``actions[s] >= 0``), the maximiser in ``out_a``."""
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
-    y = np.empty(max(_max_width(indptr), np.int64(1)))
+    y = np.empty(max(_max_width(indptr), np.int64(L1_NETWORK_MAX)))
+    pb = np.empty_like(y)
     for s in range(n_states):
         lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
         best = -np.inf
         best_a = lo
         for a in range(lo, hi):
             row = s * n_actions + a
-            sigma = _l1_row_value(indptr, indices, data, v, row, kappa[row], y)
+            sigma = _l1_row_value(indptr, indices, data, v, row, kappa[row], y, pb)
+            q = r[row] + gamma * sigma
+            if q > best:
+                best = q
+                best_a = a
+        out_v[s] = best
+        out_a[s] = best_a
+
+
+@njit(cache=True)
+def _csr_l1_short_sweep(indptr, indices, data, r, gamma, kappa, v, actions, out_v, out_a):
+    """The sweep of :func:`_csr_l1_sweep` on CSR rows of at most :data:`L1_NETWORK_MAX`
+    entries (:func:`_l1_short_value` only)."""
+    n_states = v.shape[0]
+    n_actions = r.shape[0] // n_states
+    y = np.empty(max(_max_width(indptr), np.int64(L1_NETWORK_MAX)))
+    pb = np.empty_like(y)
+    for s in range(n_states):
+        lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
+        best = -np.inf
+        best_a = lo
+        for a in range(lo, hi):
+            row = s * n_actions + a
+            sigma = _l1_short_value(
+                indices,
+                data,
+                v,
+                indptr[row],
+                np.int64(indptr[row + 1] - indptr[row]),
+                kappa[row],
+                y,
+                pb,
+            )
             q = r[row] + gamma * sigma
             if q > best:
                 best = q

@@ -158,21 +158,22 @@ def test_l1_pairwise_form_on_rows_with_ties_and_short_rows():
         kappa = float(rng.choice([0.0, 0.05, 0.3, 1.0, 2.5]))
         indptr = np.array([0, n], dtype=np.uint64)
         indices = np.arange(n, dtype=np.uint32)
-        buf = np.empty(max(n, K.L1_NETWORK_MAX))
+        buf = np.empty(n)
         got = K._l1_row_value(indptr, indices, pb, y.copy(), 0, kappa, buf, buf.copy())
         order = np.empty(n, np.int64)
         ref = K._l1_row(pb, y, n, kappa, order, np.empty(n))
         assert abs(got - ref) <= 1e-14 * max(1.0, np.abs(y).max())
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_short_row_l1_sweep_equals_reference_oracle(seed):
-    """CSR rows of at most ``L1_NETWORK_MAX`` entries take the dedicated short-row L1 sweep."""
+@pytest.mark.parametrize(("seed", "S", "A"), [(0, 40, 3), (1, 40, 3), (2, 7, K.L1_BLOCK_ROWS + 3)])
+def test_block_l1_sweep_equals_reference_oracle(seed, S, A):
+    """CSR rows of at most ``L1_PAIRWISE_MAX`` entries take the L1 sweep vectorised across rows
+    (``_csr_l1_block_sweep``): rows of 1 to 16 entries, ties, per-row radii, states with more
+    actions than a block holds, and a mix of free states (action -1) and fixed actions."""
     rng = np.random.default_rng(200 + seed)
-    S, A = 40, 3
     rows, cols, vals = [], [], []
     for row in range(S * A):
-        n = int(rng.integers(1, K.L1_NETWORK_MAX + 1))
+        n = int(rng.integers(1, min(S, K.L1_PAIRWISE_MAX) + 1))
         p = rng.dirichlet(np.full(n, rng.choice([0.3, 1.0, 5.0])))
         rows += [row] * n
         cols += list(rng.choice(S, size=n, replace=False))
@@ -181,12 +182,52 @@ def test_short_row_l1_sweep_equals_reference_oracle(seed):
     mdp = TabularMDP(P, rng.normal(size=(S, A)), 0.9)
     unc = L1Ball(_radii(rng, "l1", S, A))
     op = R._operator(mdp, unc)
-    assert op.kernels and op.width <= K.L1_NETWORK_MAX
+    assert op.kernels and op.width <= K.L1_PAIRWISE_MAX
     for ties in (False, True):
         v = _values(rng, S, ties)
         scale = max(1.0, np.abs(v).max())
-        ref, _ = _reference(op, v)
-        np.testing.assert_allclose(op.sweep(v)[0], ref, rtol=0, atol=1e-12 * scale)
+        ref, q = _reference(op, v)
+        out_v, out_a = op.sweep(v)
+        np.testing.assert_allclose(out_v, ref, rtol=0, atol=1e-12 * scale)
+        np.testing.assert_allclose(q[np.arange(S), out_a], ref, rtol=0, atol=1e-12 * scale)
         actions = rng.integers(A, size=S)
         got, _ = op.sweep(v, actions)
         np.testing.assert_allclose(got, _reference(op, v, actions)[0], rtol=0, atol=1e-12 * scale)
+        mixed = np.where(rng.random(S) < 0.5, -1, actions).astype(np.int64)
+        out_v, out_a = np.empty(S), np.empty(S, dtype=np.int64)
+        K._csr_l1_block_sweep(
+            op.indptr,
+            op.indices,
+            op.data,
+            op.r,
+            op.gamma,
+            op.radius,
+            v,
+            mixed,
+            np.int64(op.width),
+            out_v,
+            out_a,
+        )
+        want = np.where(mixed < 0, ref, q[np.arange(S), np.maximum(mixed, 0)])
+        np.testing.assert_allclose(out_v, want, rtol=0, atol=1e-12 * scale)
+        assert np.all(out_a[mixed >= 0] == mixed[mixed >= 0])
+
+
+def test_block_l1_sweep_masked_actions():
+    """Masked actions (reward ``-inf``) are never chosen by the block sweep (one action per
+    state stays allowed)."""
+    rng = np.random.default_rng(31)
+    S, A = 30, 4
+    P = np.zeros((S * A, S))
+    for row in range(S * A):
+        P[row, rng.choice(S, size=6, replace=False)] = rng.dirichlet(np.ones(6))
+    mask = rng.random((S, A)) < 0.5
+    mask[np.arange(S), rng.integers(A, size=S)] = True
+    mdp = TabularMDP(sp.csr_array(P), rng.normal(size=(S, A)), 0.9, action_mask=mask)
+    op = R._operator(mdp, L1Ball(0.4))
+    assert op.width == 6
+    v = rng.normal(size=S)
+    ref, _ = _reference(op, v)
+    out_v, out_a = op.sweep(v)
+    np.testing.assert_allclose(out_v, ref, rtol=0, atol=1e-12)
+    assert mask[np.arange(S), out_a].all()

@@ -443,9 +443,22 @@ class _RobustOperator:
                     out_v,
                     out_a,
                 )
+            elif self.kind == "l1" and self.width <= _kr.L1_PAIRWISE_MAX:
+                _kr._csr_l1_block_sweep(
+                    self.indptr,
+                    self.indices,
+                    self.data,
+                    self.r,
+                    self.gamma,
+                    self.radius,
+                    _w(v),
+                    acts,
+                    np.int64(max(self.width, 1)),
+                    out_v,
+                    out_a,
+                )
             elif self.kind != "l1" or self.width <= _kr.L1_SELECT_MAX:
-                short = self.kind == "l1" and self.width <= _kr.L1_NETWORK_MAX
-                (_kr._csr_l1_short_sweep if short else _FUSED_SWEEP[self.kind])(
+                _FUSED_SWEEP[self.kind](
                     self.indptr,
                     self.indices,
                     self.data,

@@ -29,7 +29,8 @@ CSR rows (the reference oracle, and the worst distributions on request).
 
 The fused sweeps ``_csr_<set>_sweep`` compute the robust q-values and the maximum over actions
 in one pass over the CSR rows, values only, with the same rules in value form: the L1 value
-through the CVaR formula (:func:`_l1_row_value`), the chi-square ball and penalty through their
+through the CVaR formula (:func:`_l1_row_value`; vectorised across rows when every row is
+short, :func:`_csr_l1_block_sweep`), the chi-square ball and penalty through their
 closed forms when every entry stays active, the KL ball by Newton warm-started from each row's
 multiplier of the previous sweep (:func:`_kl_row_value`).  ``tests/test_robust_sweeps.py``
 checks them against ``_csr_sigma``.
@@ -108,142 +109,8 @@ L1_SELECT_MAX = 62
 #: sweeps; longer ones (up to :data:`L1_SELECT_MAX`) select the largest entries one at a time.
 L1_PAIRWISE_MAX = 16
 
-#: Rows up to this length take the pairwise form written out on scalars (:func:`_l1_top8`);
-#: CSR sweeps whose rows are all this short run :func:`_csr_l1_short_sweep`.
-L1_NETWORK_MAX = 8
-
-
-@njit(cache=True, inline="always")
-def _l1_top8(y, pb, eps):
-    """``top(eps)`` of a row of at most 8 entries, ``y[:8]`` its targets and ``pb[:8]`` their
-    nominal probabilities (padded with ``(min y, 0)``): the CVaR minimum over ``t = y_j`` written
-    out on scalars (56 subtractions, maxima and FMAs held in registers, no data-dependent
-    branch).  An 8-input sorting network of the ``(y, pb)`` pairs followed by one removal pass
-    measured slower on the garnet ``b = 5``, and so did tracking the two or three largest
-    entries in the first pass."""
-    y0 = y[0]
-    p0 = pb[0]
-    y1 = y[1]
-    p1 = pb[1]
-    y2 = y[2]
-    p2 = pb[2]
-    y3 = y[3]
-    p3 = pb[3]
-    y4 = y[4]
-    p4 = pb[4]
-    y5 = y[5]
-    p5 = pb[5]
-    y6 = y[6]
-    p6 = pb[6]
-    y7 = y[7]
-    p7 = pb[7]
-    a0 = (
-        eps * y0
-        + p1 * max(y1 - y0, 0.0)
-        + p2 * max(y2 - y0, 0.0)
-        + p3 * max(y3 - y0, 0.0)
-        + p4 * max(y4 - y0, 0.0)
-        + p5 * max(y5 - y0, 0.0)
-        + p6 * max(y6 - y0, 0.0)
-        + p7 * max(y7 - y0, 0.0)
-    )
-    a1 = (
-        eps * y1
-        + p0 * max(y0 - y1, 0.0)
-        + p2 * max(y2 - y1, 0.0)
-        + p3 * max(y3 - y1, 0.0)
-        + p4 * max(y4 - y1, 0.0)
-        + p5 * max(y5 - y1, 0.0)
-        + p6 * max(y6 - y1, 0.0)
-        + p7 * max(y7 - y1, 0.0)
-    )
-    a2 = (
-        eps * y2
-        + p0 * max(y0 - y2, 0.0)
-        + p1 * max(y1 - y2, 0.0)
-        + p3 * max(y3 - y2, 0.0)
-        + p4 * max(y4 - y2, 0.0)
-        + p5 * max(y5 - y2, 0.0)
-        + p6 * max(y6 - y2, 0.0)
-        + p7 * max(y7 - y2, 0.0)
-    )
-    a3 = (
-        eps * y3
-        + p0 * max(y0 - y3, 0.0)
-        + p1 * max(y1 - y3, 0.0)
-        + p2 * max(y2 - y3, 0.0)
-        + p4 * max(y4 - y3, 0.0)
-        + p5 * max(y5 - y3, 0.0)
-        + p6 * max(y6 - y3, 0.0)
-        + p7 * max(y7 - y3, 0.0)
-    )
-    a4 = (
-        eps * y4
-        + p0 * max(y0 - y4, 0.0)
-        + p1 * max(y1 - y4, 0.0)
-        + p2 * max(y2 - y4, 0.0)
-        + p3 * max(y3 - y4, 0.0)
-        + p5 * max(y5 - y4, 0.0)
-        + p6 * max(y6 - y4, 0.0)
-        + p7 * max(y7 - y4, 0.0)
-    )
-    a5 = (
-        eps * y5
-        + p0 * max(y0 - y5, 0.0)
-        + p1 * max(y1 - y5, 0.0)
-        + p2 * max(y2 - y5, 0.0)
-        + p3 * max(y3 - y5, 0.0)
-        + p4 * max(y4 - y5, 0.0)
-        + p6 * max(y6 - y5, 0.0)
-        + p7 * max(y7 - y5, 0.0)
-    )
-    a6 = (
-        eps * y6
-        + p0 * max(y0 - y6, 0.0)
-        + p1 * max(y1 - y6, 0.0)
-        + p2 * max(y2 - y6, 0.0)
-        + p3 * max(y3 - y6, 0.0)
-        + p4 * max(y4 - y6, 0.0)
-        + p5 * max(y5 - y6, 0.0)
-        + p7 * max(y7 - y6, 0.0)
-    )
-    a7 = (
-        eps * y7
-        + p0 * max(y0 - y7, 0.0)
-        + p1 * max(y1 - y7, 0.0)
-        + p2 * max(y2 - y7, 0.0)
-        + p3 * max(y3 - y7, 0.0)
-        + p4 * max(y4 - y7, 0.0)
-        + p5 * max(y5 - y7, 0.0)
-        + p6 * max(y6 - y7, 0.0)
-    )
-    return min(min(min(a0, a1), min(a2, a3)), min(min(a4, a5), min(a6, a7)))
-
-
-@njit(cache=True, inline="always")
-def _l1_short_value(indices, data, v, k0, n, kappa, y, pb):
-    """The L1 value of a row of at most :data:`L1_NETWORK_MAX` entries (``k0`` its first
-    entry, ``y`` and ``pb`` buffers of at least that length): the first pass of
-    :func:`_l1_row_value`, the padding, then :func:`_l1_top8`.  Sweeps whose rows are all this
-    short call it from their own kernel (:func:`_csr_l1_short_sweep`): inside
-    :func:`_l1_row_value`, next to the longer forms, the same code ran 2x slower."""
-    base = 0.0
-    ymin = np.inf
-    pmin = 0.0
-    for i in range(n):
-        yi = v[indices[k0 + i]]
-        pi = data[k0 + i]
-        y[i] = yi
-        pb[i] = pi
-        base += pi * yi
-        lower = yi < ymin
-        pmin = pi if lower else pmin
-        ymin = min(yi, ymin)
-    for i in range(n, L1_NETWORK_MAX):
-        y[i] = ymin
-        pb[i] = 0.0
-    eps = max(min(0.5 * kappa, 1.0 - pmin), 0.0)
-    return base + eps * ymin - _l1_top8(y, pb, eps)
+#: Rows per block of :func:`_csr_l1_block_sweep` (at least the number of actions).
+L1_BLOCK_ROWS = 128
 
 
 @njit(cache=True, inline="always")
@@ -260,15 +127,12 @@ def _l1_row_value(indptr, indices, data, v, row, kappa, y, pb):
     selecting the largest entries with conditional moves, and 2x faster than branching on how
     many entries the removal reaches); longer rows select the largest remaining entries one
     at a time (O(b) per selection, :func:`_l1_select_value`, not inlined: its code inside the
-    loop slowed the pairwise form 1.5x); rows of at most :data:`L1_NETWORK_MAX` entries take
-    :func:`_l1_short_value`.  ``y`` and ``pb``: buffers of at least ``max(n, L1_NETWORK_MAX)``
+    loop slowed the pairwise form 1.5x).  ``y`` and ``pb``: buffers of at least ``n``
     entries.  Same value as :func:`_l1_row`, which sorts, up to
     round-off; callers use it for rows of at most :data:`L1_SELECT_MAX` entries (a call to the
     sorting routine inside this loop, even untaken, slowed it down 2-4x)."""
     k0 = indptr[row]
     n = np.int64(indptr[row + 1] - k0)
-    if n <= L1_NETWORK_MAX:
-        return _l1_short_value(indices, data, v, k0, n, kappa, y, pb)
     base = 0.0
     ymin = np.inf
     pmin = 0.0
@@ -576,7 +440,7 @@ def _csr_l1_sweep(indptr, indices, data, r, gamma, kappa, v, actions, out_v, out
     ``actions[s] >= 0``), the maximiser in ``out_a``."""
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
-    y = np.empty(max(_max_width(indptr), np.int64(L1_NETWORK_MAX)))
+    y = np.empty(max(_max_width(indptr), np.int64(1)))
     pb = np.empty_like(y)
     for s in range(n_states):
         lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
@@ -593,36 +457,95 @@ def _csr_l1_sweep(indptr, indices, data, r, gamma, kappa, v, actions, out_v, out
         out_a[s] = best_a
 
 
-@njit(cache=True)
-def _csr_l1_short_sweep(indptr, indices, data, r, gamma, kappa, v, actions, out_v, out_a):
-    """The sweep of :func:`_csr_l1_sweep` on CSR rows of at most :data:`L1_NETWORK_MAX`
-    entries (:func:`_l1_short_value` only)."""
+@njit(cache=True, fastmath={"contract"})
+def _csr_l1_block_sweep(indptr, indices, data, r, gamma, kappa, v, actions, width, out_v, out_a):
+    r"""The sweep of :func:`_csr_l1_sweep` for CSR rows of at most ``width`` (at most
+    :data:`L1_PAIRWISE_MAX`) entries, vectorised across rows: the same pairwise CVaR form as
+    :func:`_l1_row_value`, evaluated on blocks of :data:`L1_BLOCK_ROWS` rows (whole states).
+
+    Per block: a gather pass per row (the targets ``y`` and probabilities ``pb`` of entry
+    ``i`` of row ``k`` stored at ``[i, k]``, rows padded to ``width`` entries with their first
+    target and probability 0; the nominal value, the first argmin's probability and ``eps``),
+    then ``top(eps) = min_j eps y_j + sum_{i != j} pb_i (y_i - y_j)_+`` as ``width (width - 1)``
+    subtract-max-FMA passes over the block's rows, each a loop that the compiler vectorises
+    (four rows per AVX2 instruction), then the maximum over each state's actions.  A padded
+    entry adds a candidate ``t`` equal to an existing one and a zero term, so the value is
+    the row's own.  ``fastmath={"contract"}`` lets the compiler fuse multiply and add (the
+    values differ from :func:`_l1_row_value` in round-off)."""
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
-    y = np.empty(max(_max_width(indptr), np.int64(L1_NETWORK_MAX)))
-    pb = np.empty_like(y)
-    for s in range(n_states):
-        lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
-        best = -np.inf
-        best_a = lo
-        for a in range(lo, hi):
-            row = s * n_actions + a
-            sigma = _l1_short_value(
-                indices,
-                data,
-                v,
-                indptr[row],
-                np.int64(indptr[row + 1] - indptr[row]),
-                kappa[row],
-                y,
-                pb,
-            )
-            q = r[row] + gamma * sigma
-            if q > best:
-                best = q
-                best_a = a
-        out_v[s] = best
-        out_a[s] = best_a
+    n_block = max(np.int64(L1_BLOCK_ROWS), n_actions)
+    span = width * n_block
+    y = np.empty(span)
+    pb = np.empty(span)
+    value = np.empty(n_block)
+    eps = np.empty(n_block)
+    top = np.empty(n_block)
+    acc = np.empty(n_block)
+    rows = np.empty(n_block, dtype=np.int64)
+    s0 = 0
+    while s0 < n_states:
+        m = 0  # rows of the states s0 .. s1 - 1
+        s1 = s0
+        while s1 < n_states and m + (1 if actions[s1] >= 0 else n_actions) <= n_block:
+            if actions[s1] >= 0:
+                rows[m] = s1 * n_actions + actions[s1]
+                m += 1
+            else:
+                for a in range(n_actions):
+                    rows[m] = s1 * n_actions + a
+                    m += 1
+            s1 += 1
+        for k in range(m):
+            row = rows[k]
+            base = 0.0
+            ymin = np.inf
+            pmin = 0.0
+            i = k
+            for kk in range(indptr[row], indptr[row + 1]):
+                yi = v[indices[kk]]
+                pi = data[kk]
+                y[i] = yi
+                pb[i] = pi
+                base += pi * yi
+                lower = yi < ymin
+                pmin = pi if lower else pmin
+                ymin = min(yi, ymin)
+                i += n_block
+            while i < span:
+                y[i] = y[k]
+                pb[i] = 0.0
+                i += n_block
+            e = max(min(0.5 * kappa[row], 1.0 - pmin), 0.0)
+            eps[k] = e
+            value[k] = base + e * ymin
+        top[:m] = np.inf
+        for j in range(width):
+            y_j = y[j * n_block : (j + 1) * n_block]
+            for k in range(m):
+                acc[k] = eps[k] * y_j[k]
+            for i in range(width):
+                if i == j:
+                    continue
+                y_i = y[i * n_block : (i + 1) * n_block]
+                pb_i = pb[i * n_block : (i + 1) * n_block]
+                for k in range(m):
+                    acc[k] += pb_i[k] * max(y_i[k] - y_j[k], 0.0)
+            for k in range(m):
+                top[k] = min(top[k], acc[k])
+        k = 0
+        for s in range(s0, s1):
+            best = -np.inf
+            best_a = max(actions[s], 0)
+            for _ in range(1 if actions[s] >= 0 else n_actions):
+                q = r[rows[k]] + gamma * (value[k] - top[k])
+                if q > best:
+                    best = q
+                    best_a = rows[k] - s * n_actions
+                k += 1
+            out_v[s] = best
+            out_a[s] = best_a
+        s0 = s1
 
 
 @njit(cache=True)

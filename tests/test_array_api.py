@@ -180,3 +180,47 @@ def test_exact_evaluator_runs_on_strict_namespace():
     )
     assert set(out) == set(metrics.POLICY_METRICS)
     assert all(namespace_of(x) is xps and x.shape == (B,) for x in out.values())
+
+
+ROBUST_SETS = {
+    "l1": lambda mdp: trl.L1Ball(0.3),
+    "l1_full_support": lambda mdp: trl.L1Ball(0.3, support="full"),
+    "kl_penalty": lambda mdp: trl.KLPenalty(0.5),
+    "tv_penalty": lambda mdp: trl.TVPenalty(0.2),
+    "finite": lambda mdp: trl.KernelSet(
+        [garnet(mdp.n_states, mdp.n_actions, 3, seed=s, sparse=False).transitions for s in (5, 6)]
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROBUST_SETS))
+def test_robust_generic_path_runs_on_strict_namespace(name, monkeypatch):
+    """The robust operators' generic path (the one ``device="gpu"`` takes) on strict arrays:
+    sweeps, q-values, worst rows and policy steps equal the NumPy run of the same path, and
+    robust VI through it equals robust VI through the CPU kernels (robust policy evaluation
+    runs on the host: its linear solves are SciPy's)."""
+    from theory_rl.algorithms import robust as R
+
+    mdp = garnet(6, 3, 3, gamma=0.9, seed=1, sparse=False)
+    unc = ROBUST_SETS[name](mdp)
+    v = RNG.normal(size=mdp.n_states)
+    actions = RNG.integers(mdp.n_actions, size=mdp.n_states)
+    pi = _policy((mdp.n_states, mdp.n_actions))
+    ref = R._RobustOperator(mdp, unc, "cpu", kernels=False)
+    kernels = R.robust_value_iteration(mdp, unc, tol=1e-10)
+    monkeypatch.setattr(R, "array_namespace", lambda device: xps)
+    op = R._RobustOperator(mdp, unc, "cpu", kernels=False)
+    sv = xps.asarray(v)
+    for got, want in [
+        (op.sweep(sv)[0], ref.sweep(v)[0]),
+        (op.sweep(sv, xps.asarray(actions))[0], ref.sweep(v, actions)[0]),
+        (op.q(sv), ref.q(v)),
+        (op.worst(sv)[1], ref.worst(v)[1]),
+        (op.policy_step(sv, xps.asarray(pi)), ref.policy_step(v, pi)),
+    ]:
+        assert namespace_of(got) is xps
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-13, atol=1e-13)
+    monkeypatch.setattr(R, "USE_KERNELS", False)
+    R._OPERATORS.pop(mdp, None)
+    strict = R.robust_value_iteration(mdp, unc, tol=1e-10)
+    np.testing.assert_allclose(np.asarray(strict.values), kernels.values, rtol=0, atol=1e-9)

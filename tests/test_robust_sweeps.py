@@ -165,11 +165,13 @@ def test_l1_pairwise_form_on_rows_with_ties_and_short_rows():
         assert abs(got - ref) <= 1e-14 * max(1.0, np.abs(y).max())
 
 
-@pytest.mark.parametrize(("seed", "S", "A"), [(0, 40, 3), (1, 40, 3), (2, 7, K.L1_BLOCK_ROWS + 3)])
-def test_block_l1_sweep_equals_reference_oracle(seed, S, A):
-    """CSR rows of at most ``L1_PAIRWISE_MAX`` entries take the L1 sweep vectorised across rows
-    (``_csr_l1_block_sweep``): rows of 1 to 16 entries, ties, per-row radii, states with more
-    actions than a block holds, and a mix of free states (action -1) and fixed actions."""
+@pytest.mark.parametrize("kind", ["l1", "kl"])
+@pytest.mark.parametrize(("seed", "S", "A"), [(0, 40, 3), (1, 40, 3), (2, 7, K.BLOCK_ROWS + 3)])
+def test_block_sweeps_equal_reference_oracle(kind, seed, S, A):
+    """The sweeps vectorised across rows (``_csr_l1_block_sweep`` for rows of at most
+    ``L1_PAIRWISE_MAX`` entries, ``_csr_kl_block_sweep``): rows of 1 to 16 entries, ties,
+    per-row radii, states with more actions than a block holds, and a mix of free states
+    (action -1) and fixed actions."""
     rng = np.random.default_rng(200 + seed)
     rows, cols, vals = [], [], []
     for row in range(S * A):
@@ -180,10 +182,10 @@ def test_block_l1_sweep_equals_reference_oracle(seed, S, A):
         vals += list(p / p.sum())
     P = sp.csr_array((vals, (rows, cols)), shape=(S * A, S))
     mdp = TabularMDP(P, rng.normal(size=(S, A)), 0.9)
-    unc = L1Ball(_radii(rng, "l1", S, A))
+    unc = SETS[kind](_radii(rng, kind, S, A))
     op = R._operator(mdp, unc)
     assert op.kernels and op.width <= K.L1_PAIRWISE_MAX
-    for ties in (False, True):
+    for ties in (False, True, False):
         v = _values(rng, S, ties)
         scale = max(1.0, np.abs(v).max())
         ref, q = _reference(op, v)
@@ -195,22 +197,31 @@ def test_block_l1_sweep_equals_reference_oracle(seed, S, A):
         np.testing.assert_allclose(got, _reference(op, v, actions)[0], rtol=0, atol=1e-12 * scale)
         mixed = np.where(rng.random(S) < 0.5, -1, actions).astype(np.int64)
         out_v, out_a = np.empty(S), np.empty(S, dtype=np.int64)
-        K._csr_l1_block_sweep(
-            op.indptr,
-            op.indices,
-            op.data,
-            op.r,
-            op.gamma,
-            op.radius,
-            v,
-            mixed,
-            np.int64(op.width),
-            out_v,
-            out_a,
-        )
+        args = (op.indptr, op.indices, op.data, op.r, op.gamma, op.radius, v, mixed)
+        if kind == "l1":
+            K._csr_l1_block_sweep(*args, np.int64(op.width), out_v, out_a)
+        else:
+            K._csr_kl_block_sweep(*args, op.kl_beta, np.int64(op.width), out_v, out_a)
         want = np.where(mixed < 0, ref, q[np.arange(S), np.maximum(mixed, 0)])
         np.testing.assert_allclose(out_v, want, rtol=0, atol=1e-12 * scale)
         assert np.all(out_a[mixed >= 0] == mixed[mixed >= 0])
+
+
+def test_vectorised_exp_within_one_ulp():
+    """``_exp_nonpositive`` (the KL block sweep's exponential) against ``np.exp`` on [-708, 0]
+    (every binade down to 1e-300 and a dense grid near 0) and its clamp below -708."""
+    x = -np.concatenate(
+        [[0.0, 5e-324, 1e-300], np.geomspace(1e-300, 708.0, 20001), np.linspace(0.0, 3.0, 20001)]
+    )
+    out, scale = np.empty_like(x), np.empty_like(x)
+    K._exp_nonpositive(x, out, scale, scale.view(np.int64), x.size)
+    ref = np.exp(x)
+    assert np.max(np.abs(out - ref) / np.spacing(ref)) <= 1.0
+    assert out[0] == 1.0
+    below = np.array([-708.5, -800.0, -1e6])
+    out3, scale3 = np.empty(3), np.empty(3)
+    K._exp_nonpositive(below, out3, scale3, scale3.view(np.int64), 3)
+    assert np.all(np.abs(out3 - np.exp(-708.0)) <= np.spacing(np.exp(-708.0)))
 
 
 def test_block_l1_sweep_masked_actions():

@@ -117,7 +117,7 @@ import scipy.sparse.linalg as spla
 
 from theory_rl._checks import as_int, as_positive, as_real
 from theory_rl.algorithms._loop import Callback, Method, check_record, iterate
-from theory_rl.backend import array_namespace, namespace_of, resolve_device
+from theory_rl.backend import array_namespace, cumulative_sum, namespace_of, resolve_device
 from theory_rl.backend import to_numpy as _np
 from theory_rl.kernels import distributional as _kd
 from theory_rl.mdps.tabular import FiniteHorizonMDP, TabularMDP, validate_policy
@@ -202,7 +202,7 @@ def _cdf_gaps(xp: Any, ua: Any, up: Any, va: Any, vp: Any) -> tuple[Any, Any]:
     order = xp.argsort(z, axis=-1)
     z = xp.take_along_axis(z, order, axis=-1)
     d = xp.take_along_axis(d, order, axis=-1)
-    return _cumsum(xp, d)[..., :-1], xp.diff(z, axis=-1)
+    return cumulative_sum(xp, d)[..., :-1], xp.diff(z, axis=-1)
 
 
 def cramer_distance(u_atoms: Any, v_atoms: Any, u_probs: Any = None, v_probs: Any = None) -> Any:
@@ -275,19 +275,12 @@ def _sums_booleans(xp: Any) -> bool:
     return True
 
 
-def _cumsum(xp: Any, x: Any) -> Any:
-    """Cumulative sum along the last axis (``cumsum`` of NumPy/CuPy, else ``cumulative_sum`` of
-    the array API standard)."""
-    f = getattr(xp, "cumsum", None)  # NumPy's is faster on fresh arrays
-    return f(x, axis=-1) if f is not None else xp.cumulative_sum(x, axis=-1)
-
-
 def _sorted_law(xp: Any, atoms: Any, probs: Any) -> tuple[Any, Any]:
     """``(sorted atoms, cumulative weights)``."""
     order = xp.argsort(atoms, axis=-1)
     return (
         xp.take_along_axis(atoms, order, axis=-1),
-        _cumsum(xp, xp.take_along_axis(probs, order, axis=-1)),
+        cumulative_sum(xp, xp.take_along_axis(probs, order, axis=-1)),
     )
 
 

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from theory_rl.backend import cumulative_sum
 from theory_rl.backend import namespace_of as _xp
 
 __all__ = [
@@ -115,9 +116,7 @@ def geometric_mixture_log(log_policies: Any, weights: Any) -> Any:
     ``log_policies[i][..., :1]``.  Log-probabilities are floored at ``LOG_FLOOR`` first.
     """
     xp = _xp(log_policies[0])
-    z = sum(
-        w * xp.maximum(lp, LOG_FLOOR) for lp, w in zip(log_policies, weights, strict=True)
-    )
+    z = sum(w * xp.maximum(lp, LOG_FLOOR) for lp, w in zip(log_policies, weights, strict=True))
     return log_normalize(z)
 
 
@@ -189,13 +188,13 @@ def project_simplex(x: Any) -> Any:
     xp = _xp(x)
     x = _real(xp, x)
     u = -xp.sort(-x, axis=-1)
-    cumsum = getattr(xp, "cumulative_sum", None) or xp.cumsum
-    css = cumsum(u, axis=-1) - 1.0
+    css = cumulative_sum(xp, u) - 1.0
     j = xp.arange(1, x.shape[-1] + 1, dtype=xp.float64)
     positive = u - css / j > 0
     astype = getattr(xp, "astype", None)  # array-API namespaces; NumPy < 2.1, CuPy: a method
-    k = xp.sum(astype(positive, xp.int64) if astype else positive.astype(xp.int64),
-               axis=-1, keepdims=True)  # >= 1 always
+    k = xp.sum(
+        astype(positive, xp.int64) if astype else positive.astype(xp.int64), axis=-1, keepdims=True
+    )  # >= 1 always
     k_real = astype(k, xp.float64) if astype else k.astype(xp.float64)
     theta = xp.take_along_axis(css, k - 1, axis=-1) / k_real
     return xp.maximum(x - theta, 0.0)

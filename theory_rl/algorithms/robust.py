@@ -40,8 +40,10 @@ Rustem 2013, Thm 4 and Prop. 9 for the s-rectangular case):
   ``evaluation="adversary"`` the partial evaluation is replaced by the inexact robust policy
   evaluation of partial policy iteration (Ho, Petrik & Wiesemann 2021): the adversary's own
   policy iteration (worst kernel at ``v``, exact linear solve, repeat) to the accuracy
-  :math:`\epsilon_k = \gamma^k\epsilon_0` [U: the paper's schedule is stated as a decreasing
-  sequence; the rate gamma is this implementation's choice].
+  :math:`\epsilon_k = \gamma^{2(k+1)}\|Tv_0 - v_0\|_\infty/(1-\gamma)` [C: the authors'
+  implementation (CRAAM, ``rppi``) shrinks the target residual by a constant factor that "needs
+  to be smaller than the discount factor"; the factor ``gamma^2`` is this implementation's
+  choice within that condition; the paper's body was not read here].
 
 **Inner oracles** (:mod:`theory_rl.kernels.robust`; each returns the value and the worst
 distribution, checked against scipy ``linprog`` / SLSQP in the tests):
@@ -106,7 +108,7 @@ import scipy.sparse as sp
 from theory_rl._checks import as_int, as_positive
 from theory_rl.algorithms import dp as _dp
 from theory_rl.algorithms._loop import Method, iterate
-from theory_rl.backend import array_namespace, resolve_device, to_numpy
+from theory_rl.backend import array_namespace, cumulative_sum, resolve_device, to_numpy
 from theory_rl.kernels import robust as _kr
 from theory_rl.mdps.robust import (
     SRectL1Ball,
@@ -137,7 +139,8 @@ _KIND = {
     "chi2_penalty": _kr.KIND_CHI2_PENALTY,
 }
 #: Fused CSR sweeps (robust q-values and the max over actions in one pass, values only) of the
-#: sets whose kernel takes no state; the KL ball's (``_csr_kl_sweep``) also takes its multipliers.
+#: sets whose kernel takes no state; the KL ball's (``_csr_kl_block_sweep``) also takes its
+#: multipliers.
 _FUSED_SWEEP = {
     "l1": _kr._csr_l1_sweep,
     "chi2": _kr._csr_chi2_sweep,
@@ -275,7 +278,7 @@ class _RobustOperator:
                 raise ValueError("the generic path needs dense transitions (mdp.to_dense())")
             self.P2 = self.xp.asarray(mdp.transition_matrix)
             self.mask = (
-                self.xp.ones_like(self.P2, dtype=bool) if unc.support == "full" else self.P2 > 0
+                self.xp.full(self.P2.shape, True) if unc.support == "full" else self.P2 > 0
             )
 
     def _csr_structure(self) -> None:
@@ -394,7 +397,7 @@ class _RobustOperator:
                 P.eliminate_zeros()
                 return P
             return P.toarray().reshape(S, A, S)
-        return _as_format(self.mdp, to_numpy(worst).reshape(S, A, S))
+        return _as_format(self.mdp, np.asarray(to_numpy(worst)).reshape(S, A, S))
 
     def mdp_stack_np(self) -> np.ndarray:
         return self.unc.transitions.reshape(-1, self.S * self.A, self.S)
@@ -403,7 +406,7 @@ class _RobustOperator:
     def q(self, v: Any) -> Any:
         """``(S, A)`` robust action values ``r + gamma sigma(v)``."""
         xp = self.xp
-        return (xp.asarray(self.r) + self.gamma * self.sigma(v)).reshape(self.S, self.A)
+        return xp.reshape(xp.asarray(self.r) + self.gamma * self.sigma(v), (self.S, self.A))
 
     def sweep(self, v: Any, actions: Any = None) -> tuple[Any, Any]:
         """``(T v, greedy actions)`` (sa-rectangular), ``(T_a v, a)`` for given actions, or
@@ -430,7 +433,7 @@ class _RobustOperator:
                     out_a,
                 )
             elif self.kind == "kl":
-                _kr._csr_kl_sweep(
+                _kr._csr_kl_block_sweep(
                     self.indptr,
                     self.indices,
                     self.data,
@@ -440,6 +443,7 @@ class _RobustOperator:
                     _w(v),
                     acts,
                     self.kl_beta,
+                    np.int64(max(self.width, 1)),
                     out_v,
                     out_a,
                 )
@@ -489,7 +493,7 @@ class _RobustOperator:
         xp = self.xp
         if self.srect:
             return xp.asarray(_srect_policy_step(self, to_numpy(v), to_numpy(policy))[0])
-        return (xp.asarray(policy) * self.q(v)).sum(axis=1)
+        return xp.sum(xp.asarray(policy) * self.q(v), axis=1)
 
     def policy_worst(self, v: Any, policy: np.ndarray) -> np.ndarray | sp.csr_array:
         """The adversary's best-response kernel to ``policy`` at ``v`` (nominal format)."""
@@ -512,41 +516,36 @@ def _one_hot(actions: Any, n_actions: int) -> np.ndarray:
 
 
 def _generic_rows(xp: Any, kind: str, P2: Any, mask: Any, radius: Any, v: Any) -> tuple[Any, Any]:
-    """Vectorised inner problems on dense rows ``(R, S)`` (NumPy or CuPy)."""
+    """Vectorised inner problems on dense rows ``(R, S)`` in the array-API namespace ``xp``
+    (NumPy, CuPy; ``tests/test_array_api.py`` runs it on the strict namespace): values ``(R,)``
+    and worst rows ``(R, S)``."""
     y = xp.broadcast_to(xp.asarray(v)[None, :], P2.shape)
-    big = xp.asarray(np.inf)
-    ymask = xp.where(mask, y, big)
+    ymask = xp.where(mask, y, xp.inf)
     ymin = xp.min(ymask, axis=1, keepdims=True)
+    at_min = xp.arange(P2.shape[1])[None, :] == xp.argmin(ymask, axis=1)[:, None]  # (R, S)
     if kind == "kl_penalty":
         lam = radius[:, None]
         w = xp.where(mask, xp.exp(-(y - ymin) / lam), 0.0) * P2
-        m = w.sum(axis=1, keepdims=True)
+        m = xp.sum(w, axis=1, keepdims=True)
         return (ymin - lam * xp.log(m))[:, 0], w / m
     if kind == "tv_penalty":
         lam = radius[:, None]
         moved = xp.where(mask & (y > ymin + lam), P2, 0.0)
-        value = (P2 * xp.minimum(y, ymin + lam)).sum(axis=1)
-        i_min = xp.argmin(ymask, axis=1)
-        p = P2 - moved
-        rows = xp.arange(P2.shape[0])
-        p[rows, i_min] += moved.sum(axis=1)
+        value = xp.sum(P2 * xp.minimum(y, ymin + lam), axis=1)
+        p = P2 - moved + xp.where(at_min, xp.sum(moved, axis=1, keepdims=True), 0.0)
         return value, p
     # L1: eps at the argmin, removed from the largest y downwards
-    rows = xp.arange(P2.shape[0])
-    i_min = xp.argmin(ymask, axis=1)
-    eps = xp.minimum(0.5 * radius, 1.0 - P2[rows, i_min])
+    eps = xp.minimum(0.5 * radius, 1.0 - xp.sum(xp.where(at_min, P2, 0.0), axis=1))
     eps = xp.maximum(eps, 0.0)
-    ydesc = xp.where(mask, y, -big)
-    order = xp.argsort(-ydesc, axis=1)
-    pb_sorted = xp.take_along_axis(P2, order, axis=1)
-    is_min = order == i_min[:, None]
-    pb_sorted = xp.where(is_min, 0.0, pb_sorted)
-    before = xp.cumsum(pb_sorted, axis=1) - pb_sorted
+    order = xp.argsort(-xp.where(mask, y, -xp.inf), axis=1)
+    pb_sorted = xp.where(
+        xp.take_along_axis(at_min, order, axis=1), 0.0, xp.take_along_axis(P2, order, axis=1)
+    )
+    before = cumulative_sum(xp, pb_sorted, axis=1) - pb_sorted
     take = xp.clip(eps[:, None] - before, 0.0, pb_sorted)
     removal = xp.take_along_axis(take, xp.argsort(order, axis=1), axis=1)  # unsorted
-    p = P2 - removal
-    p[rows, i_min] += eps
-    return (p * xp.where(mask, y, 0.0)).sum(axis=1), p
+    p = P2 - removal + xp.where(at_min, eps[:, None], 0.0)
+    return xp.sum(p * xp.where(mask, y, 0.0), axis=1), p
 
 
 _OPERATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

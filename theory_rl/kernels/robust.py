@@ -32,8 +32,8 @@ in one pass over the CSR rows, values only, with the same rules in value form: t
 through the CVaR formula (:func:`_l1_row_value`; vectorised across rows when every row is
 short, :func:`_csr_l1_block_sweep`), the chi-square ball and penalty through their
 closed forms when every entry stays active, the KL ball by Newton warm-started from each row's
-multiplier of the previous sweep (:func:`_kl_row_value`).  ``tests/test_robust_sweeps.py``
-checks them against ``_csr_sigma``.
+multiplier of the previous sweep, vectorised across rows (:func:`_csr_kl_block_sweep`).
+``tests/test_robust_sweeps.py`` checks them against ``_csr_sigma``.
 """
 
 from __future__ import annotations
@@ -109,8 +109,47 @@ L1_SELECT_MAX = 62
 #: sweeps; longer ones (up to :data:`L1_SELECT_MAX`) select the largest entries one at a time.
 L1_PAIRWISE_MAX = 16
 
-#: Rows per block of :func:`_csr_l1_block_sweep` (at least the number of actions).
-L1_BLOCK_ROWS = 128
+#: Rows per block of the sweeps vectorised across rows (:func:`_csr_l1_block_sweep`,
+#: :func:`_csr_kl_block_sweep`); a block holds whole states, so at least the number of actions.
+BLOCK_ROWS = 128
+
+
+@njit(cache=True, inline="always")
+def _block_rows(actions, n_actions, s0, n_block, rows):
+    """The rows of the states ``s0, s0 + 1, ...`` that fit in a block of ``n_block`` rows
+    (all actions of a state whose ``actions[s] < 0``, else its action) into ``rows``;
+    returns ``(number of rows, first state after the block)``."""
+    n_states = actions.shape[0]
+    m = 0
+    s1 = s0
+    while s1 < n_states and m + (1 if actions[s1] >= 0 else n_actions) <= n_block:
+        if actions[s1] >= 0:
+            rows[m] = s1 * n_actions + actions[s1]
+            m += 1
+        else:
+            for a in range(n_actions):
+                rows[m] = s1 * n_actions + a
+                m += 1
+        s1 += 1
+    return m, s1
+
+
+@njit(cache=True, inline="always")
+def _block_reduce(r, gamma, sigma, rows, actions, n_actions, s0, s1, out_v, out_a):
+    """``out_v[s] = max_a r + gamma sigma`` over the block's rows of each state ``s0 <= s < s1``
+    (rows as :func:`_block_rows` lists them), the maximiser in ``out_a``."""
+    k = 0
+    for s in range(s0, s1):
+        best = -np.inf
+        best_a = max(actions[s], 0)
+        for _ in range(1 if actions[s] >= 0 else n_actions):
+            q = r[rows[k]] + gamma * sigma[k]
+            if q > best:
+                best = q
+                best_a = rows[k] - s * n_actions
+            k += 1
+        out_v[s] = best
+        out_a[s] = best_a
 
 
 @njit(cache=True, inline="always")
@@ -461,7 +500,7 @@ def _csr_l1_sweep(indptr, indices, data, r, gamma, kappa, v, actions, out_v, out
 def _csr_l1_block_sweep(indptr, indices, data, r, gamma, kappa, v, actions, width, out_v, out_a):
     r"""The sweep of :func:`_csr_l1_sweep` for CSR rows of at most ``width`` (at most
     :data:`L1_PAIRWISE_MAX`) entries, vectorised across rows: the same pairwise CVaR form as
-    :func:`_l1_row_value`, evaluated on blocks of :data:`L1_BLOCK_ROWS` rows (whole states).
+    :func:`_l1_row_value`, evaluated on blocks of :data:`BLOCK_ROWS` rows (whole states).
 
     Per block: a gather pass per row (the targets ``y`` and probabilities ``pb`` of entry
     ``i`` of row ``k`` stored at ``[i, k]``, rows padded to ``width`` entries with their first
@@ -474,28 +513,18 @@ def _csr_l1_block_sweep(indptr, indices, data, r, gamma, kappa, v, actions, widt
     values differ from :func:`_l1_row_value` in round-off)."""
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
-    n_block = max(np.int64(L1_BLOCK_ROWS), n_actions)
+    n_block = max(np.int64(BLOCK_ROWS), n_actions)
     span = width * n_block
     y = np.empty(span)
     pb = np.empty(span)
-    value = np.empty(n_block)
+    sigma = np.empty(n_block)
     eps = np.empty(n_block)
     top = np.empty(n_block)
     acc = np.empty(n_block)
     rows = np.empty(n_block, dtype=np.int64)
     s0 = 0
     while s0 < n_states:
-        m = 0  # rows of the states s0 .. s1 - 1
-        s1 = s0
-        while s1 < n_states and m + (1 if actions[s1] >= 0 else n_actions) <= n_block:
-            if actions[s1] >= 0:
-                rows[m] = s1 * n_actions + actions[s1]
-                m += 1
-            else:
-                for a in range(n_actions):
-                    rows[m] = s1 * n_actions + a
-                    m += 1
-            s1 += 1
+        m, s1 = _block_rows(actions, n_actions, s0, n_block, rows)
         for k in range(m):
             row = rows[k]
             base = 0.0
@@ -518,7 +547,7 @@ def _csr_l1_block_sweep(indptr, indices, data, r, gamma, kappa, v, actions, widt
                 i += n_block
             e = max(min(0.5 * kappa[row], 1.0 - pmin), 0.0)
             eps[k] = e
-            value[k] = base + e * ymin
+            sigma[k] = base + e * ymin
         top[:m] = np.inf
         for j in range(width):
             y_j = y[j * n_block : (j + 1) * n_block]
@@ -533,18 +562,9 @@ def _csr_l1_block_sweep(indptr, indices, data, r, gamma, kappa, v, actions, widt
                     acc[k] += pb_i[k] * max(y_i[k] - y_j[k], 0.0)
             for k in range(m):
                 top[k] = min(top[k], acc[k])
-        k = 0
-        for s in range(s0, s1):
-            best = -np.inf
-            best_a = max(actions[s], 0)
-            for _ in range(1 if actions[s] >= 0 else n_actions):
-                q = r[rows[k]] + gamma * (value[k] - top[k])
-                if q > best:
-                    best = q
-                    best_a = rows[k] - s * n_actions
-                k += 1
-            out_v[s] = best
-            out_a[s] = best_a
+        for k in range(m):
+            sigma[k] -= top[k]
+        _block_reduce(r, gamma, sigma, rows, actions, n_actions, s0, s1, out_v, out_a)
         s0 = s1
 
 
@@ -706,8 +726,8 @@ def _kl_row_solve(data, k0, n, y, delta, betas, row, e):
     makes the error third order in the last Newton step, which is at most
     :data:`KL_STEP_RTOL` ``* beta``.  Each evaluation is one pass (``n`` exponentials, the
     moments ``E w``, ``E w^2`` and the argmin mass) and a logarithm; once the multipliers
-    settle, one evaluation per row (:func:`_kl_row_value` tries that evaluation inline and
-    calls this function, not inlined, for the other rows: cold starts, limits, more steps)."""
+    settle, one evaluation per row (:func:`_csr_kl_block_sweep` takes these steps on blocks of
+    rows and calls this function for the other rows: limits, non-convergence)."""
     ymin = np.inf
     ymax = -np.inf
     for i in range(n):
@@ -781,96 +801,216 @@ def _kl_row_solve(data, k0, n, y, delta, betas, row, e):
     return ymin + mean
 
 
-#: Newton steps that :func:`_kl_row_value` takes inline before handing a row to the safeguarded
-#: solver :func:`_kl_row_solve`.
+#: Newton steps that :func:`_csr_kl_block_sweep` takes on a block before handing a row to the
+#: safeguarded solver :func:`_kl_row_solve`.
 KL_INLINE_STEPS = 8
 
-
-@njit(cache=True, inline="always")
-def _kl_row_value(data, k0, n, y, delta, betas, row, e):
-    """:func:`_kl_row_solve`'s value, its common case written inline and straight: plain Newton
-    steps from ``betas[row]`` (or the second-order root), each one pass and a logarithm, until
-    the stopping rule holds (at most :data:`KL_INLINE_STEPS`); a row whose evaluation leaves
-    that case (a limit, a non-positive step size, cancellation in the variance, no
-    convergence) goes to the safeguarded solver, which starts over."""
-    if delta <= 0.0:
-        return _kl_row_solve(data, k0, n, y, delta, betas, row, e)
-    ymin = np.inf
-    for i in range(n):
-        ymin = min(ymin, y[i])
-    beta = betas[row]
-    if not (0.0 < beta < np.inf):
-        mean0 = 0.0
-        for i in range(n):
-            mean0 += data[k0 + i] * (y[i] - ymin)
-        var0 = 0.0
-        for i in range(n):
-            var0 += data[k0 + i] * (y[i] - ymin - mean0) ** 2
-        beta = np.sqrt(2.0 * delta / var0) if var0 > 0.0 else -1.0
-    for _ in range(KL_INLINE_STEPS):
-        if not (0.0 < beta < np.inf):
-            break
-        m = 0.0
-        s1 = 0.0
-        s2 = 0.0
-        m0 = 0.0
-        for i in range(n):
-            w = y[i] - ymin
-            pb = data[k0 + i]
-            ei = pb * np.exp(-beta * w)
-            m += ei
-            s1 += ei * w
-            s2 += ei * w * w
-            m0 += pb if w == 0.0 else 0.0
-        inv_m = 1.0 / m
-        mean = s1 * inv_m
-        second = s2 * inv_m
-        var = second - mean * mean
-        if not (delta < 1.0 - m0 and var > 1e-6 * second):
-            break
-        log_m = np.log(m)
-        f = -beta * mean - log_m - delta
-        slope = beta * var
-        if abs(f) <= KL_STEP_RTOL * beta * slope:
-            betas[row] = beta - f / slope
-            return ymin - (log_m + delta) / beta + f * f / (2.0 * beta * beta * slope)
-        beta -= f / slope
-    return _kl_row_solve(data, k0, n, y, delta, betas, row, e)
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.6931471803691238  # ln 2 = _LN2_HI + _LN2_LO, _LN2_HI with 11 trailing zero bits
+_LN2_LO = 1.9082149292705877e-10
+_ROUND = 6755399441055744.0  # 1.5 * 2**52: x + _ROUND - _ROUND rounds |x| < 2**51 to an integer
+_ROUND_BITS = int(np.float64(_ROUND).view(np.int64))
+_EXP_MIN = -708.0  # exp(-708) ~ 3e-308 is normal
 
 
-@njit(cache=True)
-def _csr_kl_sweep(indptr, indices, data, r, gamma, delta, v, actions, betas, out_v, out_a):
-    """Robust KL-ball sweep (values only): ``out_v[s] = max_a r + gamma sigma_sa(v)`` (or the
-    action ``actions[s] >= 0``), the maximiser in ``out_a``; ``betas`` (``(S*A,)``) carries
-    each row's dual multiplier from one sweep to the next (:func:`_kl_row_value`)."""
+@njit(cache=True, fastmath={"contract"}, inline="always")
+def _exp_nonpositive(x, out, scale, scale_bits, n):
+    r"""``out[:n] = exp(x[:n])`` for ``x <= 0`` (``x < -708`` gives ``exp(-708)``), written so
+    that the compiler vectorises it (``np.exp`` in a loop calls the C library one element at a
+    time): ``x = n ln 2 + t`` with ``n`` the nearest integer to ``x / ln 2`` (Cody-Waite:
+    ``t`` exact to about 1e-20), ``exp(t)`` by its Taylor polynomial of degree 13 on
+    ``|t| <= ln 2 / 2`` (remainder below ``0.35^14 / 14! = 4e-18``), and ``2^n`` built from its
+    exponent bits in ``scale`` (``scale_bits``: the same memory as int64).  Measured within
+    1 ulp of ``np.exp`` (``tests/test_robust_sweeps.py``)."""
+    for k in range(n):
+        t = max(x[k], _EXP_MIN)
+        z = t * _LOG2E + _ROUND
+        nf = z - _ROUND
+        t = (t - nf * _LN2_HI) - nf * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * t + 1.0 / 479001600.0
+        p = p * t + 1.0 / 39916800.0
+        p = p * t + 1.0 / 3628800.0
+        p = p * t + 1.0 / 362880.0
+        p = p * t + 1.0 / 40320.0
+        p = p * t + 1.0 / 5040.0
+        p = p * t + 1.0 / 720.0
+        p = p * t + 1.0 / 120.0
+        p = p * t + 1.0 / 24.0
+        p = p * t + 1.0 / 6.0
+        p = p * t + 0.5
+        p = p * t + 1.0
+        out[k] = p * t + 1.0
+        scale[k] = z
+    for k in range(n):
+        scale_bits[k] = (scale_bits[k] - _ROUND_BITS + 1023) << 52
+    for k in range(n):
+        out[k] *= scale[k]
+
+
+@njit(cache=True, fastmath={"contract"})
+def _csr_kl_block_sweep(
+    indptr, indices, data, r, gamma, delta, v, actions, betas, width, out_v, out_a
+):
+    r"""Robust KL-ball sweep (values only), vectorised across rows: ``out_v[s] = max_a r +
+    gamma sigma_sa(v)`` (or the action ``actions[s] >= 0``), the maximiser in ``out_a``;
+    ``betas`` (``(S*A,)``) carries each row's dual multiplier from one sweep to the next;
+    ``width`` at least the longest row.
+
+    The rule of :func:`_kl_row_solve` on blocks of :data:`BLOCK_ROWS` rows (whole states):
+    Newton steps on ``beta`` from ``betas[row]`` (cold start at the second-order root
+    :math:`\sqrt{2\delta/\mathrm{Var}_{\bar p} w}`), each one evaluation of the dual for every
+    row still in the block (``n`` exponentials by :func:`_exp_nonpositive`, the moments
+    ``E w``, ``E w^2`` and the argmin mass, as passes over the rows that the compiler
+    vectorises; then a logarithm per row), until ``|step| <= KL_STEP_RTOL * beta``; the value
+    is the dual value plus its second-order correction (:func:`_kl_row_solve`).  Rows that
+    converge leave the block (the others are moved down); a row that leaves the common case
+    (radius 0, a constant row, the large-radius limit, a non-positive multiplier, cancellation
+    in the variance, :data:`KL_INLINE_STEPS` steps without convergence) goes to the
+    safeguarded solver :func:`_kl_row_solve`, which starts over from ``betas[row]``."""
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
-    width = max(_max_width(indptr), np.int64(1))
-    y = np.empty(width)
-    e = np.empty(width)
-    for s in range(n_states):
-        lo, hi = (actions[s], actions[s] + 1) if actions[s] >= 0 else (0, n_actions)
-        best = -np.inf
-        best_a = lo
-        for a in range(lo, hi):
-            row = s * n_actions + a
+    n_block = max(np.int64(BLOCK_ROWS), n_actions)
+    span = width * n_block
+    # lane k (a row still in the Newton steps) holds entry i of its row at [i * n_block + k]
+    y = np.empty(span)
+    pb = np.empty(span)
+    ymin = np.empty(n_block)
+    beta = np.empty(n_block)
+    radius = np.empty(n_block)
+    cold = np.empty(n_block, dtype=np.bool_)
+    pos = np.empty(n_block, dtype=np.int64)  # lane -> the row's place in the block
+    rows = np.empty(n_block, dtype=np.int64)
+    sigma = np.empty(n_block)
+    solver = np.empty(n_block, dtype=np.int64)  # places of the rows for _kl_row_solve
+    m = np.empty(n_block)
+    s1 = np.empty(n_block)
+    s2 = np.empty(n_block)
+    m0 = np.empty(n_block)
+    x = np.empty(n_block)
+    ex = np.empty(n_block)
+    scale = np.empty(n_block)
+    scale_bits = scale.view(np.int64)
+    y_row = np.empty(max(width, np.int64(1)))
+    e_row = np.empty_like(y_row)
+    s0 = 0
+    while s0 < n_states:
+        n_rows, s_end = _block_rows(actions, n_actions, s0, n_block, rows)
+        n_lanes = 0
+        n_solver = 0
+        any_cold = False
+        for k in range(n_rows):
+            row = rows[k]
+            lo = np.inf
+            hi = -np.inf
+            i = n_lanes
+            for kk in range(indptr[row], indptr[row + 1]):
+                yi = v[indices[kk]]
+                y[i] = yi
+                pb[i] = data[kk]
+                lo = min(lo, yi)
+                hi = max(hi, yi)
+                i += n_block
+            d = delta[row]
+            if hi == lo or not d > 0.0:
+                solver[n_solver] = k
+                n_solver += 1
+                continue
+            while i < span:  # padding: probability 0
+                y[i] = lo
+                pb[i] = 0.0
+                i += n_block
+            b = betas[row]
+            c = not (0.0 < b < np.inf)
+            any_cold |= c
+            cold[n_lanes] = c
+            beta[n_lanes] = 1.0 / (hi - lo) if c else b
+            pos[n_lanes] = k
+            ymin[n_lanes] = lo
+            radius[n_lanes] = d
+            n_lanes += 1
+        if any_cold:  # mean and variance of w = y - min y under the nominal row
+            m[:n_lanes] = 0.0
+            s2[:n_lanes] = 0.0
+            for i in range(width):
+                y_i = y[i * n_block : (i + 1) * n_block]
+                pb_i = pb[i * n_block : (i + 1) * n_block]
+                for k in range(n_lanes):
+                    m[k] += pb_i[k] * (y_i[k] - ymin[k])
+            for i in range(width):
+                y_i = y[i * n_block : (i + 1) * n_block]
+                pb_i = pb[i * n_block : (i + 1) * n_block]
+                for k in range(n_lanes):
+                    s2[k] += pb_i[k] * (y_i[k] - ymin[k] - m[k]) ** 2
+            for k in range(n_lanes):
+                if cold[k] and s2[k] > 0.0:
+                    beta[k] = np.sqrt(2.0 * radius[k] / s2[k])
+        for step in range(KL_INLINE_STEPS):
+            if n_lanes == 0:
+                break
+            m[:n_lanes] = 0.0
+            s1[:n_lanes] = 0.0
+            s2[:n_lanes] = 0.0
+            m0[:n_lanes] = 0.0
+            for i in range(width):
+                y_i = y[i * n_block : (i + 1) * n_block]
+                pb_i = pb[i * n_block : (i + 1) * n_block]
+                for k in range(n_lanes):
+                    x[k] = -beta[k] * (y_i[k] - ymin[k])
+                _exp_nonpositive(x, ex, scale, scale_bits, n_lanes)
+                for k in range(n_lanes):
+                    w = y_i[k] - ymin[k]
+                    e = pb_i[k] * ex[k]
+                    m[k] += e
+                    s1[k] += e * w
+                    s2[k] += e * w * w
+                    m0[k] += pb_i[k] if w == 0.0 else 0.0
+            keep = 0
+            for k in range(n_lanes):
+                mean = s1[k] / m[k]
+                second = s2[k] / m[k]
+                var = second - mean * mean
+                b = beta[k]
+                d = radius[k]
+                if d < 1.0 - m0[k] and var > 1e-6 * second and m[k] >= 1e-300:
+                    log_m = np.log(m[k])
+                    f = -b * mean - log_m - d
+                    slope = b * var
+                    if abs(f) <= KL_STEP_RTOL * b * slope:  # converged
+                        betas[rows[pos[k]]] = b - f / slope
+                        sigma[pos[k]] = ymin[k] - (log_m + d) / b + f * f / (2.0 * b * b * slope)
+                        continue
+                    b -= f / slope
+                    if step < KL_INLINE_STEPS - 1 and 0.0 < b < np.inf:  # one more step
+                        if keep < k:
+                            for i in range(width):
+                                y[i * n_block + keep] = y[i * n_block + k]
+                                pb[i * n_block + keep] = pb[i * n_block + k]
+                        pos[keep] = pos[k]
+                        ymin[keep] = ymin[k]
+                        radius[keep] = d
+                        beta[keep] = b
+                        keep += 1
+                        continue
+                solver[n_solver] = pos[k]
+                n_solver += 1
+            n_lanes = keep
+        for t in range(n_solver):
+            row = rows[solver[t]]
             k0 = indptr[row]
             n = np.int64(indptr[row + 1] - k0)
             for i in range(n):
-                y[i] = v[indices[k0 + i]]
-            q = r[row] + gamma * _kl_row_value(data, k0, n, y, delta[row], betas, row, e)
-            if q > best:
-                best = q
-                best_a = a
-        out_v[s] = best
-        out_a[s] = best_a
+                y_row[i] = v[indices[k0 + i]]
+            sigma[solver[t]] = _kl_row_solve(data, k0, n, y_row, delta[row], betas, row, e_row)
+        _block_reduce(r, gamma, sigma, rows, actions, n_actions, s0, s_end, out_v, out_a)
+        s0 = s_end
 
 
 @njit(cache=True)
 def _csr_chi2_sweep(indptr, indices, data, r, gamma, rho, v, actions, out_v, out_a):
     """Robust chi-square-ball sweep (values only): the closed form
     :math:`\\mu - \\sqrt{\\rho}\\,\\sigma` when every entry stays active (as :func:`_chi2_row`),
-    the sorted rule otherwise; arguments as :func:`_csr_kl_sweep`."""
+    the sorted rule otherwise; arguments as :func:`_csr_l1_sweep`."""
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
     width = max(_max_width(indptr), np.int64(1))
@@ -916,7 +1056,7 @@ def _csr_chi2_sweep(indptr, indices, data, r, gamma, rho, v, actions, out_v, out
 @njit(cache=True)
 def _csr_kl_penalty_sweep(indptr, indices, data, r, gamma, lam, v, actions, out_v, out_a):
     """KL-penalty sweep (values only): :math:`\\sigma = \\min y - \\lambda\\log\\mathbb
-    E_{\\bar p} e^{-(y - \\min y)/\\lambda}`; arguments as :func:`_csr_kl_sweep`."""
+    E_{\\bar p} e^{-(y - \\min y)/\\lambda}`; arguments as :func:`_csr_l1_sweep`."""
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
     y = np.empty(max(_max_width(indptr), np.int64(1)))
@@ -944,7 +1084,7 @@ def _csr_kl_penalty_sweep(indptr, indices, data, r, gamma, lam, v, actions, out_
 @njit(cache=True)
 def _csr_tv_penalty_sweep(indptr, indices, data, r, gamma, lam, v, actions, out_v, out_a):
     """TV-penalty sweep (values only): :math:`\\sigma = \\mathbb E_{\\bar p}\\min(y, \\min y +
-    \\lambda)`; arguments as :func:`_csr_kl_sweep`."""
+    \\lambda)`; arguments as :func:`_csr_l1_sweep`."""
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
     y = np.empty(max(_max_width(indptr), np.int64(1)))
@@ -973,7 +1113,7 @@ def _csr_tv_penalty_sweep(indptr, indices, data, r, gamma, lam, v, actions, out_
 def _csr_chi2_penalty_sweep(indptr, indices, data, r, gamma, lam, v, actions, out_v, out_a):
     """Chi-square-penalty sweep (values only): :math:`\\mu - \\mathrm{Var}_{\\bar p}(y)/(4\\lambda)`
     when every entry stays active (:math:`\\mu + 2\\lambda \\ge \\max y`), the sorted rule of
-    :func:`_chi2_penalty_row` otherwise; arguments as :func:`_csr_kl_sweep`."""
+    :func:`_chi2_penalty_row` otherwise; arguments as :func:`_csr_l1_sweep`."""
     n_states = v.shape[0]
     n_actions = r.shape[0] // n_states
     width = max(_max_width(indptr), np.int64(1))

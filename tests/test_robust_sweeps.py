@@ -168,8 +168,9 @@ def test_l1_pairwise_form_on_rows_with_ties_and_short_rows():
 @pytest.mark.parametrize("kind", ["l1", "kl"])
 @pytest.mark.parametrize(("seed", "S", "A"), [(0, 40, 3), (1, 40, 3), (2, 7, K.BLOCK_ROWS + 3)])
 def test_block_sweeps_equal_reference_oracle(kind, seed, S, A):
-    """The sweeps vectorised across rows (``_csr_l1_block_sweep`` for rows of at most
-    ``L1_PAIRWISE_MAX`` entries, ``_csr_kl_block_sweep``): rows of 1 to 16 entries, ties,
+    """The sweeps vectorised across rows (``_csr_l1_block_sweep`` and, on the all-actions
+    layout, ``_blocked_l1_sweep`` for rows of at most ``L1_PAIRWISE_MAX`` entries;
+    ``_csr_kl_block_sweep``): rows of 1 to 16 entries, ties,
     per-row radii, states with more actions than a block holds, and a mix of free states
     (action -1) and fixed actions."""
     rng = np.random.default_rng(200 + seed)
@@ -205,6 +206,11 @@ def test_block_sweeps_equal_reference_oracle(kind, seed, S, A):
         want = np.where(mixed < 0, ref, q[np.arange(S), np.maximum(mixed, 0)])
         np.testing.assert_allclose(out_v, want, rtol=0, atol=1e-12 * scale)
         assert np.all(out_a[mixed >= 0] == mixed[mixed >= 0])
+        if kind == "l1":  # the all-actions layout, whether or not the operator built it
+            layout = K._blocked_layout(op.indptr, op.indices, op.data, S, A, op.width)
+            K._blocked_l1_sweep(*layout, *args[3:7], np.int64(op.width), out_v, out_a)
+            np.testing.assert_allclose(out_v, ref, rtol=0, atol=1e-12 * scale)
+            np.testing.assert_allclose(q[np.arange(S), out_a], ref, rtol=0, atol=1e-12 * scale)
 
 
 def test_vectorised_exp_within_one_ulp():

@@ -277,9 +277,7 @@ class _RobustOperator:
             if mdp.is_sparse:
                 raise ValueError("the generic path needs dense transitions (mdp.to_dense())")
             self.P2 = self.xp.asarray(mdp.transition_matrix)
-            self.mask = (
-                self.xp.full(self.P2.shape, True) if unc.support == "full" else self.P2 > 0
-            )
+            self.mask = self.xp.full(self.P2.shape, True) if unc.support == "full" else self.P2 > 0
 
     def _csr_structure(self) -> None:
         mdp = self.mdp
@@ -308,6 +306,20 @@ class _RobustOperator:
         # the KL ball's dual multiplier of every row, carried from one sweep to the next as the
         # start of its Newton solve (NaN: cold start)
         self.kl_beta = np.full(self.S * self.A, np.nan) if self.kind == "kl" else self._no_data
+        # the all-actions layout of the L1 block sweep (``_blocked_l1_sweep``), when its padding
+        # at most doubles the stored entries
+        self.blk_columns, self.blk_probs = np.empty(0, dtype=np.uint32), self._no_data
+        n_block = max(_kr.BLOCK_ROWS, self.A)
+        padded = -(-self.S // (n_block // self.A)) * n_block * self.width
+        if (
+            self.kind == "l1"
+            and not self.dense_l1
+            and 0 < self.width <= _kr.L1_PAIRWISE_MAX
+            and padded <= 2 * self.data.size
+        ):
+            self.blk_columns, self.blk_probs = _kr._blocked_layout(
+                self.indptr, self.indices, self.data, self.S, self.A, self.width
+            )
 
     # -- inner values and worst rows ---------------------------------------------------------
     def sigma(self, v: Any) -> Any:
@@ -444,6 +456,18 @@ class _RobustOperator:
                     acts,
                     self.kl_beta,
                     np.int64(max(self.width, 1)),
+                    out_v,
+                    out_a,
+                )
+            elif self.kind == "l1" and actions is None and self.blk_probs.size:
+                _kr._blocked_l1_sweep(
+                    self.blk_columns,
+                    self.blk_probs,
+                    self.r,
+                    self.gamma,
+                    self.radius,
+                    _w(v),
+                    np.int64(self.width),
                     out_v,
                     out_a,
                 )

@@ -432,72 +432,22 @@ class _RobustOperator:
             out_v = np.empty(self.S)
             out_a = np.empty(self.S, dtype=np.int64)
             acts = self._all if actions is None else _w(actions, np.int64)
+            csr = (self.indptr, self.indices, self.data)
+            common = (self.r, self.gamma, self.radius, _w(v))
+            width = np.int64(max(self.width, 1))
             if self.dense_l1:
-                _kr._dense_l1_sweep(
-                    self.P2,
-                    self.r,
-                    self.gamma,
-                    self.radius,
-                    1 if self.unc.support == "full" else 0,
-                    _w(v),
-                    acts,
-                    out_v,
-                    out_a,
-                )
+                full = 1 if self.unc.support == "full" else 0
+                _kr._dense_l1_sweep(self.P2, *common[:3], full, common[3], acts, out_v, out_a)
             elif self.kind == "kl":
-                _kr._csr_kl_block_sweep(
-                    self.indptr,
-                    self.indices,
-                    self.data,
-                    self.r,
-                    self.gamma,
-                    self.radius,
-                    _w(v),
-                    acts,
-                    self.kl_beta,
-                    np.int64(max(self.width, 1)),
-                    out_v,
-                    out_a,
-                )
+                _kr._csr_kl_block_sweep(*csr, *common, acts, self.kl_beta, width, out_v, out_a)
             elif self.kind == "l1" and actions is None and self.blk_probs.size:
                 _kr._blocked_l1_sweep(
-                    self.blk_columns,
-                    self.blk_probs,
-                    self.r,
-                    self.gamma,
-                    self.radius,
-                    _w(v),
-                    np.int64(self.width),
-                    out_v,
-                    out_a,
+                    self.blk_columns, self.blk_probs, *common, width, out_v, out_a
                 )
             elif self.kind == "l1" and self.width <= _kr.L1_PAIRWISE_MAX:
-                _kr._csr_l1_block_sweep(
-                    self.indptr,
-                    self.indices,
-                    self.data,
-                    self.r,
-                    self.gamma,
-                    self.radius,
-                    _w(v),
-                    acts,
-                    np.int64(max(self.width, 1)),
-                    out_v,
-                    out_a,
-                )
+                _kr._csr_l1_block_sweep(*csr, *common, acts, width, out_v, out_a)
             elif self.kind != "l1" or self.width <= _kr.L1_SELECT_MAX:
-                _FUSED_SWEEP[self.kind](
-                    self.indptr,
-                    self.indices,
-                    self.data,
-                    self.r,
-                    self.gamma,
-                    self.radius,
-                    _w(v),
-                    acts,
-                    out_v,
-                    out_a,
-                )
+                _FUSED_SWEEP[self.kind](*csr, *common, acts, out_v, out_a)
             else:  # one inner pass over every row of the played actions, then the reduction
                 q = self.q(v)
                 if actions is None:

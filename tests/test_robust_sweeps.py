@@ -248,3 +248,32 @@ def test_block_l1_sweep_masked_actions():
     out_v, out_a = op.sweep(v)
     np.testing.assert_allclose(out_v, ref, rtol=0, atol=1e-12)
     assert mask[np.arange(S), out_a].all()
+
+
+@pytest.mark.parametrize("kind", list(SETS))
+def test_stored_zeros_are_off_the_support(kind):
+    """A CSR kernel that stores zero probabilities (scipy keeps them; Dirichlet draws underflow
+    to them) has the same robust operator as without them: the nominal support is p > 0 (as in
+    ``inner_rows`` and the dense generic path)."""
+    rng = np.random.default_rng(17)
+    S, A = 12, 3
+    P = rng.dirichlet(np.ones(S), size=S * A)
+    P[P < 0.08] = 0.0
+    P /= P.sum(axis=1, keepdims=True)
+    rows, cols = np.nonzero(P)
+    zero_rows, zero_cols = np.nonzero(P == 0)
+    pick = rng.random(zero_rows.size) < 0.3  # store some zeros explicitly
+    r_all = np.concatenate([rows, zero_rows[pick]])
+    c_all = np.concatenate([cols, zero_cols[pick]])
+    stored = sp.csr_array((P[r_all, c_all], (r_all, c_all)), shape=(S * A, S))
+    assert stored.nnz > np.count_nonzero(P)
+    rewards = rng.normal(size=(S, A))
+    with_zeros = TabularMDP(stored, rewards, 0.9)
+    without = TabularMDP(sp.csr_array(P), rewards, 0.9)
+    unc = SETS[kind](_radii(rng, kind, S, A))
+    for v in (rng.normal(size=S), np.round(rng.normal(size=S))):
+        want = R.robust_bellman_operator(without, unc, v)
+        np.testing.assert_allclose(R.robust_bellman_operator(with_zeros, unc, v), want, atol=1e-13)
+        np.testing.assert_allclose(
+            R.robust_q_values(with_zeros, unc, v), R.robust_q_values(without, unc, v), atol=1e-13
+        )

@@ -295,6 +295,9 @@ class _RobustOperator:
             self.data = _w(dense.ravel())
         else:
             P = mdp.transitions if mdp.is_sparse else sp.csr_array(mdp.transition_matrix)
+            if P.nnz and not P.data.all():  # the support is p > 0: drop stored zeros
+                P = P.copy()
+                P.eliminate_zeros()
             self.indptr = _w(P.indptr, np.uint64)
             self.indices = _w(P.indices, np.uint32)
             self.data = _w(P.data)

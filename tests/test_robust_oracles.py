@@ -146,6 +146,50 @@ def test_smooth_oracles_equal_slsqp(make, value_fn, feasible):
         assert abs(val[0] - ref) <= 1e-6 * scale, (unc, val[0], ref)
 
 
+def _kl_ball_value_mpmath(pb, y, delta, digits=50):
+    """The KL-ball value in ``digits``-digit arithmetic: the root of ``KL(q_beta || pb) = delta``
+    by bisection (``q_beta ∝ pb exp(-beta (y - min y))``, KL increasing in beta towards
+    ``-log pb(argmin y)``), then ``E_q y``; ``y`` without ties at its minimum."""
+    mpmath = pytest.importorskip("mpmath")
+    if delta >= -np.log(pb[np.argmin(y)]):  # the large-radius limit: all mass on the argmin
+        return float(min(y))
+    with mpmath.workdps(digits):
+        p = [mpmath.mpf(float(x)) for x in pb]
+        w = [mpmath.mpf(float(x)) - mpmath.mpf(float(min(y))) for x in y]
+
+        def kl_and_mean(beta):
+            e = [pi * mpmath.exp(-beta * wi) for pi, wi in zip(p, w, strict=True)]
+            m = mpmath.fsum(e)
+            mean = mpmath.fsum(ei * wi for ei, wi in zip(e, w, strict=True)) / m
+            return -beta * mean - mpmath.log(m), mean
+
+        lo, hi = mpmath.mpf(0), mpmath.mpf(1)
+        while kl_and_mean(hi)[0] < delta:
+            hi *= 2
+        for _ in range(4 * digits):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if kl_and_mean(mid)[0] < delta else (lo, mid)
+        return float(min(y)) + float(kl_and_mean((lo + hi) / 2)[1])
+
+
+@pytest.mark.parametrize("delta", [1e-12, 1e-8, 1e-4, 1e-1])
+def test_kl_ball_accuracy_against_50_digits(delta):
+    """The KL oracle against 50-digit arithmetic, small radii included.  The value
+    ``~ mean - sqrt(2 delta) sd`` moves by ``eps sd / sqrt(2 delta)`` when the KL level moves by
+    ``eps`` (a relative change ``eps`` of ``pb``'s normalisation moves it by that much), so in
+    float64 it is determined to about ``eps_mach sd / sqrt(2 delta)`` only: the oracle must be
+    within a small multiple of that (measured: 7.6e-11 at delta = 1e-12, 9e-13 at 1e-8)."""
+    rng = np.random.default_rng(11)
+    eps = np.finfo(float).eps
+    for _ in range(8):
+        n = int(rng.integers(2, 9))
+        pb, y = rng.dirichlet(np.ones(n)), rng.normal(size=n)
+        got = R.inner_rows(KLBall(delta), pb[None], y[None])[0][0]
+        sd = np.sqrt(pb @ (y - pb @ y) ** 2)
+        floor = 8 * eps * (np.abs(y).max() + sd / np.sqrt(2 * delta))
+        assert abs(got - _kl_ball_value_mpmath(pb, y, delta)) <= floor
+
+
 def test_tv_penalty_equals_linprog():
     for rng, pb, y in _instances(3):
         lam = float(rng.uniform(0.01, 3))

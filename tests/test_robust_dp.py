@@ -12,6 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from theory_rl.algorithms import dp
 from theory_rl.algorithms import robust as R
@@ -231,3 +232,33 @@ def test_generic_array_path_solves_like_the_kernels():
             R.USE_KERNELS = True
         np.testing.assert_allclose(a.values, b.values, atol=1e-9)
         np.testing.assert_array_equal(a.policy, b.policy)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_action_masks(sparse):
+    """Infeasible actions (``action_mask``, rewards ``-inf``): robust VI (and robust MPI, and
+    soft-robust VI) start from the smallest feasible reward, never choose a masked action, and
+    at radius 0 equal exact DP on the same masked MDP."""
+    from theory_rl.algorithms import rrmdp
+
+    rng = np.random.default_rng(8)
+    S, A = 9, 3
+    P = rng.dirichlet(np.ones(S), size=(S, A))
+    mask = rng.random((S, A)) < 0.6
+    mask[np.arange(S), rng.integers(A, size=S)] = True
+    P2 = P.reshape(S * A, S)
+    mdp = TabularMDP(
+        sp.csr_array(P2) if sparse else P, rng.normal(size=(S, A)), 0.9, action_mask=mask
+    )
+    exact = dp.solve(mdp, tol=1e-10).values
+    for unc in (L1Ball(0.3), KLBall(0.2), L1Ball(0.0)):
+        res = R.robust_value_iteration(mdp, unc, tol=1e-11)
+        assert np.isfinite(res.values).all()
+        assert mask[np.arange(S), np.asarray(res.policy).argmax(axis=1)].all()
+        mpi = R.robust_modified_policy_iteration(mdp, unc, m=5, tol=1e-11)
+        np.testing.assert_allclose(mpi.values, res.values, atol=1e-10)
+        if isinstance(unc, L1Ball) and unc.kappa == 0.0:
+            np.testing.assert_allclose(res.values, exact, atol=1e-10)
+    soft = rrmdp.soft_robust_value_iteration(mdp, KLPenalty(0.5), rtol=1e-12)
+    assert np.isfinite(soft.values).all()
+    assert mask[np.arange(S), np.asarray(soft.policy).argmax(axis=1)].all()

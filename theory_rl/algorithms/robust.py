@@ -878,7 +878,7 @@ def _robust_iterate(
     factor = gamma / (1.0 - gamma)
     inner_tol = 0.5 * eps / factor if factor > 0 else np.inf
     if initial_values is None:
-        v0 = xp.full(mdp.n_states, float(mdp.rewards.min()) / (1.0 - gamma))
+        v0 = xp.full(mdp.n_states, mdp.reward_range[0] / (1.0 - gamma))
     else:
         v0 = xp.asarray(_values(initial_values, mdp.n_states, "initial_values"))
 

@@ -415,7 +415,7 @@ def _kl_value_iteration(
         apply,
         finish,
         n_states=mdp.n_states,
-        min_reward=float(mdp.rewards.min()),
+        min_reward=mdp.reward_range[0],
         gamma=mdp.gamma,
         initial_values=initial_values,
         eps=eps,

@@ -201,3 +201,34 @@ def test_drpg_rvi_static_optimal_policy_under_worst_kernel():
     res = R.robust_value_iteration(mdp, ball, tol=1e-10)
     worst = TabularMDP(res.params["worst_kernel"], mdp.rewards, mdp.gamma)
     np.testing.assert_allclose(dp.value_iteration(worst, tol=1e-10).values, res.values, atol=1e-9)
+
+
+def test_action_masks_in_drpg_and_iwocs():
+    """Infeasible actions: DRPG starts uniform over the feasible actions and projects onto
+    them (no mass ever on an infeasible action; its gap still goes to 0), ``drpg_step`` with a
+    mask equals the projection of the feasible entries alone, and IWOCS on a finite set
+    certifies the robust VI value of the masked MDP."""
+    from theory_rl.algorithms.drpg import drpg_step
+    from theory_rl.algorithms.mirror import project_simplex
+
+    rng = np.random.default_rng(8)
+    S, A = 6, 3
+    P = rng.dirichlet(np.ones(S), size=(S, A))
+    mask = rng.random((S, A)) < 0.6
+    mask[np.arange(S), rng.integers(A, size=S)] = True
+    mdp = TabularMDP(P, rng.normal(size=(S, A)), 0.9, action_mask=mask)
+    res = drpg(mdp, L1Ball(0.2), n_iterations=800)  # gap 5e-3 at 300, round-off by 600
+    assert np.asarray(res.policy)[~mask].max() == 0.0
+    assert np.asarray(res.params["last_policy"])[~mask].max() == 0.0
+    assert np.min(res.history["gap"]) >= -1e-9 and abs(res.history["best_gap"][-1]) <= 1e-9
+    x, g = rng.dirichlet(np.ones(A), size=S), rng.normal(size=(S, A)) * 5
+    step = drpg_step(x, g, 0.3, mask)
+    for s in range(S):
+        np.testing.assert_allclose(step[s, mask[s]], project_simplex((x + 0.3 * g)[s, mask[s]]))
+        assert np.all(step[s, ~mask[s]] == 0.0)
+    kernels = KernelSet([P, rng.dirichlet(np.ones(S), size=(S, A))])
+    iw = iwocs(mdp, kernels)
+    rvi = R.robust_value_iteration(mdp, kernels, tol=1e-10)
+    assert iw.params["status"] == "certified"
+    np.testing.assert_allclose(np.asarray(iw.values), rvi.values, atol=1e-8)
+    assert mask[np.arange(S), np.asarray(iw.policy).argmax(axis=1)].all()

@@ -238,7 +238,8 @@ def test_generic_array_path_solves_like_the_kernels():
 def test_action_masks(sparse):
     """Infeasible actions (``action_mask``, rewards ``-inf``): robust VI (and robust MPI, and
     soft-robust VI) start from the smallest feasible reward, never choose a masked action, and
-    at radius 0 equal exact DP on the same masked MDP."""
+    at radius 0 equal exact DP on the same masked MDP; robust policy evaluation of the greedy
+    policy (zero mass on the ``-inf`` actions) gives its robust values."""
     from theory_rl.algorithms import rrmdp
 
     rng = np.random.default_rng(8)
@@ -257,6 +258,8 @@ def test_action_masks(sparse):
         assert mask[np.arange(S), np.asarray(res.policy).argmax(axis=1)].all()
         mpi = R.robust_modified_policy_iteration(mdp, unc, m=5, tol=1e-11)
         np.testing.assert_allclose(mpi.values, res.values, atol=1e-10)
+        pe = R.robust_policy_evaluation(mdp, unc, res.policy, tol=1e-11)
+        np.testing.assert_allclose(pe.values, res.values, atol=1e-9)
         if isinstance(unc, L1Ball) and unc.kappa == 0.0:
             np.testing.assert_allclose(res.values, exact, atol=1e-10)
     soft = rrmdp.soft_robust_value_iteration(mdp, KLPenalty(0.5), rtol=1e-12)

@@ -75,12 +75,22 @@ def drpg_gradient(worst_mdp: TabularMDP, policy: np.ndarray, rho: Any = None) ->
     v = _dp.policy_evaluation(worst_mdp, policy)
     q = _dp.q_values(worst_mdp, v)
     d = _dp.occupancy_measure(worst_mdp, policy, rho)
+    q = np.where(worst_mdp.action_mask, q, 0.0)  # infeasible actions (q = -inf): 0
     return d[:, None] * q / (1.0 - worst_mdp.gamma)
 
 
-def drpg_step(policy: np.ndarray, gradient: np.ndarray, step_size: float) -> np.ndarray:
-    r"""One outer step :math:`\mathrm{Proj}_{\Delta}(\pi + \alpha\nabla)` per state."""
-    return project_simplex(np.asarray(policy) + step_size * np.asarray(gradient))
+def drpg_step(
+    policy: np.ndarray, gradient: np.ndarray, step_size: float, action_mask: Any = None
+) -> np.ndarray:
+    r"""One outer step :math:`\mathrm{Proj}_{\Delta}(\pi + \alpha\nabla)` per state; with an
+    ``(S, A)`` ``action_mask`` the projection is onto the distributions over the feasible
+    actions (an infeasible entry is set 2 below the row's largest feasible one, which the
+    projection's threshold, at least the largest entry minus 1, sends to 0)."""
+    x = np.asarray(policy) + step_size * np.asarray(gradient)
+    if action_mask is not None and not np.all(action_mask):
+        top = np.max(np.where(action_mask, x, -np.inf), axis=-1, keepdims=True)
+        x = np.where(action_mask, x, top - 2.0)
+    return project_simplex(x)
 
 
 def drpg(
@@ -112,7 +122,7 @@ def drpg(
             scale.
         n_iterations: outer iterations ``T`` (fixed budget).
         tol: stop once ``gap <= tol`` (0: run the budget).
-        initial_policy: ``(S, A)`` (default uniform).
+        initial_policy: ``(S, A)`` (default uniform over the feasible actions).
         rho: ``(S,)`` weights (default ``mdp.initial_distribution``).
         record: metrics to record (module docstring).
         callback, seed: as in :func:`theory_rl.algorithms._loop.iterate` (DRPG is
@@ -144,8 +154,9 @@ def drpg(
     scale = max(_dp._value_scale(mdp), np.finfo(np.float64).tiny)
     eps0 = min(np.sqrt(max(K, 1)), scale) if eps0 is None else as_positive("eps0", eps0)
     floor = 1e-12 * scale
+    mask = mdp.action_mask
     pi0 = (
-        np.full((S, A), 1.0 / A)
+        mask / mask.sum(axis=1, keepdims=True)
         if initial_policy is None
         else validate_policy(initial_policy, S, A, "initial_policy")
     )
@@ -207,7 +218,7 @@ def drpg(
 
     def update(state: dict, k: int) -> dict:
         grad = drpg_gradient(state["worst"], state["pi"], rho)
-        pi = drpg_step(state["pi"], grad, alpha)
+        pi = drpg_step(state["pi"], grad, alpha, mask)
         return with_best(evaluate(pi, k + 1, state["v"], state["best_value"]), state)
 
     def measure(state: dict, keys: frozenset[str]) -> dict[str, Any]:

@@ -470,7 +470,9 @@ class _RobustOperator:
         xp = self.xp
         if self.srect:
             return xp.asarray(_srect_policy_step(self, to_numpy(v), to_numpy(policy))[0])
-        return xp.sum(xp.asarray(policy) * self.q(v), axis=1)
+        pi = xp.asarray(policy)
+        # masked actions have q = -inf and probability 0: their terms are 0
+        return xp.sum(pi * xp.where(pi > 0, self.q(v), 0.0), axis=1)
 
     def policy_worst(self, v: Any, policy: np.ndarray) -> np.ndarray | sp.csr_array:
         """The adversary's best-response kernel to ``policy`` at ``v`` (nominal format)."""

@@ -159,6 +159,6 @@ def test_windy_walk_figure_fails_when_iwocs_stops_on_a_loose_gap(monkeypatch):
 
 def test_drpg_gap_fails_for_a_descent_step(monkeypatch):
     real = drpg_module.drpg_step
-    monkeypatch.setattr(drpg_module, "drpg_step", lambda pi, g, a: real(pi, -g, a))
+    monkeypatch.setattr(drpg_module, "drpg_step", lambda pi, g, a, *mask: real(pi, -g, a, *mask))
     verdicts = run(drpg_gap, drpg_gap.QUICK_GRID[:1])
     assert not verdicts[0].holds

@@ -236,32 +236,44 @@ def test_generic_array_path_solves_like_the_kernels():
 
 @pytest.mark.parametrize("sparse", [False, True])
 def test_action_masks(sparse):
-    """Infeasible actions (``action_mask``, rewards ``-inf``): robust VI (and robust MPI, and
-    soft-robust VI) start from the smallest feasible reward, never choose a masked action, and
-    at radius 0 equal exact DP on the same masked MDP; robust policy evaluation of the greedy
-    policy (zero mass on the ``-inf`` actions) gives its robust values."""
+    """Infeasible actions (``action_mask``, rewards ``-inf``, their transition rows all zero as
+    the MDP type allows): every set's robust VI (and robust MPI, robust policy evaluation of
+    its policy, soft-robust VI) never puts mass on them and equals the same problem with
+    those actions feasible but rewarded -50 (never worth taking); at radius 0 it equals exact
+    DP on the masked MDP."""
     from theory_rl.algorithms import rrmdp
 
     rng = np.random.default_rng(8)
-    S, A = 9, 3
+    S, A = 7, 3
     P = rng.dirichlet(np.ones(S), size=(S, A))
     mask = rng.random((S, A)) < 0.6
     mask[np.arange(S), rng.integers(A, size=S)] = True
-    P2 = P.reshape(S * A, S)
+    rewards = rng.normal(size=(S, A))
+    free = TabularMDP(P.copy(), np.where(mask, rewards, -50.0), 0.9)
+    P[~mask] = 0.0
     mdp = TabularMDP(
-        sp.csr_array(P2) if sparse else P, rng.normal(size=(S, A)), 0.9, action_mask=mask
+        sp.csr_array(P.reshape(S * A, S)) if sparse else P, rewards, 0.9, action_mask=mask
     )
-    exact = dp.solve(mdp, tol=1e-10).values
-    for unc in (L1Ball(0.3), KLBall(0.2), L1Ball(0.0)):
-        res = R.robust_value_iteration(mdp, unc, tol=1e-11)
-        assert np.isfinite(res.values).all()
-        assert mask[np.arange(S), np.asarray(res.policy).argmax(axis=1)].all()
-        mpi = R.robust_modified_policy_iteration(mdp, unc, m=5, tol=1e-11)
-        np.testing.assert_allclose(mpi.values, res.values, atol=1e-10)
+    sets = [*SETS, SRectL1Ball(0.3)]
+    for unc in sets:
+        if isinstance(unc, KernelSet):
+            continue
+        res = R.robust_value_iteration(mdp, unc, tol=1e-10)
+        assert np.asarray(res.policy)[~mask].max() == 0.0
+        np.testing.assert_allclose(
+            res.values, R.robust_value_iteration(free, unc, tol=1e-10).values, atol=1e-9
+        )
+        mpi = R.robust_modified_policy_iteration(mdp, unc, m=5, tol=1e-10)
+        np.testing.assert_allclose(mpi.values, res.values, atol=1e-9)
         pe = R.robust_policy_evaluation(mdp, unc, res.policy, tol=1e-11)
         np.testing.assert_allclose(pe.values, res.values, atol=1e-9)
-        if isinstance(unc, L1Ball) and unc.kappa == 0.0:
-            np.testing.assert_allclose(res.values, exact, atol=1e-10)
-    soft = rrmdp.soft_robust_value_iteration(mdp, KLPenalty(0.5), rtol=1e-12)
-    assert np.isfinite(soft.values).all()
-    assert mask[np.arange(S), np.asarray(soft.policy).argmax(axis=1)].all()
+    exact = dp.solve(mdp, tol=1e-10).values
+    np.testing.assert_allclose(
+        R.robust_value_iteration(mdp, L1Ball(0.0), tol=1e-10).values, exact, atol=1e-10
+    )
+    for pen in (KLPenalty(0.5), TVPenalty(0.3)):
+        soft = rrmdp.soft_robust_value_iteration(mdp, pen, tol=1e-10)
+        assert np.asarray(soft.policy)[~mask].max() == 0.0
+        np.testing.assert_allclose(
+            soft.values, rrmdp.soft_robust_value_iteration(free, pen, tol=1e-10).values, atol=1e-9
+        )

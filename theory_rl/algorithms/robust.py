@@ -246,6 +246,27 @@ def inner_rows(
 # --------------------------------------------------------------------------------------------
 # the robust operator of one (MDP, set) pair
 # --------------------------------------------------------------------------------------------
+def _nominal_rows(mdp: TabularMDP) -> np.ndarray | sp.csr_array:
+    """``(S*A, S)`` nominal rows, each infeasible action's row (which may be all zero) replaced
+    by a self-loop, so that every row has a support: its value never counts (reward ``-inf``)
+    but the oracles divide by row masses."""
+    P = mdp.transition_matrix
+    if not mdp.has_infeasible_actions:
+        return P
+    off = np.flatnonzero(~mdp.action_mask.ravel())
+    loops = sp.csr_array((np.ones(off.size), (off, off // mdp.n_actions)), shape=P.shape)
+    if sp.issparse(P):
+        keep = sp.diags_array(mdp.action_mask.ravel().astype(np.float64))
+        P = sp.csr_array(keep @ P + loops)
+        P.eliminate_zeros()
+        P.sort_indices()
+        return P
+    P = np.array(P)
+    P[off] = 0.0
+    P[off, off // mdp.n_actions] = 1.0
+    return P
+
+
 class _RobustOperator:
     """Inner problems and robust sweeps of one MDP and one uncertainty set on one device."""
 
@@ -276,7 +297,7 @@ class _RobustOperator:
         else:
             if mdp.is_sparse:
                 raise ValueError("the generic path needs dense transitions (mdp.to_dense())")
-            self.P2 = self.xp.asarray(mdp.transition_matrix)
+            self.P2 = self.xp.asarray(_nominal_rows(mdp))
             self.mask = self.xp.full(self.P2.shape, True) if unc.support == "full" else self.P2 > 0
 
     def _csr_structure(self) -> None:
@@ -288,13 +309,13 @@ class _RobustOperator:
                     f"support='full' needs S*A*S = {n} explicit entries (more than "
                     f"{FULL_SUPPORT_MAX_ENTRIES}); use support='nominal'"
                 )
-            P2 = mdp.transition_matrix
+            P2 = _nominal_rows(mdp)
             dense = P2.toarray() if sp.issparse(P2) else np.asarray(P2)
             self.indptr = np.arange(0, n + 1, self.S, dtype=np.uint64)
             self.indices = np.tile(np.arange(self.S, dtype=np.uint32), self.S * self.A)
             self.data = _w(dense.ravel())
         else:
-            P = mdp.transitions if mdp.is_sparse else sp.csr_array(mdp.transition_matrix)
+            P = sp.csr_array(_nominal_rows(mdp))
             if P.nnz and not P.data.all():  # the support is p > 0: drop stored zeros
                 P = P.copy()
                 P.eliminate_zeros()
@@ -303,7 +324,7 @@ class _RobustOperator:
             self.data = _w(P.data)
         self.width = int(np.diff(self.indptr.astype(np.int64)).max()) if self.indptr.size > 1 else 0
         if self.dense_l1:
-            self.P2 = _w(mdp.transition_matrix)
+            self.P2 = _w(_nominal_rows(mdp))
         self._all = np.full(self.S, -1, dtype=np.int64)
         self._no_data = np.empty(0)  # ``out_data`` when the worst rows are not written
         # the KL ball's dual multiplier of every row, carried from one sweep to the next as the
@@ -605,7 +626,8 @@ def _srect_policy_step(
             p_rows[a][int(np.argmin(z))] += moved[a]
             row = s * op.A + a
             data[int(op.indptr[row]) : int(op.indptr[row + 1])] = p_rows[a]
-            total += policy[s, a] * float(p_rows[a] @ z)
+            if policy[s, a] > 0:  # (an infeasible action: z = -inf, probability 0)
+                total += policy[s, a] * float(p_rows[a] @ z)
         out_v[s] = total
     return out_v, data
 
@@ -627,10 +649,12 @@ def srect_policy(mdp: TabularMDP, uncertainty: SRectL1Ball, values: Any) -> np.n
         raise ValueError(f"uncertainty must be an SRectL1Ball, got {type(uncertainty).__name__}")
     op = _operator(mdp, uncertainty, "cpu")
     v = _values(values, mdp.n_states)
-    S, A = mdp.n_states, mdp.n_actions
-    policy = np.zeros((S, A))
+    S = mdp.n_states
+    policy = np.zeros((S, mdp.n_actions))
     for s in range(S):
-        rows = _srect_state_rows(op, v, s)
+        feasible = np.flatnonzero(mdp.action_mask[s])  # the policy puts no mass elsewhere
+        rows = [_srect_state_rows(op, v, s)[a] for a in feasible]
+        A = feasible.size
         sizes = [pb.size for (_, pb, _) in rows]
         n = sum(sizes)
         # variables: u, p (n), t (n)
@@ -670,7 +694,7 @@ def srect_policy(mdp: TabularMDP, uncertainty: SRectL1Ball, values: Any) -> np.n
         if res.status != 0:  # pragma: no cover - the LP is always feasible and bounded
             raise RuntimeError(f"srect_policy: LP of state {s} failed: {res.message}")
         pi = np.maximum(-res.ineqlin.marginals[:A], 0.0)
-        policy[s] = pi / pi.sum() if pi.sum() > 0 else np.eye(A)[int(np.argmax(pi))]
+        policy[s, feasible] = pi / pi.sum() if pi.sum() > 0 else np.eye(A)[int(np.argmax(pi))]
     return policy
 
 

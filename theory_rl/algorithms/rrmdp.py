@@ -186,7 +186,7 @@ class _KLSweep:
 
         from theory_rl.kernels import soft_robust as _ks
 
-        P = mdp.transitions if mdp.is_sparse else sp.csr_array(mdp.transition_matrix)
+        P = sp.csr_array(_robust._nominal_rows(mdp))  # infeasible rows: self-loops
         # writable C copies of fixed dtypes: one compiled signature per kernel (read-only
         # arrays from the frozen MDP would compile another)
         self.args = (

@@ -17,8 +17,9 @@ from theory_rl.algorithms.mirror import (
     regularized_prox_log,
 )
 
-rows = arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 7)),
-              elements=st.floats(-50, 50))
+rows = arrays(
+    np.float64, st.tuples(st.integers(1, 4), st.integers(1, 7)), elements=st.floats(-50, 50)
+)
 
 
 def test_kl_prox_closed_form():
@@ -166,3 +167,16 @@ def test_entropy_npg_nash_prox_and_shared_prox_agree_under_their_parameter_maps(
         np.exp(regularized_prox_log(np.log(pi), q_pi, eta=step_nash, tau=beta)),
         rtol=1e-12,
     )
+
+
+def test_project_simplex_with_a_mask_projects_the_unmasked_entries():
+    """``project_simplex(x, mask)``: zero on the masked entries, and on the others the
+    projection of the unmasked entries alone (checked row by row)."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(50, 6)) * rng.choice([0.1, 1.0, 100.0], size=(50, 1))
+    mask = rng.random((50, 6)) < 0.5
+    mask[np.arange(50), rng.integers(6, size=50)] = True
+    got = project_simplex(x, mask)
+    for i in range(50):
+        assert np.all(got[i, ~mask[i]] == 0.0)
+        np.testing.assert_allclose(got[i, mask[i]], project_simplex(x[i, mask[i]]), atol=1e-15)

@@ -491,3 +491,39 @@ def test_kl_value_iteration_kernel_equals_the_oracle_path(monkeypatch, sparse):
         if sparse:
             fw, sw = fw.toarray(), sw.toarray()
         np.testing.assert_allclose(fw, sw, atol=1e-13)
+
+
+def test_action_masks():
+    """Infeasible actions (reward ``-inf``, transition rows all zero): risk-sensitive VI (optimal,
+    a policy's, joint nesting), soft-robust VI and the soft-robust policy gradient equal the
+    same problems with those actions feasible but rewarded -50 (never worth taking), and put
+    no mass on them; the exact gradient is 0 there."""
+    rng = np.random.default_rng(8)
+    S, A = 7, 3
+    P = rng.dirichlet(np.ones(S), size=(S, A))
+    mask = rng.random((S, A)) < 0.6
+    mask[np.arange(S), rng.integers(A, size=S)] = True
+    rewards = rng.normal(size=(S, A))
+    free = TabularMDP(P.copy(), np.where(mask, rewards, -50.0), 0.9)
+    P[~mask] = 0.0
+    mdp = TabularMDP(P, rewards, 0.9, action_mask=mask)
+    pi = mask / mask.sum(axis=1, keepdims=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no 0 * -inf anywhere
+        for risk in (EntropicRisk(2.0), TVRisk(0.3), Chi2Risk(1.0)):
+            for kw in ({}, {"policy": pi}, {"policy": pi, "nesting": "joint"}):
+                if kw.get("nesting") == "joint" and not isinstance(risk, EntropicRisk):
+                    continue
+                got = rrmdp.risk_sensitive_value_iteration(mdp, risk, tol=1e-10, **kw)
+                want = rrmdp.risk_sensitive_value_iteration(free, risk, tol=1e-10, **kw)
+                np.testing.assert_allclose(got.values, want.values, atol=1e-9)
+                assert np.asarray(got.policy)[~mask].max() == 0.0
+        for pen in (KLPenalty(0.5), TVPenalty(0.3), Chi2Penalty(0.5)):
+            got = rrmdp.soft_robust_value_iteration(mdp, pen, tol=1e-10)
+            want = rrmdp.soft_robust_value_iteration(free, pen, tol=1e-10)
+            np.testing.assert_allclose(got.values, want.values, atol=1e-9)
+        res = rrmdp.soft_robust_policy_gradient(mdp, KLPenalty(0.5), n_iterations=300)
+        assert np.asarray(res.policy)[~mask].max() == 0.0
+        assert abs(res.history["gap"][-1]) <= 1e-9
+        grad = rrmdp.soft_robust_pg_gradient(mdp, KLPenalty(0.5), pi)
+        assert np.isfinite(grad).all() and np.all(grad[~mask] == 0.0)

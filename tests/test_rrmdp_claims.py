@@ -125,7 +125,7 @@ def test_pg_sampled_fails_when_the_nominal_kernel_is_sampled(monkeypatch):
 def test_pg_ring_fails_for_a_renormalising_step(monkeypatch):
     """Clip-and-renormalise instead of the Euclidean projection: not projected gradient ascent."""
 
-    def clipped(policy, gradient, *, eta):
+    def clipped(policy, gradient, *, eta, action_mask=None):
         x = np.maximum(np.asarray(policy) + np.asarray(eta) * np.asarray(gradient), 1e-12)
         return x / x.sum(axis=-1, keepdims=True)
 

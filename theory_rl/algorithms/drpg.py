@@ -82,15 +82,9 @@ def drpg_gradient(worst_mdp: TabularMDP, policy: np.ndarray, rho: Any = None) ->
 def drpg_step(
     policy: np.ndarray, gradient: np.ndarray, step_size: float, action_mask: Any = None
 ) -> np.ndarray:
-    r"""One outer step :math:`\mathrm{Proj}_{\Delta}(\pi + \alpha\nabla)` per state; with an
-    ``(S, A)`` ``action_mask`` the projection is onto the distributions over the feasible
-    actions (an infeasible entry is set 2 below the row's largest feasible one, which the
-    projection's threshold, at least the largest entry minus 1, sends to 0)."""
-    x = np.asarray(policy) + step_size * np.asarray(gradient)
-    if action_mask is not None and not np.all(action_mask):
-        top = np.max(np.where(action_mask, x, -np.inf), axis=-1, keepdims=True)
-        x = np.where(action_mask, x, top - 2.0)
-    return project_simplex(x)
+    r"""One outer step :math:`\mathrm{Proj}_{\Delta}(\pi + \alpha\nabla)` per state (onto the
+    distributions over the feasible actions with an ``(S, A)`` ``action_mask``)."""
+    return project_simplex(np.asarray(policy) + step_size * np.asarray(gradient), action_mask)
 
 
 def drpg(

@@ -57,6 +57,7 @@ __all__ = [
     "kl_prox_log",
     "log_normalize",
     "logsumexp",
+    "policy_average",
     "REGULARIZERS",
     "project_simplex",
     "regularized_prox_log",
@@ -178,15 +179,22 @@ def kl_prox(policy: Any, q: Any, eta: Any) -> Any:
     return xp.exp(kl_prox_log(log_policy, q, eta))
 
 
-def project_simplex(x: Any) -> Any:
-    r"""Euclidean projection of each row (last axis) of ``x`` onto the probability simplex.
+def project_simplex(x: Any, mask: Any = None) -> Any:
+    r"""Euclidean projection of each row (last axis) of ``x`` onto the probability simplex
+    (with a boolean ``mask`` of the same shape: onto the distributions on the ``True``
+    entries, e.g. the feasible actions; every row needs one).
 
     Sort-based and exact: with ``u`` sorted decreasingly and
     :math:`k = \max\{j : u_j - (\sum_{i \le j} u_i - 1)/j > 0\}`, the projection is
-    :math:`\max(x - \theta, 0)` with :math:`\theta = (\sum_{i \le k} u_i - 1)/k`.
+    :math:`\max(x - \theta, 0)` with :math:`\theta = (\sum_{i \le k} u_i - 1)/k`.  Since
+    :math:`\theta \ge \max x - 1`, a masked entry set 2 below its row's largest unmasked one
+    projects to 0 and leaves the rest as the projection of the unmasked entries alone.
     """
     xp = _xp(x)
     x = _real(xp, x)
+    if mask is not None:
+        top = xp.max(xp.where(mask, x, -xp.inf), axis=-1, keepdims=True)
+        x = xp.where(mask, x, top - 2.0)
     u = -xp.sort(-x, axis=-1)
     css = cumulative_sum(xp, u) - 1.0
     j = xp.arange(1, x.shape[-1] + 1, dtype=xp.float64)
@@ -262,6 +270,14 @@ def regularizer_gradient(policy: Any, regularizer: str = "entropy") -> Any:
     if regularizer == "tsallis":
         return policy
     return -1.0 / policy
+
+
+def policy_average(policy: Any, q: Any) -> Any:
+    r""":math:`\sum_a \pi(a|s) q(s, a)` per row, ``(..., S, A) -> (..., S)``, the terms of
+    zero probability dropped (an infeasible action's ``q`` is ``-inf``, and ``0 * -inf`` would
+    be NaN)."""
+    xp = _xp(policy, q)
+    return xp.sum(policy * xp.where(policy > 0, q, 0.0), axis=-1)
 
 
 def regularizer_value(policy: Any, regularizer: str = "entropy") -> Any:

@@ -108,6 +108,7 @@ import scipy.sparse as sp
 from theory_rl._checks import as_int, as_positive
 from theory_rl.algorithms import dp as _dp
 from theory_rl.algorithms._loop import Method, iterate
+from theory_rl.algorithms.mirror import policy_average
 from theory_rl.backend import array_namespace, cumulative_sum, resolve_device, to_numpy
 from theory_rl.kernels import robust as _kr
 from theory_rl.mdps.robust import (
@@ -491,9 +492,7 @@ class _RobustOperator:
         xp = self.xp
         if self.srect:
             return xp.asarray(_srect_policy_step(self, to_numpy(v), to_numpy(policy))[0])
-        pi = xp.asarray(policy)
-        # masked actions have q = -inf and probability 0: their terms are 0
-        return xp.sum(pi * xp.where(pi > 0, self.q(v), 0.0), axis=1)
+        return policy_average(xp.asarray(policy), self.q(v))
 
     def policy_worst(self, v: Any, policy: np.ndarray) -> np.ndarray | sp.csr_array:
         """The adversary's best-response kernel to ``policy`` at ``v`` (nominal format)."""

@@ -113,7 +113,7 @@ from theory_rl._checks import as_int, as_positive
 from theory_rl.algorithms import dp as _dp
 from theory_rl.algorithms import robust as _robust
 from theory_rl.algorithms._loop import Method, check_record, iterate
-from theory_rl.algorithms.mirror import project_simplex
+from theory_rl.algorithms.mirror import policy_average, project_simplex
 from theory_rl.bounds.mdp_constants import RoundoffWarning
 from theory_rl.mdps.robust import Chi2Penalty, KLPenalty, TVPenalty, UncertaintySet
 from theory_rl.mdps.soft_robust import R2Ball, RiskMeasure, TransitionDataset
@@ -164,7 +164,8 @@ def _check_mdp(mdp: Any) -> TabularMDP:
 
 
 def _dense2(mdp: TabularMDP) -> np.ndarray:
-    P2 = mdp.transition_matrix
+    """``(S*A, S)`` dense rows (infeasible actions' rows as self-loops: ``_nominal_rows``)."""
+    P2 = _robust._nominal_rows(mdp)
     return np.asarray(P2.toarray() if sp.issparse(P2) else P2, dtype=np.float64)
 
 
@@ -500,12 +501,13 @@ class _RiskOperator:
     def apply(self, v: np.ndarray, policy: np.ndarray | None, nesting: str) -> np.ndarray:
         if policy is None:
             return self.q(v).max(axis=1)
-        if nesting == "action":
-            return (policy * self.q(v)).sum(axis=1)
+        if nesting == "action":  # (infeasible actions: q = -inf, probability 0)
+            return policy_average(policy, self.q(v))
         # joint (Markov risk): gamma sigma over (a, s') ~ pi(a|s) P(s'|s, a) of r/gamma + v
         S, A, g = self.S, self.A, self.gamma
         w = (policy[:, :, None] * self.P2.reshape(S, A, S)).reshape(S, A * S)
         y = (self.r[:, :, None] / g + v[None, None, :]).reshape(S, A * S)
+        y = np.where(w > 0, y, 0.0)  # (infeasible actions: reward -inf, weight 0)
         lam = self.lam.reshape(S, A)
         if not np.all(lam == lam[0, 0]):
             raise ValueError("nesting='joint' needs a scalar risk parameter")
@@ -586,7 +588,7 @@ def risk_sensitive_value_iteration(
         lambda v: dict(tv=op.apply(v, pi, nesting)),
         finish,
         n_states=op.S,
-        min_reward=float(op.r.min()),
+        min_reward=mdp.reward_range[0],
         gamma=op.gamma,
         initial_values=initial_values,
         eps=eps,
@@ -649,7 +651,7 @@ class _Batch:
         for _ in range(max_steps):
             sigma, worst = self.sigma(v)
             q = (self.r + g[:, None] * sigma).reshape(B, S, A)
-            tv = (pi * q).sum(axis=2)
+            tv = policy_average(pi, q)
             residual = float(np.abs(tv - v).max())
             # Newton converges quadratically: stop at round-off or when it stops improving
             if residual <= 1e-15 * self.scale or (
@@ -659,7 +661,7 @@ class _Batch:
             previous = residual
             pen = np.maximum(sigma - np.einsum("bks,bs->bk", worst, v), 0.0)
             Ppi = np.einsum("bsa,bsat->bst", pi, worst.reshape(B, S, A, S))
-            rpi = (pi * (self.r + g[:, None] * pen).reshape(B, S, A)).sum(axis=2)
+            rpi = policy_average(pi, (self.r + g[:, None] * pen).reshape(B, S, A))
             v_new = np.linalg.solve(eye - g[:, None, None] * Ppi, rpi[..., None])[..., 0]
             if float(np.abs(v_new - v).max()) == 0.0:
                 break
@@ -715,12 +717,16 @@ def soft_robust_pg_gradient(
     v0 = np.array([_dp.policy_evaluation(mdp, pi[0])])
     ev = batch.evaluate(pi, v0)
     d = batch.occupancy(pi, ev["worst"])
-    return (d[..., None] * ev["q"] / (1.0 - batch.gamma)[:, None, None])[0]
+    q = np.where(mdp.action_mask, ev["q"], 0.0)  # infeasible actions (q = -inf): 0
+    return (d[..., None] * q / (1.0 - batch.gamma)[:, None, None])[0]
 
 
-def soft_robust_pg_step(policy: Any, gradient: Any, *, eta: Any) -> np.ndarray:
-    r"""One projected step :math:`\mathrm{Proj}_\Delta(\pi + \eta\nabla)` per state."""
-    return project_simplex(np.asarray(policy) + np.asarray(eta) * np.asarray(gradient))
+def soft_robust_pg_step(
+    policy: Any, gradient: Any, *, eta: Any, action_mask: Any = None
+) -> np.ndarray:
+    r"""One projected step :math:`\mathrm{Proj}_\Delta(\pi + \eta\nabla)` per state (onto the
+    distributions over the feasible actions with an ``(S, A)`` ``action_mask``)."""
+    return project_simplex(np.asarray(policy) + np.asarray(eta) * np.asarray(gradient), action_mask)
 
 
 def _sampled_gradient(
@@ -808,7 +814,8 @@ def soft_robust_policy_gradient(
         n_iterations: budget ``T``; ``tol``: stop once every ``gap <= tol``.
         gradient: ``"exact"`` or ``"sampled"`` (``n_trajectories`` per problem and step, drawn
             from the adversarial kernel; ``history["samples"]`` counts transitions).
-        initial_policy: ``(S, A)`` or ``(B, S, A)`` (default uniform).
+        initial_policy: ``(S, A)`` or ``(B, S, A)`` (default uniform over the feasible
+            actions).
         rho: ``(S,)`` (default each MDP's initial distribution).
         record: metrics among :data:`PG_METRICS`: ``value`` :math:`V^{\pi_t}(\rho)`, ``gap``
             :math:`V^*(\rho) - V^{\pi_t}(\rho)`, ``gradient_norm`` (Frobenius, of the exact or
@@ -835,8 +842,9 @@ def soft_robust_policy_gradient(
     record = check_record(record, PG_METRICS)
     batch = _Batch(mdps, pens, rho)
     B, S, A = batch.B, batch.S, batch.A
+    mask = np.stack([m.action_mask for m in mdps])  # (B, S, A) feasible actions
     if initial_policy is None:
-        pi0 = np.full((B, S, A), 1.0 / A)
+        pi0 = mask / mask.sum(axis=-1, keepdims=True)
     else:
         pi0 = np.broadcast_to(
             validate_policy(initial_policy, S, A, "initial_policy"), (B, S, A)
@@ -848,7 +856,8 @@ def soft_robust_policy_gradient(
     def evaluate(pi: np.ndarray, v: np.ndarray) -> dict[str, Any]:
         ev = batch.evaluate(pi, v)
         d = batch.occupancy(pi, ev["worst"])
-        ev.update(pi=pi, grad=d[..., None] * ev["q"] / (1.0 - batch.gamma)[:, None, None])
+        q = np.where(mask, ev["q"], 0.0)  # infeasible actions (q = -inf): 0
+        ev.update(pi=pi, grad=d[..., None] * q / (1.0 - batch.gamma)[:, None, None])
         return ev
 
     def direction(state: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
@@ -868,7 +877,9 @@ def soft_robust_policy_gradient(
         return direction(state, rng)
 
     def update(state: dict[str, Any], k: int) -> dict[str, Any]:
-        pi = soft_robust_pg_step(state["pi"], state["step_grad"], eta=eta_b[:, None, None])
+        pi = soft_robust_pg_step(
+            state["pi"], state["step_grad"], eta=eta_b[:, None, None], action_mask=mask
+        )
         new = evaluate(pi, state["v"])
         new["samples"] = state["samples"]
         return direction(new, rng_box["rng"])
@@ -1190,7 +1201,7 @@ def r2_bellman_operator(
     q = _r2_q(mdp, ball, v)
     if policy is None:
         return q.max(axis=1)
-    return (validate_policy(policy, mdp.n_states, mdp.n_actions) * q).sum(axis=1)
+    return policy_average(validate_policy(policy, mdp.n_states, mdp.n_actions), q)
 
 
 def _r2_q(mdp: TabularMDP, ball: R2Ball, v: np.ndarray) -> np.ndarray:
@@ -1244,7 +1255,7 @@ def r2_robust_bellman_operator(
             q[s, a] = q0[s, a] + delta + g * float(b @ v)
     if policy is None:
         return q.max(axis=1)
-    return (validate_policy(policy, S, A) * q).sum(axis=1)
+    return policy_average(validate_policy(policy, S, A), q)
 
 
 def r2_value_iteration(
@@ -1286,7 +1297,7 @@ def r2_value_iteration(
 
     def step(v: np.ndarray) -> dict[str, Any]:
         q = _r2_q(mdp, ball, v)
-        tv = q.max(axis=1) if pi is None else (pi * q).sum(axis=1)
+        tv = q.max(axis=1) if pi is None else policy_average(pi, q)
         return dict(v=v, tv=tv, q=q, res=float(np.abs(tv - v).max()))
 
     def measure(state: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:

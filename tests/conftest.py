@@ -45,6 +45,22 @@ def sparse_mdp(n_states: int, n_actions: int, branching: int, gamma: float, seed
     return TabularMDP(P, rng.random((n_states, n_actions)), gamma)
 
 
+def masked_mdp_pair(sparse: bool = False, seed: int = 8, n_states: int = 7, n_actions: int = 3):
+    """``(mdp, free, mask)``: an MDP with infeasible actions (``mask`` False: reward ``-inf``,
+    transition row all zero) and the same MDP with those actions feasible but rewarded -50,
+    never worth taking, so that both have the same optimal values and policies."""
+    rng = np.random.default_rng(seed)
+    S, A = n_states, n_actions
+    P = rng.dirichlet(np.ones(S), size=(S, A))
+    mask = rng.random((S, A)) < 0.6
+    mask[np.arange(S), rng.integers(A, size=S)] = True
+    rewards = rng.normal(size=(S, A))
+    free = TabularMDP(P.copy(), np.where(mask, rewards, -50.0), 0.9)
+    P[~mask] = 0.0
+    rows = sp.csr_array(P.reshape(S * A, S)) if sparse else P
+    return TabularMDP(rows, rewards, 0.9, action_mask=mask), free, mask
+
+
 @pytest.fixture(params=["dense", "sparse"])
 def mdp(request):
     """A 30-state, 4-action random MDP at gamma 0.9, dense and sparse."""

@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
+from conftest import masked_mdp_pair
 
 from theory_rl.algorithms import dp
 from theory_rl.algorithms import robust as R
@@ -243,17 +243,7 @@ def test_action_masks(sparse):
     DP on the masked MDP."""
     from theory_rl.algorithms import rrmdp
 
-    rng = np.random.default_rng(8)
-    S, A = 7, 3
-    P = rng.dirichlet(np.ones(S), size=(S, A))
-    mask = rng.random((S, A)) < 0.6
-    mask[np.arange(S), rng.integers(A, size=S)] = True
-    rewards = rng.normal(size=(S, A))
-    free = TabularMDP(P.copy(), np.where(mask, rewards, -50.0), 0.9)
-    P[~mask] = 0.0
-    mdp = TabularMDP(
-        sp.csr_array(P.reshape(S * A, S)) if sparse else P, rewards, 0.9, action_mask=mask
-    )
+    mdp, free, mask = masked_mdp_pair(sparse)
     sets = [*SETS, SRectL1Ball(0.3)]
     for unc in sets:
         if isinstance(unc, KernelSet):

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import masked_mdp_pair
 from scipy import optimize, stats
 
 from theory_rl.algorithms import dp, rrmdp
@@ -498,15 +499,7 @@ def test_action_masks():
     a policy's, joint nesting), soft-robust VI and the soft-robust policy gradient equal the
     same problems with those actions feasible but rewarded -50 (never worth taking), and put
     no mass on them; the exact gradient is 0 there."""
-    rng = np.random.default_rng(8)
-    S, A = 7, 3
-    P = rng.dirichlet(np.ones(S), size=(S, A))
-    mask = rng.random((S, A)) < 0.6
-    mask[np.arange(S), rng.integers(A, size=S)] = True
-    rewards = rng.normal(size=(S, A))
-    free = TabularMDP(P.copy(), np.where(mask, rewards, -50.0), 0.9)
-    P[~mask] = 0.0
-    mdp = TabularMDP(P, rewards, 0.9, action_mask=mask)
+    mdp, free, mask = masked_mdp_pair()
     pi = mask / mask.sum(axis=1, keepdims=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # no 0 * -inf anywhere

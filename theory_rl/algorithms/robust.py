@@ -248,23 +248,27 @@ def inner_rows(
 # the robust operator of one (MDP, set) pair
 # --------------------------------------------------------------------------------------------
 def _nominal_rows(mdp: TabularMDP) -> np.ndarray | sp.csr_array:
-    """``(S*A, S)`` nominal rows, each infeasible action's row (which may be all zero) replaced
-    by a self-loop, so that every row has a support: its value never counts (reward ``-inf``)
-    but the oracles divide by row masses."""
+    """``(S*A, S)`` nominal rows as the robust operators use them: CSR rows without stored
+    zeros (the nominal support is ``p > 0``), and each infeasible action's row (which may be all
+    zero) replaced by a self-loop, so that every row has a support: its value never counts
+    (reward ``-inf``) but the oracles divide by row masses."""
     P = mdp.transition_matrix
-    if not mdp.has_infeasible_actions:
-        return P
-    off = np.flatnonzero(~mdp.action_mask.ravel())
-    loops = sp.csr_array((np.ones(off.size), (off, off // mdp.n_actions)), shape=P.shape)
-    if sp.issparse(P):
-        keep = sp.diags_array(mdp.action_mask.ravel().astype(np.float64))
-        P = sp.csr_array(keep @ P + loops)
+    sparse = sp.issparse(P)
+    if mdp.has_infeasible_actions:
+        off = np.flatnonzero(~mdp.action_mask.ravel())
+        if sparse:
+            keep = sp.diags_array(mdp.action_mask.ravel().astype(np.float64))
+            loops = sp.csr_array((np.ones(off.size), (off, off // mdp.n_actions)), shape=P.shape)
+            P = sp.csr_array(keep @ P + loops)
+        else:
+            P = np.array(P)
+            P[off] = 0.0
+            P[off, off // mdp.n_actions] = 1.0
+    if sparse and P.nnz and not P.data.all():
+        P = P.copy()
         P.eliminate_zeros()
+    if sparse:
         P.sort_indices()
-        return P
-    P = np.array(P)
-    P[off] = 0.0
-    P[off, off // mdp.n_actions] = 1.0
     return P
 
 
@@ -302,7 +306,7 @@ class _RobustOperator:
             self.mask = self.xp.full(self.P2.shape, True) if unc.support == "full" else self.P2 > 0
 
     def _csr_structure(self) -> None:
-        mdp = self.mdp
+        rows = _nominal_rows(self.mdp)
         if self.unc.support == "full":
             n = self.S * self.A * self.S
             if n > FULL_SUPPORT_MAX_ENTRIES:
@@ -310,22 +314,18 @@ class _RobustOperator:
                     f"support='full' needs S*A*S = {n} explicit entries (more than "
                     f"{FULL_SUPPORT_MAX_ENTRIES}); use support='nominal'"
                 )
-            P2 = _nominal_rows(mdp)
-            dense = P2.toarray() if sp.issparse(P2) else np.asarray(P2)
+            dense = rows.toarray() if sp.issparse(rows) else np.asarray(rows)
             self.indptr = np.arange(0, n + 1, self.S, dtype=np.uint64)
             self.indices = np.tile(np.arange(self.S, dtype=np.uint32), self.S * self.A)
             self.data = _w(dense.ravel())
         else:
-            P = sp.csr_array(_nominal_rows(mdp))
-            if P.nnz and not P.data.all():  # the support is p > 0: drop stored zeros
-                P = P.copy()
-                P.eliminate_zeros()
+            P = sp.csr_array(rows)
             self.indptr = _w(P.indptr, np.uint64)
             self.indices = _w(P.indices, np.uint32)
             self.data = _w(P.data)
         self.width = int(np.diff(self.indptr.astype(np.int64)).max()) if self.indptr.size > 1 else 0
         if self.dense_l1:
-            self.P2 = _w(_nominal_rows(mdp))
+            self.P2 = _w(rows)
         self._all = np.full(self.S, -1, dtype=np.int64)
         self._no_data = np.empty(0)  # ``out_data`` when the worst rows are not written
         # the KL ball's dual multiplier of every row, carried from one sweep to the next as the

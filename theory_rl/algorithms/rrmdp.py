@@ -621,6 +621,7 @@ class _Batch:
             if (m.n_states, m.n_actions) != (self.S, self.A):
                 raise ValueError(f"mdp[{i}] has another (S, A) than mdp[0]")
         self.P2 = np.stack([_dense2(m) for m in mdps])  # (B, SA, S)
+        self.mask = np.stack([m.action_mask for m in mdps])  # (B, S, A) feasible actions
         self.r = np.stack([np.asarray(m.rewards, dtype=np.float64).ravel() for m in mdps])
         self.gamma = np.array([m.gamma for m in mdps])
         lam = np.concatenate([p.radius_per_row(m) for p, m in zip(penalties, mdps, strict=True)])
@@ -669,6 +670,13 @@ class _Batch:
         pen = np.maximum(sigma - np.einsum("bks,bs->bk", worst, v), 0.0)
         return dict(v=v, q=q, worst=worst, pen=pen, residual=residual)
 
+    def gradient(self, pi: np.ndarray, ev: dict[str, Any]) -> np.ndarray:
+        """Exact :math:`d^\\pi(s)Q^\\pi(s,a)/(1-\\gamma)` ``(B, S, A)`` from :meth:`evaluate`'s
+        result (0 on infeasible actions, whose ``q`` is ``-inf``)."""
+        d = self.occupancy(pi, ev["worst"])
+        q = np.where(self.mask, ev["q"], 0.0)
+        return d[..., None] * q / (1.0 - self.gamma)[:, None, None]
+
     def occupancy(self, pi: np.ndarray, worst: np.ndarray) -> np.ndarray:
         """:math:`d^\\pi_{\\rho,P}` ``(B, S)`` under the kernels ``worst`` ``(B, SA, S)``."""
         B, S, A, g = self.B, self.S, self.A, self.gamma
@@ -715,10 +723,7 @@ def soft_robust_pg_gradient(
     batch = _Batch([_check_mdp(mdp)], [_check_penalty(penalty)], rho)
     pi = validate_policy(policy, batch.S, batch.A)[None]
     v0 = np.array([_dp.policy_evaluation(mdp, pi[0])])
-    ev = batch.evaluate(pi, v0)
-    d = batch.occupancy(pi, ev["worst"])
-    q = np.where(mdp.action_mask, ev["q"], 0.0)  # infeasible actions (q = -inf): 0
-    return (d[..., None] * q / (1.0 - batch.gamma)[:, None, None])[0]
+    return batch.gradient(pi, batch.evaluate(pi, v0))[0]
 
 
 def soft_robust_pg_step(
@@ -842,7 +847,7 @@ def soft_robust_policy_gradient(
     record = check_record(record, PG_METRICS)
     batch = _Batch(mdps, pens, rho)
     B, S, A = batch.B, batch.S, batch.A
-    mask = np.stack([m.action_mask for m in mdps])  # (B, S, A) feasible actions
+    mask = batch.mask
     if initial_policy is None:
         pi0 = mask / mask.sum(axis=-1, keepdims=True)
     else:
@@ -855,9 +860,7 @@ def soft_robust_policy_gradient(
 
     def evaluate(pi: np.ndarray, v: np.ndarray) -> dict[str, Any]:
         ev = batch.evaluate(pi, v)
-        d = batch.occupancy(pi, ev["worst"])
-        q = np.where(mask, ev["q"], 0.0)  # infeasible actions (q = -inf): 0
-        ev.update(pi=pi, grad=d[..., None] * q / (1.0 - batch.gamma)[:, None, None])
+        ev.update(pi=pi, grad=batch.gradient(pi, ev))
         return ev
 
     def direction(state: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
